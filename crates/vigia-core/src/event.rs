@@ -1,0 +1,243 @@
+//! The versioned event envelope published to the monitoring center.
+//!
+//! Every message vigia publishes (except the plain-text availability topic) is one JSON
+//! object: the envelope fields below, then the payload fields of its `type`, flattened.
+//! The contract is documented in `docs/events.md`; a breaking change bumps [`SCHEMA`].
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::camera::CameraId;
+use crate::geom::BBox;
+
+/// The schema identifier carried by every event.
+pub const SCHEMA: &str = "vigia.event/1";
+
+/// The envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Always [`SCHEMA`] for this version.
+    pub schema: String,
+    /// UUIDv7, assigned once when the event is created and stable across retries, so the
+    /// center can de-duplicate at-least-once deliveries.
+    pub id: Uuid,
+    /// The camera the event is about (absent for node-level events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<CameraId>,
+    pub site: String,
+    pub node: String,
+    /// When the event happened (RFC 3339, UTC, milliseconds).
+    #[serde(with = "rfc3339_ms")]
+    pub utc_time: DateTime<Utc>,
+    #[serde(flatten)]
+    pub payload: EventPayload,
+}
+
+impl Event {
+    /// A new event with a fresh UUIDv7 id.
+    pub fn new(
+        site: &str,
+        node: &str,
+        camera: Option<CameraId>,
+        utc_time: DateTime<Utc>,
+        payload: EventPayload,
+    ) -> Self {
+        Self {
+            schema: SCHEMA.to_string(),
+            id: Uuid::now_v7(),
+            camera,
+            site: site.to_string(),
+            node: node.to_string(),
+            utc_time,
+            payload,
+        }
+    }
+
+    /// The `type` field.
+    pub fn kind(&self) -> &'static str {
+        self.payload.kind()
+    }
+}
+
+/// The payload, tagged by the envelope's `type` field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventPayload {
+    /// A tracked object appeared (`new`) or left (`end`).
+    Object(ObjectEvent),
+    /// A camera's stream state changed.
+    CameraStatus(CameraStatusEvent),
+}
+
+impl EventPayload {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventPayload::Object(_) => "object",
+            EventPayload::CameraStatus(_) => "camera_status",
+        }
+    }
+}
+
+/// Where an event stands in the life of the thing it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    New,
+    Update,
+    End,
+}
+
+impl Lifecycle {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Lifecycle::New => "new",
+            Lifecycle::Update => "update",
+            Lifecycle::End => "end",
+        }
+    }
+}
+
+/// A tracked object (person, vehicle, ...) on one camera.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectEvent {
+    pub lifecycle: Lifecycle,
+    /// Track id, unique per camera while the process runs.
+    pub track_id: u64,
+    /// Class name from the detector's labels (`person`, `car`, `motorcycle`, ...).
+    pub class: String,
+    /// Highest detector confidence seen for this track, `[0, 1]`.
+    pub likelihood: f32,
+    /// Last box, normalised to the frame (`x`, `y` top-left; `w`, `h`; all in `[0, 1]`).
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    #[serde(with = "rfc3339_ms")]
+    pub first_seen: DateTime<Utc>,
+    #[serde(with = "rfc3339_ms")]
+    pub last_seen: DateTime<Utc>,
+    /// `last_seen - first_seen` in milliseconds.
+    pub duration_ms: u64,
+    /// Number of analysed frames the object was detected in.
+    pub sightings: u32,
+    /// Detector model name (from its manifest).
+    pub detector: String,
+}
+
+/// State of a camera's stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraState {
+    /// Connecting for the first time.
+    Starting,
+    /// Frames are flowing.
+    Streaming,
+    /// The stream failed or stalled; vigia is reconnecting with back-off.
+    Reconnecting,
+    /// The camera is disabled, ended (a file without looping) or vigia is stopping.
+    Offline,
+}
+
+impl CameraState {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CameraState::Starting => "starting",
+            CameraState::Streaming => "streaming",
+            CameraState::Reconnecting => "reconnecting",
+            CameraState::Offline => "offline",
+        }
+    }
+}
+
+/// A camera status change (published retained on the camera's status topic).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraStatusEvent {
+    pub state: CameraState,
+    /// Why the camera is in this state (error text; never contains credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The decoder element in use, once known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder: Option<String>,
+    /// Consecutive failed attempts since the camera last streamed.
+    pub attempts: u32,
+}
+
+/// RFC 3339 with milliseconds and `Z`, as the contract states.
+pub mod rfc3339_ms {
+    use chrono::{DateTime, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Millis, true))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Formats a timestamp the way events carry it.
+pub fn format_utc(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        let t = DateTime::parse_from_rfc3339("2026-11-23T10:00:00.123Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        Event::new(
+            "medellin",
+            "edge-01",
+            Some(CameraId::new("gate-1").unwrap()),
+            t,
+            EventPayload::Object(ObjectEvent {
+                lifecycle: Lifecycle::New,
+                track_id: 7,
+                class: "car".into(),
+                likelihood: 0.9,
+                bbox: BBox::new(0.1, 0.2, 0.3, 0.4),
+                first_seen: t,
+                last_seen: t,
+                duration_ms: 0,
+                sightings: 3,
+                detector: "yolox_nano".into(),
+            }),
+        )
+    }
+
+    #[test]
+    fn envelope_is_flat_json_with_type_and_millisecond_utc() {
+        let e = sample();
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["schema"], "vigia.event/1");
+        assert_eq!(v["type"], "object");
+        assert_eq!(v["camera"], "gate-1");
+        assert_eq!(v["utc_time"], "2026-11-23T10:00:00.123Z");
+        assert_eq!(v["lifecycle"], "new");
+        assert_eq!(v["box"]["w"].as_f64().unwrap() as f32, 0.3);
+        assert_eq!(e.id.get_version_num(), 7);
+    }
+
+    #[test]
+    fn round_trips() {
+        let e = sample();
+        let json = serde_json::to_string(&e).unwrap();
+        let back: Event = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn ids_are_unique_and_time_ordered() {
+        let a = sample();
+        let b = sample();
+        assert_ne!(a.id, b.id);
+        assert!(a.id < b.id);
+    }
+}

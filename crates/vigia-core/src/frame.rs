@@ -1,0 +1,243 @@
+//! Decoded frames and the hand-off between ingest and inference.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::camera::CameraId;
+
+/// Pixel bytes of a frame. Ingest hands over the mapped GStreamer buffer itself (no copy);
+/// tests hand over a `Vec<u8>`.
+pub type FrameData = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// One decoded video frame, packed 8-bit RGB (`R, G, B` per pixel), rows `stride` bytes apart.
+#[derive(Clone)]
+pub struct Frame {
+    pub camera: CameraId,
+    /// Per-camera sequence number of frames handed to analysis (gaps mean drops).
+    pub seq: u64,
+    pub width: u32,
+    pub height: u32,
+    /// Bytes from the start of one row to the start of the next (>= `width * 3`).
+    pub stride: usize,
+    pub data: FrameData,
+    /// Wall-clock time the frame reached vigia.
+    pub captured_utc: DateTime<Utc>,
+    /// Monotonic time the frame reached vigia (see [`crate::Clock::monotonic`]).
+    pub captured_mono: Duration,
+}
+
+impl Frame {
+    /// Builds a frame from owned RGB bytes with rows packed tightly (tests, still images).
+    pub fn from_rgb(
+        camera: CameraId,
+        width: u32,
+        height: u32,
+        rgb: Vec<u8>,
+        captured_utc: DateTime<Utc>,
+        captured_mono: Duration,
+    ) -> Self {
+        assert_eq!(
+            rgb.len(),
+            width as usize * height as usize * 3,
+            "RGB buffer size does not match {width}x{height}"
+        );
+        Self {
+            camera,
+            seq: 0,
+            width,
+            height,
+            stride: width as usize * 3,
+            data: Arc::new(rgb),
+            captured_utc,
+            captured_mono,
+        }
+    }
+
+    /// The pixel bytes.
+    pub fn bytes(&self) -> &[u8] {
+        (*self.data).as_ref()
+    }
+}
+
+impl fmt::Debug for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame")
+            .field("camera", &self.camera)
+            .field("seq", &self.seq)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("stride", &self.stride)
+            .field("captured_utc", &self.captured_utc)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What happened to a frame offered to the [`FrameHub`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// The camera's slot was empty; the frame waits for a worker.
+    Queued,
+    /// The camera's slot held an older frame no worker had taken yet; that older frame was
+    /// dropped (the caller counts it) and this one took its place.
+    Replaced,
+    /// The hub is closed (shutting down); the frame was dropped.
+    Closed,
+}
+
+/// The bounded, leaky hand-off from ingest to inference.
+///
+/// Capacity: one frame per camera. Full-queue policy: the newest frame wins — offering a
+/// frame for a camera whose slot is still occupied drops the older frame ([`Offer::Replaced`]).
+/// Ingest therefore never blocks (GStreamer streaming threads must not), and analysis
+/// always sees the most recent picture. Fairness: workers take cameras in the order their
+/// slots became occupied, so a busy camera cannot starve the others.
+#[derive(Default)]
+pub struct FrameHub {
+    state: Mutex<HubState>,
+    ready: Condvar,
+}
+
+#[derive(Default)]
+struct HubState {
+    slots: HashMap<CameraId, Frame>,
+    order: VecDeque<CameraId>,
+    closed: bool,
+}
+
+impl FrameHub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HubState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts `frame` in its camera's slot. Never blocks beyond a short lock.
+    pub fn offer(&self, frame: Frame) -> Offer {
+        let mut st = self.lock();
+        if st.closed {
+            return Offer::Closed;
+        }
+        let camera = frame.camera.clone();
+        let outcome = match st.slots.insert(camera.clone(), frame) {
+            Some(_) => Offer::Replaced,
+            None => {
+                st.order.push_back(camera);
+                Offer::Queued
+            }
+        };
+        drop(st);
+        self.ready.notify_one();
+        outcome
+    }
+
+    /// Takes the frame of the camera that has waited longest, waiting up to `timeout` for one.
+    /// Returns `None` on timeout, or at once when the hub is closed and empty.
+    pub fn take(&self, timeout: Duration) -> Option<Frame> {
+        let mut st = self.lock();
+        loop {
+            if let Some(camera) = st.order.pop_front() {
+                return st.slots.remove(&camera);
+            }
+            if st.closed {
+                return None;
+            }
+            let (guard, res) = self
+                .ready
+                .wait_timeout(st, timeout)
+                .unwrap_or_else(|e| e.into_inner());
+            st = guard;
+            if res.timed_out() && st.order.is_empty() {
+                return None;
+            }
+        }
+    }
+
+    /// Discards a camera's waiting frame (the camera was removed or restarted).
+    pub fn discard(&self, camera: &CameraId) -> bool {
+        let mut st = self.lock();
+        st.order.retain(|c| c != camera);
+        st.slots.remove(camera).is_some()
+    }
+
+    /// Closes the hub: later offers are refused, waiting workers wake up.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_all();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Number of frames waiting.
+    pub fn pending(&self) -> usize {
+        self.lock().order.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(cam: &str, seq: u64) -> Frame {
+        let mut f = Frame::from_rgb(
+            CameraId::new(cam).unwrap(),
+            2,
+            1,
+            vec![0; 6],
+            Utc::now(),
+            Duration::ZERO,
+        );
+        f.seq = seq;
+        f
+    }
+
+    #[test]
+    fn newest_frame_wins_and_order_is_fair() {
+        let hub = FrameHub::new();
+        assert_eq!(hub.offer(frame("a", 1)), Offer::Queued);
+        assert_eq!(hub.offer(frame("b", 1)), Offer::Queued);
+        assert_eq!(hub.offer(frame("a", 2)), Offer::Replaced);
+        assert_eq!(hub.pending(), 2);
+        let first = hub.take(Duration::ZERO).unwrap();
+        assert_eq!((first.camera.as_str(), first.seq), ("a", 2));
+        let second = hub.take(Duration::ZERO).unwrap();
+        assert_eq!((second.camera.as_str(), second.seq), ("b", 1));
+        assert!(hub.take(Duration::from_millis(1)).is_none());
+    }
+
+    #[test]
+    fn close_wakes_waiters_and_refuses_offers() {
+        let hub = Arc::new(FrameHub::new());
+        let h = hub.clone();
+        let waiter = std::thread::spawn(move || h.take(Duration::from_secs(30)));
+        hub.close();
+        assert!(waiter.join().unwrap().is_none());
+        assert_eq!(hub.offer(frame("a", 1)), Offer::Closed);
+    }
+
+    #[test]
+    fn a_waiting_worker_gets_an_offered_frame() {
+        let hub = Arc::new(FrameHub::new());
+        let h = hub.clone();
+        let waiter = std::thread::spawn(move || h.take(Duration::from_secs(30)));
+        hub.offer(frame("a", 7));
+        assert_eq!(waiter.join().unwrap().unwrap().seq, 7);
+    }
+
+    #[test]
+    fn discard_removes_a_cameras_frame() {
+        let hub = FrameHub::new();
+        hub.offer(frame("a", 1));
+        hub.offer(frame("b", 1));
+        assert!(hub.discard(&CameraId::new("a").unwrap()));
+        assert_eq!(hub.take(Duration::ZERO).unwrap().camera.as_str(), "b");
+        assert!(hub.take(Duration::ZERO).is_none());
+    }
+}

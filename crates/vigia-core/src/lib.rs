@@ -1,0 +1,30 @@
+//! Domain types shared by every vigia crate. No heavy dependencies live here.
+//!
+//! - [`camera`]: validated camera identifiers.
+//! - [`geom`]: boxes in pixel and normalised coordinates.
+//! - [`frame`]: decoded frames and the [`frame::FrameHub`], the bounded, leaky hand-off
+//!   between ingest (GStreamer threads) and inference workers.
+//! - [`detection`]: detector output.
+//! - [`event`]: the versioned event envelope (`vigia.event/1`) and its payloads.
+//! - [`clock`]: injected wall and monotonic time.
+//! - [`shutdown`]: the cancellation token passed to every long-lived worker.
+//! - [`metric_names`]: every Prometheus metric name, in one place.
+//! - [`paths`]: finding the files the set-up writes under `.vigia/`.
+
+pub mod camera;
+pub mod clock;
+pub mod detection;
+pub mod event;
+pub mod frame;
+pub mod geom;
+pub mod metric_names;
+pub mod paths;
+pub mod shutdown;
+
+pub use camera::{CameraId, InvalidCameraId};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use detection::Detection;
+pub use event::{Event, EventPayload, SCHEMA};
+pub use frame::{Frame, FrameHub, Offer};
+pub use geom::BBox;
+pub use shutdown::Shutdown;

@@ -1,0 +1,27 @@
+//! Every Prometheus metric name vigia exports, in one place. Labels are bounded: camera ids
+//! and model names yes, plate text or event ids never.
+
+pub const FRAMES_DECODED: &str = "vigia_frames_decoded_total";
+pub const FRAMES_DROPPED: &str = "vigia_frames_dropped_total";
+pub const FRAMES_ANALYSED: &str = "vigia_frames_analysed_total";
+pub const CAMERA_UP: &str = "vigia_camera_up";
+pub const CAMERA_RESTARTS: &str = "vigia_camera_restarts_total";
+pub const INFERENCE_SECONDS: &str = "vigia_inference_seconds";
+pub const DETECTIONS: &str = "vigia_detections_total";
+pub const EVENTS_CREATED: &str = "vigia_events_created_total";
+pub const EVENTS_PUBLISHED: &str = "vigia_events_published_total";
+pub const EVENT_DELIVERY_SECONDS: &str = "vigia_event_delivery_seconds";
+pub const OUTBOX_DEPTH: &str = "vigia_outbox_depth";
+pub const OUTBOX_BYTES: &str = "vigia_outbox_bytes";
+pub const OUTBOX_APPEND_SECONDS: &str = "vigia_outbox_append_seconds";
+pub const OUTBOX_FULL: &str = "vigia_outbox_full";
+pub const MQTT_CONNECTED: &str = "vigia_mqtt_connected";
+pub const MQTT_CONNECTION_ERRORS: &str = "vigia_mqtt_connection_errors_total";
+
+/// `reason` label values of [`FRAMES_DROPPED`].
+pub mod drop_reason {
+    /// A newer frame of the same camera arrived before a worker took this one.
+    pub const SUPERSEDED: &str = "superseded";
+    /// Frames refused while shutting down.
+    pub const SHUTDOWN: &str = "shutdown";
+}

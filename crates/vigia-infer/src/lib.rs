@@ -1,0 +1,27 @@
+//! Inference for vigia: ONNX Runtime through `ort`, models described by manifests.
+//!
+//! - [`runtime`]: loads the ONNX Runtime library once per process (`load-dynamic`).
+//! - [`manifest`]: model manifests (file, sha256, input spec, output decoding, labels).
+//! - [`image`]: RGB views, letterbox/stretch resize, tensor fill.
+//! - [`nms`]: class-aware non-maximum suppression.
+//! - [`yolox`]: YOLOX grid decoding.
+//! - [`detector`]: [`Detector`], an object detector session.
+//! - [`config`]: the `[inference]` config section.
+//!
+//! Sessions are not shared: `Session::run` takes `&mut self`, so each inference worker
+//! thread owns its own [`Detector`]. Inference never runs on a GStreamer or tokio thread.
+
+pub mod config;
+pub mod detector;
+pub mod error;
+pub mod image;
+pub mod manifest;
+pub mod nms;
+pub mod runtime;
+pub mod yolox;
+
+pub use config::{DetectorConfig, ExecutionProvider, InferenceConfig};
+pub use detector::Detector;
+pub use error::InferError;
+pub use image::RgbView;
+pub use manifest::ModelManifest;

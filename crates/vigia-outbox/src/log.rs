@@ -1,0 +1,841 @@
+//! [`Outbox`]: the segment log and its ack ledger.
+//!
+//! Invariants:
+//! - seqs only grow, across restarts too (the ledger's watermark keeps the floor when every
+//!   segment has been deleted);
+//! - a record is in the replay set until [`Outbox::ack`] is called for it;
+//! - a segment file is deleted only when every record in it is acknowledged;
+//! - after a restart vigia never appends to an old segment: it starts a new one, so a torn
+//!   tail left by a crash is never followed by new data;
+//! - bytes that do not parse as a valid record (torn write, corruption) are reported in the
+//!   [`OpenReport`] and skipped, never returned as records.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::config::{FsyncPolicy, OutboxConfig};
+use crate::error::{OutboxError, io};
+use crate::format::{self, LEDGER_ENTRY, MAX_PAYLOAD, RECORD_HEADER, SEGMENT_MAGIC};
+
+const LEDGER_FILE: &str = "acks.log";
+const LOCK_FILE: &str = "LOCK";
+/// The ledger is rewritten (compacted) when it holds this many entries.
+const LEDGER_COMPACT_ENTRIES: usize = 64 * 1024;
+/// Seqs are reserved in blocks: the ledger header durably records a floor above every seq
+/// handed out, before it is handed out. A restart continues from that floor, so a seq is
+/// never reused, even when the record that carried it was lost with the page cache while
+/// a stale ack for it survived (which would otherwise acknowledge a new record).
+const SEQ_BLOCK: u64 = 4096;
+
+/// One unacknowledged record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Bytes that held no valid record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptRegion {
+    pub file: PathBuf,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// What [`Outbox::open`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// Segment files kept (they still hold unacknowledged records).
+    pub segments: usize,
+    /// Unacknowledged records that will be replayed.
+    pub pending: usize,
+    /// Records found but already acknowledged.
+    pub acked: usize,
+    /// Fully acknowledged or empty segment files removed.
+    pub removed_segments: usize,
+    /// Torn or corrupt byte ranges skipped.
+    pub corrupt: Vec<CorruptRegion>,
+    /// Whether the ack ledger was unreadable (all found records are then replayed:
+    /// duplicates, never loss).
+    pub ledger_reset: bool,
+}
+
+#[derive(Debug)]
+struct Segment {
+    path: PathBuf,
+    bytes: u64,
+    /// Unacknowledged records in this segment.
+    live: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Loc {
+    segment: u64,
+    offset: u64,
+    len: u32,
+}
+
+struct Inner {
+    dir: PathBuf,
+    segment_bytes: u64,
+    max_bytes: u64,
+    fsync: FsyncPolicy,
+    fsync_interval: Duration,
+    segments: BTreeMap<u64, Segment>,
+    active_id: u64,
+    active: File,
+    active_len: u64,
+    dirty: bool,
+    last_sync: Instant,
+    index: BTreeMap<u64, Loc>,
+    readers: HashMap<u64, File>,
+    next_seq: u64,
+    /// Seqs below this are reserved in the ledger header; `next_seq` stays below it.
+    seq_reserved: u64,
+    ledger: File,
+    ledger_entries: usize,
+    /// Acknowledged seqs at or above the ledger watermark.
+    acked_above: BTreeSet<u64>,
+    total_bytes: u64,
+    _lock: File,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    appended: watch::Sender<u64>,
+}
+
+/// The durable outbox. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Outbox {
+    shared: Arc<Shared>,
+    flusher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").finish_non_exhaustive()
+    }
+}
+
+fn seg_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.seg"))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), OutboxError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+impl Outbox {
+    /// Opens (or creates) the outbox in `dir`, recovering what a previous run left.
+    pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(Self, OpenReport), OutboxError> {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        if lock.try_lock().is_err() {
+            return Err(OutboxError::Busy {
+                path: dir.to_path_buf(),
+            });
+        }
+        let mut report = OpenReport::default();
+
+        // The ledger: watermark + acknowledged seqs.
+        let ledger_path = dir.join(LEDGER_FILE);
+        let (watermark, seq_floor, acked): (u64, u64, HashSet<u64>) = match fs::read(&ledger_path) {
+            Ok(data) => match format::parse_ledger(&data) {
+                Some(l) => {
+                    if l.valid_len < data.len() {
+                        // A torn last entry: that ack is lost, its record is re-delivered.
+                        report.corrupt.push(CorruptRegion {
+                            file: ledger_path.clone(),
+                            offset: l.valid_len as u64,
+                            len: (data.len() - l.valid_len) as u64,
+                        });
+                    }
+                    (l.watermark, l.next_seq, l.acked.into_iter().collect())
+                }
+                None => {
+                    report.ledger_reset = true;
+                    report.corrupt.push(CorruptRegion {
+                        file: ledger_path.clone(),
+                        offset: 0,
+                        len: data.len() as u64,
+                    });
+                    (0, 0, HashSet::new())
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0, HashSet::new()),
+            Err(e) => return Err(io(&ledger_path)(e)),
+        };
+
+        // Segments, oldest first.
+        let mut ids = Vec::new();
+        for entry in fs::read_dir(dir).map_err(io(dir))? {
+            let entry = entry.map_err(io(dir))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if let Some(id) = name
+                .strip_suffix(".seg")
+                .and_then(|s| s.parse::<u64>().ok())
+            {
+                ids.push(id);
+            }
+        }
+        ids.sort_unstable();
+
+        let mut segments = BTreeMap::new();
+        let mut index = BTreeMap::new();
+        let mut max_seq_seen: Option<u64> = None;
+        let mut seen_in_live: HashSet<u64> = HashSet::new();
+        let mut total_bytes = 0u64;
+        let mut torn_floor = 0u64;
+        for id in ids {
+            let path = seg_path(dir, id);
+            let data = fs::read(&path).map_err(io(&path))?;
+            if data.len() < SEGMENT_MAGIC.len() || &data[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+                // Not a segment we can trust at all: keep the evidence under another name.
+                report.corrupt.push(CorruptRegion {
+                    file: path.clone(),
+                    offset: 0,
+                    len: data.len() as u64,
+                });
+                let aside = path.with_extension("seg.corrupt");
+                fs::rename(&path, &aside).map_err(io(&path))?;
+                continue;
+            }
+            let (found, gaps) = format::scan_records(&data, id);
+            // A gap reaching the end of the file may be a torn record whose seq was handed
+            // out: never hand that seq out again.
+            let mut data_len = data.len() as u64;
+            if let Some(tail) = gaps.last().filter(|g| g.offset + g.len == data_len) {
+                let floor = found.last().map_or(id, |f| f.seq + 1);
+                torn_floor = torn_floor.max(floor + 1);
+                // Cut the torn tail off (reported once, below): nothing is ever appended to
+                // an old segment, so this only removes bytes that hold no record.
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .map_err(io(&path))?;
+                f.set_len(tail.offset).map_err(io(&path))?;
+                f.sync_all().map_err(io(&path))?;
+                data_len = tail.offset;
+            }
+            for g in gaps {
+                report.corrupt.push(CorruptRegion {
+                    file: path.clone(),
+                    offset: g.offset,
+                    len: g.len,
+                });
+            }
+            let mut live = 0u64;
+            let mut seqs = Vec::new();
+            for f in &found {
+                max_seq_seen = Some(max_seq_seen.map_or(f.seq, |m: u64| m.max(f.seq)));
+                if f.seq < watermark || acked.contains(&f.seq) {
+                    report.acked += 1;
+                    seqs.push(f.seq);
+                    continue;
+                }
+                live += 1;
+                index.insert(
+                    f.seq,
+                    Loc {
+                        segment: id,
+                        offset: f.offset,
+                        len: f.len,
+                    },
+                );
+                seqs.push(f.seq);
+            }
+            if live == 0 {
+                fs::remove_file(&path).map_err(io(&path))?;
+                report.removed_segments += 1;
+                continue;
+            }
+            seen_in_live.extend(seqs);
+            total_bytes += data_len;
+            segments.insert(
+                id,
+                Segment {
+                    path,
+                    bytes: data_len,
+                    live,
+                },
+            );
+        }
+
+        let mut next_seq = watermark.max(seq_floor).max(torn_floor).max(1);
+        if let Some(m) = max_seq_seen {
+            next_seq = next_seq.max(m + 1);
+        }
+        if let Some(m) = acked.iter().max() {
+            next_seq = next_seq.max(m + 1);
+        }
+
+        // A fresh active segment: never append after whatever a crash left at a tail.
+        let active_id = next_seq;
+        let active_path = seg_path(dir, active_id);
+        let mut active = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&active_path)
+            .map_err(io(&active_path))?;
+        active.write_all(SEGMENT_MAGIC).map_err(io(&active_path))?;
+        active.sync_all().map_err(io(&active_path))?;
+        let active_len = SEGMENT_MAGIC.len() as u64;
+        total_bytes += active_len;
+        segments.insert(
+            active_id,
+            Segment {
+                path: active_path,
+                bytes: active_len,
+                live: 0,
+            },
+        );
+
+        report.segments = segments.len() - 1;
+        report.pending = index.len();
+
+        let acked_above: BTreeSet<u64> = acked
+            .into_iter()
+            .filter(|s| seen_in_live.contains(s))
+            .collect();
+        let ledger = File::create(&ledger_path).map_err(io(&ledger_path))?;
+        let mut inner = Inner {
+            dir: dir.to_path_buf(),
+            segment_bytes: cfg.segment_bytes,
+            max_bytes: cfg.max_bytes,
+            fsync: cfg.fsync,
+            fsync_interval: Duration::from_millis(cfg.fsync_interval_ms.max(1)),
+            segments,
+            active_id,
+            active,
+            active_len,
+            dirty: false,
+            last_sync: Instant::now(),
+            index,
+            readers: HashMap::new(),
+            next_seq,
+            seq_reserved: next_seq + SEQ_BLOCK,
+            ledger,
+            ledger_entries: 0,
+            acked_above,
+            total_bytes,
+            _lock: lock,
+        };
+        inner.compact_ledger()?;
+
+        let (appended, _) = watch::channel(next_seq - 1);
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(inner),
+            appended,
+        });
+        let flusher = (cfg.fsync == FsyncPolicy::Interval).then(|| {
+            let (stop_tx, stop_rx) = mpsc::channel::<()>();
+            let weak = Arc::downgrade(&shared);
+            let interval = Duration::from_millis(cfg.fsync_interval_ms.max(1));
+            let handle = std::thread::Builder::new()
+                .name("outbox-flush".into())
+                .spawn(move || flusher_loop(&weak, &stop_rx, interval))
+                .expect("spawn outbox flusher thread");
+            (stop_tx, handle)
+        });
+        Ok((Self { shared, flusher }, report))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.shared.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a record; durable per the fsync policy when this returns. Returns its seq.
+    pub fn append(&self, payload: &[u8]) -> Result<u64, OutboxError> {
+        if payload.len() > MAX_PAYLOAD {
+            return Err(OutboxError::TooLarge {
+                len: payload.len(),
+                max: MAX_PAYLOAD,
+            });
+        }
+        let seq = self.lock().append(payload)?;
+        self.shared.appended.send_replace(seq);
+        Ok(seq)
+    }
+
+    /// Up to `max` unacknowledged records with seq greater than `after` (all when `None`),
+    /// oldest first.
+    pub fn read_after(&self, after: Option<u64>, max: usize) -> Result<Vec<Record>, OutboxError> {
+        self.lock().read_after(after, max)
+    }
+
+    /// Marks `seq` acknowledged. Returns `false` when it was not pending (already acked or
+    /// unknown). Deletes its segment when that was the segment's last pending record.
+    pub fn ack(&self, seq: u64) -> Result<bool, OutboxError> {
+        self.lock().ack(seq)
+    }
+
+    /// Number of records not yet acknowledged.
+    pub fn pending(&self) -> usize {
+        self.lock().index.len()
+    }
+
+    /// Bytes of segment files on disk.
+    pub fn bytes(&self) -> u64 {
+        self.lock().total_bytes
+    }
+
+    /// The disk budget.
+    pub fn max_bytes(&self) -> u64 {
+        self.lock().max_bytes
+    }
+
+    /// A receiver that changes whenever a record is appended (value: its seq).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.shared.appended.subscribe()
+    }
+
+    /// Forces appended records to stable storage now (used at shutdown).
+    pub fn sync(&self) -> Result<(), OutboxError> {
+        self.lock().sync()
+    }
+
+    /// The directory of this outbox.
+    pub fn dir(&self) -> PathBuf {
+        self.lock().dir.clone()
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        if let Some((stop, handle)) = self.flusher.take() {
+            drop(stop);
+            let _ = handle.join();
+        }
+        let mut inner = self.lock();
+        if inner.dirty {
+            let _ = inner.sync();
+        }
+    }
+}
+
+fn flusher_loop(weak: &Weak<Shared>, stop: &mpsc::Receiver<()>, interval: Duration) {
+    loop {
+        match stop.recv_timeout(interval) {
+            Err(RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+        let Some(shared) = weak.upgrade() else { return };
+        let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if inner.dirty {
+            if let Err(e) = inner.sync() {
+                tracing::error!(error = %e, "outbox group commit failed");
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn active_path(&self) -> PathBuf {
+        seg_path(&self.dir, self.active_id)
+    }
+
+    fn sync(&mut self) -> Result<(), OutboxError> {
+        let path = self.active_path();
+        self.active.sync_data().map_err(io(&path))?;
+        self.dirty = false;
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn roll(&mut self) -> Result<(), OutboxError> {
+        if self.dirty || self.fsync != FsyncPolicy::Never {
+            self.sync()?;
+        }
+        let id = self.next_seq;
+        let path = seg_path(&self.dir, id);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.write_all(SEGMENT_MAGIC).map_err(io(&path))?;
+        if self.fsync != FsyncPolicy::Never {
+            file.sync_all().map_err(io(&path))?;
+            sync_dir(&self.dir)?;
+        }
+        let old = self.active_id;
+        self.active = file;
+        self.active_id = id;
+        self.active_len = SEGMENT_MAGIC.len() as u64;
+        self.total_bytes += self.active_len;
+        self.segments.insert(
+            id,
+            Segment {
+                path,
+                bytes: self.active_len,
+                live: 0,
+            },
+        );
+        // The old active segment may already be fully acknowledged.
+        if self.segments.get(&old).is_some_and(|s| s.live == 0) {
+            self.remove_segment(old)?;
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, payload: &[u8]) -> Result<u64, OutboxError> {
+        let rec_len = (RECORD_HEADER + payload.len()) as u64;
+        if self.active_len + rec_len > self.segment_bytes
+            && self.active_len > SEGMENT_MAGIC.len() as u64
+        {
+            self.roll()?;
+        }
+        if self.total_bytes + rec_len > self.max_bytes {
+            return Err(OutboxError::Full {
+                used: self.total_bytes,
+                max: self.max_bytes,
+                needed: rec_len,
+            });
+        }
+        if self.next_seq >= self.seq_reserved {
+            self.seq_reserved = self.next_seq + SEQ_BLOCK;
+            self.compact_ledger()?;
+        }
+        let seq = self.next_seq;
+        let buf = format::encode_record(seq, payload);
+        let path = self.active_path();
+        let offset = self.active_len;
+        if let Err(e) = self.active.write_all(&buf) {
+            // Part of the record may be on disk: start a new segment so nothing is appended
+            // after a torn record, and report the failure (the record was not accepted).
+            self.active_len += buf.len() as u64;
+            self.next_seq += 1;
+            let _ = self.roll();
+            return Err(io(&path)(e));
+        }
+        self.active_len += rec_len;
+        self.total_bytes += rec_len;
+        self.next_seq += 1;
+        match self.fsync {
+            FsyncPolicy::Always => self.sync()?,
+            FsyncPolicy::Interval => {
+                self.dirty = true;
+                if self.last_sync.elapsed() >= self.fsync_interval {
+                    self.sync()?;
+                }
+            }
+            FsyncPolicy::Never => self.dirty = true,
+        }
+        let active_id = self.active_id;
+        if let Some(seg) = self.segments.get_mut(&active_id) {
+            seg.bytes = self.active_len;
+            seg.live += 1;
+        }
+        self.index.insert(
+            seq,
+            Loc {
+                segment: active_id,
+                offset,
+                len: payload.len() as u32,
+            },
+        );
+        Ok(seq)
+    }
+
+    fn read_after(&mut self, after: Option<u64>, max: usize) -> Result<Vec<Record>, OutboxError> {
+        let start = after.map_or(0, |a| a.saturating_add(1));
+        let wanted: Vec<(u64, Loc)> = self
+            .index
+            .range(start..)
+            .take(max)
+            .map(|(s, l)| (*s, *l))
+            .collect();
+        let mut out = Vec::with_capacity(wanted.len());
+        for (seq, loc) in wanted {
+            let path = self.segments[&loc.segment].path.clone();
+            let reader = match self.readers.entry(loc.segment) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(File::open(&path).map_err(io(&path))?)
+                }
+            };
+            let mut buf = vec![0u8; RECORD_HEADER + loc.len as usize];
+            reader
+                .read_exact_at(&mut buf, loc.offset)
+                .map_err(io(&path))?;
+            let crc = u32::from_le_bytes(buf[4..8].try_into().expect("4 bytes"));
+            let got_seq = u64::from_le_bytes(buf[8..16].try_into().expect("8 bytes"));
+            let payload = buf.split_off(RECORD_HEADER);
+            if got_seq != seq || format::record_crc(seq, &payload) != crc {
+                // The bytes changed on disk after they were written and verified: never
+                // hand garbage to the publisher. Report loudly and drop the record.
+                tracing::error!(
+                    file = %path.display(),
+                    offset = loc.offset,
+                    seq,
+                    "outbox record failed its checksum on read; skipping it"
+                );
+                self.forget(seq)?;
+                continue;
+            }
+            out.push(Record { seq, payload });
+        }
+        Ok(out)
+    }
+
+    /// Removes `seq` from the pending set (acknowledged or unreadable).
+    fn forget(&mut self, seq: u64) -> Result<bool, OutboxError> {
+        let Some(loc) = self.index.remove(&seq) else {
+            return Ok(false);
+        };
+        let emptied = match self.segments.get_mut(&loc.segment) {
+            Some(seg) => {
+                seg.live = seg.live.saturating_sub(1);
+                seg.live == 0 && loc.segment != self.active_id
+            }
+            None => false,
+        };
+        if emptied {
+            self.remove_segment(loc.segment)?;
+        }
+        Ok(true)
+    }
+
+    fn ack(&mut self, seq: u64) -> Result<bool, OutboxError> {
+        if !self.index.contains_key(&seq) {
+            return Ok(false);
+        }
+        // No fsync: a lost ack means a re-delivery (at-least-once), never a loss.
+        let path = self.dir.join(LEDGER_FILE);
+        self.ledger
+            .write_all(&format::ledger_entry(seq))
+            .map_err(io(&path))?;
+        self.ledger_entries += 1;
+        self.acked_above.insert(seq);
+        self.forget(seq)?;
+        if self.ledger_entries >= LEDGER_COMPACT_ENTRIES {
+            self.compact_ledger()?;
+        }
+        Ok(true)
+    }
+
+    fn remove_segment(&mut self, id: u64) -> Result<(), OutboxError> {
+        if let Some(seg) = self.segments.remove(&id) {
+            self.readers.remove(&id);
+            fs::remove_file(&seg.path).map_err(io(&seg.path))?;
+            self.total_bytes = self.total_bytes.saturating_sub(seg.bytes);
+            self.compact_ledger()?;
+        }
+        Ok(())
+    }
+
+    /// Rewrites the ledger as watermark (lowest pending seq) + acks above it.
+    fn compact_ledger(&mut self) -> Result<(), OutboxError> {
+        let watermark = self.index.keys().next().copied().unwrap_or(self.next_seq);
+        self.acked_above = self.acked_above.split_off(&watermark);
+        let mut data = format::ledger_header(watermark, self.seq_reserved);
+        data.reserve(self.acked_above.len() * LEDGER_ENTRY);
+        for seq in &self.acked_above {
+            data.extend_from_slice(&format::ledger_entry(*seq));
+        }
+        let path = self.dir.join(LEDGER_FILE);
+        let tmp = self.dir.join("acks.log.tmp");
+        {
+            let mut f = File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(&data).map_err(io(&tmp))?;
+            if self.fsync != FsyncPolicy::Never {
+                f.sync_all().map_err(io(&tmp))?;
+            }
+        }
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        if self.fsync != FsyncPolicy::Never {
+            sync_dir(&self.dir)?;
+        }
+        self.ledger = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        self.ledger_entries = self.acked_above.len();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> OutboxConfig {
+        OutboxConfig {
+            segment_bytes: 4096,
+            max_bytes: 1 << 20,
+            fsync: FsyncPolicy::Never,
+            ..OutboxConfig::default()
+        }
+    }
+
+    fn seqs(r: &[Record]) -> Vec<u64> {
+        r.iter().map(|r| r.seq).collect()
+    }
+
+    #[test]
+    fn append_read_ack_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ob, rep) = Outbox::open(dir.path(), &cfg()).unwrap();
+        assert_eq!(rep, OpenReport::default());
+        let a = ob.append(b"one").unwrap();
+        let b = ob.append(b"two").unwrap();
+        let c = ob.append(b"three").unwrap();
+        assert!(a < b && b < c);
+        assert_eq!(ob.read_after(None, 10).unwrap().len(), 3);
+        assert_eq!(seqs(&ob.read_after(Some(a), 10).unwrap()), vec![b, c]);
+        assert!(ob.ack(b).unwrap());
+        assert!(!ob.ack(b).unwrap(), "second ack is a no-op");
+        drop(ob);
+        let (ob, rep) = Outbox::open(dir.path(), &cfg()).unwrap();
+        assert_eq!(rep.pending, 2);
+        assert_eq!(rep.acked, 1);
+        let recs = ob.read_after(None, 10).unwrap();
+        assert_eq!(seqs(&recs), vec![a, c]);
+        assert_eq!(recs[1].payload, b"three");
+        let d = ob.append(b"four").unwrap();
+        assert!(d > c, "seqs keep growing across restarts");
+    }
+
+    #[test]
+    fn seqs_keep_growing_after_everything_was_acked_and_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let last = {
+            let (ob, _) = Outbox::open(dir.path(), &cfg()).unwrap();
+            let mut last = 0;
+            for i in 0..50u32 {
+                last = ob.append(&i.to_le_bytes()).unwrap();
+                ob.ack(last).unwrap();
+            }
+            last
+        };
+        let (ob, rep) = Outbox::open(dir.path(), &cfg()).unwrap();
+        assert_eq!(rep.pending, 0);
+        assert!(ob.append(b"x").unwrap() > last);
+    }
+
+    #[test]
+    fn segments_roll_and_are_deleted_when_fully_acked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ob, _) = Outbox::open(dir.path(), &cfg()).unwrap();
+        let payload = vec![7u8; 1000];
+        let seqs: Vec<u64> = (0..20).map(|_| ob.append(&payload).unwrap()).collect();
+        let count = || {
+            fs::read_dir(dir.path())
+                .unwrap()
+                .filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .file_name()
+                        .to_string_lossy()
+                        .ends_with(".seg")
+                })
+                .count()
+        };
+        assert!(count() >= 5, "20 KB in 4 KiB segments");
+        for s in &seqs {
+            ob.ack(*s).unwrap();
+        }
+        assert_eq!(count(), 1, "only the active segment remains");
+        assert_eq!(ob.pending(), 0);
+        assert!(ob.bytes() < 4096);
+    }
+
+    #[test]
+    fn full_budget_refuses_appends_and_keeps_accepted_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = OutboxConfig {
+            max_bytes: 8192,
+            ..cfg()
+        };
+        let (ob, _) = Outbox::open(dir.path(), &c).unwrap();
+        let payload = vec![1u8; 1000];
+        let mut accepted = Vec::new();
+        let err = loop {
+            match ob.append(&payload) {
+                Ok(s) => accepted.push(s),
+                Err(e) => break e,
+            }
+        };
+        assert!(matches!(err, OutboxError::Full { .. }), "{err}");
+        assert_eq!(ob.pending(), accepted.len());
+        for s in &accepted[..4] {
+            ob.ack(*s).unwrap();
+        }
+        assert!(ob.append(&payload).is_ok(), "space returns after acks");
+    }
+
+    #[test]
+    fn second_open_of_the_same_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_ob, _) = Outbox::open(dir.path(), &cfg()).unwrap();
+        assert!(matches!(
+            Outbox::open(dir.path(), &cfg()),
+            Err(OutboxError::Busy { .. })
+        ));
+    }
+
+    #[test]
+    fn torn_tail_is_reported_and_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ob, _) = Outbox::open(dir.path(), &cfg()).unwrap();
+        let a = ob.append(b"complete").unwrap();
+        ob.append(b"this one will be torn").unwrap();
+        drop(ob);
+        let seg = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+            .max_by_key(|p| fs::metadata(p).unwrap().len())
+            .unwrap();
+        let len = fs::metadata(&seg).unwrap().len();
+        let f = OpenOptions::new().write(true).open(&seg).unwrap();
+        f.set_len(len - 5).unwrap();
+        drop(f);
+        let (ob, rep) = Outbox::open(dir.path(), &cfg()).unwrap();
+        assert_eq!(rep.corrupt.len(), 1, "{rep:?}");
+        assert_eq!(seqs(&ob.read_after(None, 10).unwrap()), vec![a]);
+    }
+
+    #[test]
+    fn interval_policy_flushes_in_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = OutboxConfig {
+            fsync: FsyncPolicy::Interval,
+            fsync_interval_ms: 5,
+            ..cfg()
+        };
+        let (ob, _) = Outbox::open(dir.path(), &c).unwrap();
+        ob.append(b"x").unwrap();
+        drop(ob); // joins the flusher and syncs
+        let (ob, _) = Outbox::open(dir.path(), &c).unwrap();
+        assert_eq!(ob.pending(), 1);
+    }
+
+    #[test]
+    fn subscribers_see_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ob, _) = Outbox::open(dir.path(), &cfg()).unwrap();
+        let mut rx = ob.subscribe();
+        let s = ob.append(b"x").unwrap();
+        assert!(rx.has_changed().unwrap());
+        assert_eq!(*rx.borrow_and_update(), s);
+    }
+}

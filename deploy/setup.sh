@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# vigia set-up for Debian 12 (bookworm). Idempotent: quick when everything is in place.
+#
+# Makes sure of:
+#   1. the Debian packages (GStreamer 1.22 + plugins, gst-rtsp-server, mosquitto, build tools);
+#   2. the ONNX Runtime 1.31.1 shared library, extracted from the onnxruntime wheel on PyPI
+#      into .vigia/onnxruntime/ and checked by sha256 (ort loads it at run time);
+#   3. the default models (models/fetch.py: ../shared/models, PyPI, or upstream, by sha256).
+# Anything it cannot do is reported with what is missing and how to get it.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+say() { printf 'setup: %s\n' "$*"; }
+die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
+
+# --- 1. Debian packages -------------------------------------------------------------
+PACKAGES=(
+  pkg-config build-essential python3 python3-pip
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
+  mosquitto mosquitto-clients
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+# python3/pip may come from elsewhere (pyenv): only their absence as commands matters.
+if command -v python3 >/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+  missing=("${missing[@]/python3-pip}")
+  missing=("${missing[@]/python3}")
+fi
+read -r -a missing <<<"${missing[*]:-}"
+if ((${#missing[@]})); then
+  if ! command -v apt-get >/dev/null; then
+    die "missing packages: ${missing[*]}; this set-up expects Debian 12 (apt-get). Install the equivalents by hand."
+  fi
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if sudo -n true 2>/dev/null; then SUDO="sudo"; else
+      die "missing packages: ${missing[*]}. Install them with: sudo apt-get install -y ${missing[*]}"
+    fi
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs), 1.85 or newer"
+
+# --- 2. ONNX Runtime ----------------------------------------------------------------
+ORT_VERSION=1.31.1
+ORT_SHA256=fc44112fbe06d7d689c57e11d3862031f64711007e4ee020f8eed5185fd2c1d3
+ORT_DIR="$ROOT/.vigia/onnxruntime"
+ORT_LIB="$ORT_DIR/libonnxruntime.so.$ORT_VERSION"
+have_ort() { [ -f "$ORT_LIB" ] && echo "$ORT_SHA256  $ORT_LIB" | sha256sum -c --status; }
+if ! have_ort; then
+  say "fetching ONNX Runtime $ORT_VERSION from the onnxruntime wheel on PyPI"
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  python3 -m pip download -q --no-deps --only-binary=:all: \
+      --platform manylinux_2_28_x86_64 --python-version 3.11 --implementation cp --abi cp311 \
+      "onnxruntime==$ORT_VERSION" -d "$tmp" \
+    || die "could not download onnxruntime==$ORT_VERSION from PyPI. Put libonnxruntime.so.$ORT_VERSION (from that wheel's onnxruntime/capi/) at $ORT_LIB, or set ORT_DYLIB_PATH."
+  mkdir -p "$ORT_DIR"
+  python3 - "$tmp" "$ORT_LIB" "$ORT_VERSION" <<'PY'
+import sys, zipfile, glob, os
+tmp, dest, ver = sys.argv[1:]
+wheel = glob.glob(os.path.join(tmp, "*.whl"))[0]
+with zipfile.ZipFile(wheel) as z, open(dest + ".part", "wb") as out:
+    out.write(z.read(f"onnxruntime/capi/libonnxruntime.so.{ver}"))
+os.replace(dest + ".part", dest)
+PY
+  have_ort || die "$ORT_LIB does not have the expected sha256 $ORT_SHA256"
+fi
+
+# --- 3. Models ----------------------------------------------------------------------
+python3 "$ROOT/models/fetch.py" || die "models are missing (see above)"
+
+say "ok (packages, ONNX Runtime $ORT_VERSION, models)"
