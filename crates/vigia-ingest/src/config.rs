@@ -1,0 +1,246 @@
+//! `[[cameras]]` entries.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use vigia_core::CameraId;
+
+use crate::source::Source;
+
+/// Which decoder family to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecoderPreference {
+    /// The first available of NVIDIA (nvcodec), VA-API, then software (libav). Default.
+    #[default]
+    Auto,
+    /// libav software decoders (`avdec_h264`, `avdec_h265`).
+    Software,
+    /// NVIDIA NVDEC (`nvh264dec`, `nvh265dec`); fails if the driver is absent.
+    Nvidia,
+    /// VA-API (`vah264dec`, `vah265dec`); fails if no VA driver is present.
+    Vaapi,
+}
+
+/// RTSP transport: a camera quirk policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RtspTransport {
+    /// UDP first, TCP (interleaved) if UDP gets nothing (rtspsrc's own fallback). Default.
+    #[default]
+    Auto,
+    /// RTP over the RTSP TCP connection. Use through NAT/firewalls and with cameras whose
+    /// UDP streams stall or lose packets under load (common on third-party cameras reached
+    /// over municipal links).
+    Tcp,
+    /// UDP only.
+    Udp,
+}
+
+/// One camera.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Identifier used in topics, metrics and the API (letters, digits, `-`, `_`).
+    pub id: CameraId,
+    /// Source URL: `rtsp://`, `rtsps://`, `file:///` or `test://` (see `docs/config.md`).
+    /// A relative `file://` path in the config file is resolved against its directory.
+    pub url: String,
+    /// Human-readable name. Default: the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Whether vigia opens this camera. Default true.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Frames per second analysed (frames beyond this are dropped before colour
+    /// conversion). Default 5.
+    #[serde(default = "default_fps")]
+    pub analysis_fps: f64,
+    /// Decoder family. Default `auto`.
+    #[serde(default)]
+    pub decoder: DecoderPreference,
+    /// RTSP transport. Default `auto`.
+    #[serde(default)]
+    pub rtsp_transport: RtspTransport,
+    /// RTSP jitter buffer, milliseconds. Default 200.
+    #[serde(default = "default_latency")]
+    pub rtsp_latency_ms: u32,
+    /// RTSP user name (overrides one in the URL).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Name of an environment variable holding the RTSP password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the RTSP password (first line). Relative paths resolve against the
+    /// config file's directory.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// No frame for this long means the stream stalled: the pipeline is restarted.
+    /// Default 10 s.
+    #[serde(default = "default_stall")]
+    pub stall_timeout_secs: u64,
+    /// First reconnect delay; doubles per failure up to `reconnect_max_backoff_secs`.
+    /// Default 500 ms.
+    #[serde(default = "default_backoff_min")]
+    pub reconnect_min_backoff_ms: u64,
+    /// Longest reconnect delay. Default 30 s.
+    #[serde(default = "default_backoff_max")]
+    pub reconnect_max_backoff_secs: u64,
+    /// Files only: start again at the end. Default false.
+    #[serde(default)]
+    pub file_loop: bool,
+    /// Files only: play at the file's own frame rate, like a camera (true, default), or as
+    /// fast as analysis allows (false, for batch processing).
+    #[serde(default = "default_true")]
+    pub file_realtime: bool,
+    /// Frames wider than this are scaled down (aspect kept) before analysis. Default: none.
+    #[serde(default)]
+    pub max_width: Option<u32>,
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_fps() -> f64 {
+    5.0
+}
+fn default_latency() -> u32 {
+    200
+}
+fn default_stall() -> u64 {
+    10
+}
+fn default_backoff_min() -> u64 {
+    500
+}
+fn default_backoff_max() -> u64 {
+    30
+}
+
+impl CameraConfig {
+    /// A camera with defaults for everything but id and URL.
+    pub fn new(id: CameraId, url: impl Into<String>) -> Self {
+        Self {
+            id,
+            url: url.into(),
+            name: None,
+            enabled: true,
+            analysis_fps: default_fps(),
+            decoder: DecoderPreference::Auto,
+            rtsp_transport: RtspTransport::Auto,
+            rtsp_latency_ms: default_latency(),
+            username: None,
+            password_env: None,
+            password_file: None,
+            stall_timeout_secs: default_stall(),
+            reconnect_min_backoff_ms: default_backoff_min(),
+            reconnect_max_backoff_secs: default_backoff_max(),
+            file_loop: false,
+            file_realtime: true,
+            max_width: None,
+        }
+    }
+
+    /// The parsed source.
+    pub fn source(&self) -> Result<Source, String> {
+        Source::parse(&self.url)
+    }
+
+    /// Checks the values; returns `(field, message)` pairs. Does not read secrets.
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut errs = Vec::new();
+        match self.source() {
+            Err(e) => errs.push(("url", e)),
+            Ok(Source::File { path }) if !path.is_file() => {
+                errs.push(("url", format!("file {} does not exist", path.display())));
+            }
+            Ok(_) => {}
+        }
+        if !(self.analysis_fps > 0.0 && self.analysis_fps <= 120.0) {
+            errs.push((
+                "analysis_fps",
+                format!("must be in (0, 120], got {}", self.analysis_fps),
+            ));
+        }
+        if self.stall_timeout_secs == 0 {
+            errs.push(("stall_timeout_secs", "must be at least 1".to_string()));
+        }
+        if self.reconnect_min_backoff_ms == 0 {
+            errs.push(("reconnect_min_backoff_ms", "must be at least 1".to_string()));
+        }
+        if self.reconnect_max_backoff_secs * 1000 < self.reconnect_min_backoff_ms {
+            errs.push((
+                "reconnect_max_backoff_secs",
+                "must not be below reconnect_min_backoff_ms".to_string(),
+            ));
+        }
+        if self.max_width.is_some_and(|w| w < 16) {
+            errs.push(("max_width", "must be at least 16".to_string()));
+        }
+        if self.password_env.is_some() && self.password_file.is_some() {
+            errs.push((
+                "password_env",
+                "set password_env or password_file, not both".to_string(),
+            ));
+        }
+        errs
+    }
+
+    /// The RTSP password from `password_env` / `password_file`, if configured.
+    pub fn password(&self) -> Result<Option<String>, String> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var)
+                .map(Some)
+                .map_err(|_| format!("password_env: environment variable {var} is not set"));
+        }
+        if let Some(file) = &self.password_file {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("password_file {}: {e}", file.display()))?;
+            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_validation() {
+        let c = CameraConfig::new(CameraId::new("c").unwrap(), "test://ball");
+        assert!(c.validate().is_empty());
+        let mut bad = c.clone();
+        bad.url = "ftp://x".into();
+        bad.analysis_fps = 0.0;
+        bad.max_width = Some(4);
+        let fields: Vec<_> = bad.validate().into_iter().map(|e| e.0).collect();
+        assert_eq!(fields, vec!["url", "analysis_fps", "max_width"]);
+        let mut missing = c;
+        missing.url = "file:///definitely/not/here.mp4".into();
+        assert!(missing.validate()[0].1.contains("does not exist"));
+    }
+
+    #[test]
+    fn password_from_file_reads_first_line() {
+        let dir = tempfile_dir();
+        let p = dir.join("pw");
+        std::fs::write(&p, "s3cret\nignored\n").unwrap();
+        let mut c = CameraConfig::new(CameraId::new("c").unwrap(), "rtsp://h/x");
+        c.password_file = Some(p);
+        assert_eq!(c.password().unwrap().as_deref(), Some("s3cret"));
+        c.password_file = None;
+        c.password_env = Some("VIGIA_TEST_SURELY_UNSET_VAR".into());
+        assert!(
+            c.password()
+                .unwrap_err()
+                .contains("VIGIA_TEST_SURELY_UNSET_VAR")
+        );
+    }
+
+    fn tempfile_dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("vigia-ingest-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}

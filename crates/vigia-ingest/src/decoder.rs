@@ -1,0 +1,110 @@
+//! Decoder selection.
+//!
+//! The `nvcodec` and `va` plugins are installed on every machine but register their
+//! elements only when a driver is present, so probing the element factory tells whether
+//! hardware decoding is possible here.
+
+use gstreamer as gst;
+
+use crate::config::DecoderPreference;
+
+/// Compressed video formats vigia decodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    H264,
+    H265,
+}
+
+impl Codec {
+    /// From a caps structure name (`video/x-h264`) or an RTP encoding name (`H264`).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name.to_ascii_lowercase().as_str() {
+            "video/x-h264" | "h264" => Some(Codec::H264),
+            "video/x-h265" | "h265" | "hevc" => Some(Codec::H265),
+            _ => None,
+        }
+    }
+
+    pub fn depayloader(&self) -> &'static str {
+        match self {
+            Codec::H264 => "rtph264depay",
+            Codec::H265 => "rtph265depay",
+        }
+    }
+
+    pub fn parser(&self) -> &'static str {
+        match self {
+            Codec::H264 => "h264parse",
+            Codec::H265 => "h265parse",
+        }
+    }
+}
+
+/// Decoder element names for a preference, in the order tried.
+pub fn candidates(codec: Codec, pref: DecoderPreference) -> Vec<&'static str> {
+    let nvidia = match codec {
+        Codec::H264 => "nvh264dec",
+        Codec::H265 => "nvh265dec",
+    };
+    let vaapi = match codec {
+        Codec::H264 => "vah264dec",
+        Codec::H265 => "vah265dec",
+    };
+    let software = match codec {
+        Codec::H264 => "avdec_h264",
+        Codec::H265 => "avdec_h265",
+    };
+    match pref {
+        DecoderPreference::Auto => vec![nvidia, vaapi, software],
+        DecoderPreference::Nvidia => vec![nvidia],
+        DecoderPreference::Vaapi => vec![vaapi],
+        DecoderPreference::Software => vec![software],
+    }
+}
+
+/// Creates the first available decoder; `Err` lists what was tried.
+pub fn make(codec: Codec, pref: DecoderPreference) -> Result<gst::Element, String> {
+    let tried = candidates(codec, pref);
+    for name in &tried {
+        if gst::ElementFactory::find(name).is_some() {
+            if let Ok(e) = gst::ElementFactory::make(name).build() {
+                return Ok(e);
+            }
+        }
+    }
+    Err(format!(
+        "no {codec:?} decoder available (tried {}); the software decoders come with gstreamer1.0-libav, hardware ones need the NVIDIA or VA driver",
+        tried.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gstreamer::prelude::*;
+
+    #[test]
+    fn auto_prefers_hardware_then_software() {
+        assert_eq!(
+            candidates(Codec::H264, DecoderPreference::Auto),
+            vec!["nvh264dec", "vah264dec", "avdec_h264"]
+        );
+        assert_eq!(
+            candidates(Codec::H265, DecoderPreference::Software),
+            vec!["avdec_h265"]
+        );
+        assert_eq!(Codec::from_name("H265"), Some(Codec::H265));
+        assert_eq!(Codec::from_name("video/x-vp8"), None);
+    }
+
+    #[test]
+    fn software_decoder_exists_here_and_missing_hardware_is_explained() {
+        gst::init().unwrap();
+        let dec = make(Codec::H264, DecoderPreference::Auto).unwrap();
+        assert!(dec.factory().is_some());
+        if gst::ElementFactory::find("nvh264dec").is_none() {
+            let err = make(Codec::H264, DecoderPreference::Nvidia).unwrap_err();
+            assert!(err.contains("nvh264dec"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Camera source URLs.
+//!
+//! - `rtsp://[user[:password]@]host[:port]/path` (also `rtsps://`): a network camera.
+//!   Credentials may also come from the camera's `username` / `password_env` /
+//!   `password_file`; they are passed to `rtspsrc` as properties and never logged.
+//! - `file:///absolute/path.mp4`: a recorded file (MP4, MKV, MPEG-TS; H.264 or H.265).
+//! - `test://pattern?width=W&height=H&fps=F`: GStreamer's `videotestsrc` (`pattern` is one
+//!   of its pattern names, e.g. `ball`, `smpte`).
+
+use std::path::PathBuf;
+
+/// A parsed source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Rtsp {
+        /// The URL without user info.
+        url: String,
+        user: Option<String>,
+        password: Option<String>,
+    },
+    File {
+        path: PathBuf,
+    },
+    Test {
+        pattern: String,
+        width: u32,
+        height: u32,
+        fps: u32,
+    },
+}
+
+impl Source {
+    /// Parses a source URL. The error text never repeats a password.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(rest) = url
+            .strip_prefix("rtsp://")
+            .map(|r| ("rtsp://", r))
+            .or_else(|| url.strip_prefix("rtsps://").map(|r| ("rtsps://", r)))
+        {
+            let (scheme, rest) = rest;
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let (userinfo, host) = match authority.rfind('@') {
+                Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+                None => (None, authority),
+            };
+            if host.is_empty() {
+                return Err("missing host".to_string());
+            }
+            let (user, password) = match userinfo {
+                None => (None, None),
+                Some(ui) => match ui.split_once(':') {
+                    Some((u, p)) => (Some(percent_decode(u)), Some(percent_decode(p))),
+                    None => (Some(percent_decode(ui)), None),
+                },
+            };
+            return Ok(Source::Rtsp {
+                url: format!("{scheme}{host}{path}"),
+                user,
+                password,
+            });
+        }
+        if let Some(path) = url.strip_prefix("file://") {
+            if !path.starts_with('/') {
+                return Err("file URLs need an absolute path (file:///...)".to_string());
+            }
+            return Ok(Source::File {
+                path: PathBuf::from(percent_decode(path)),
+            });
+        }
+        if let Some(rest) = url.strip_prefix("test://") {
+            let (pattern, query) = rest.split_once('?').unwrap_or((rest, ""));
+            let pattern = if pattern.is_empty() { "ball" } else { pattern };
+            let (mut width, mut height, mut fps) = (640u32, 360u32, 10u32);
+            for kv in query.split('&').filter(|s| !s.is_empty()) {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("bad query item {kv:?}"))?;
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| format!("{k} must be a positive integer, got {v:?}"))?;
+                if n == 0 {
+                    return Err(format!("{k} must be a positive integer, got 0"));
+                }
+                match k {
+                    "width" => width = n,
+                    "height" => height = n,
+                    "fps" => fps = n,
+                    _ => return Err(format!("unknown parameter {k:?} (width, height, fps)")),
+                }
+            }
+            return Ok(Source::Test {
+                pattern: pattern.to_string(),
+                width,
+                height,
+                fps,
+            });
+        }
+        Err("unsupported scheme: use rtsp://, rtsps://, file:/// or test://".to_string())
+    }
+
+    /// Whether frames come in real time from outside (a live camera).
+    pub fn is_live(&self) -> bool {
+        !matches!(self, Source::File { .. })
+    }
+}
+
+/// Replaces the password in a URL's user info with `***` (for logs and errors).
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{}{}@{}", &url[..scheme_end + 3], masked, &rest[at + 1..])
+        }
+        None => url.to_string(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtsp_credentials_are_split_out_and_decoded() {
+        let s = Source::parse("rtsp://admin:p%40ss:w@10.0.0.5:554/Streaming/101").unwrap();
+        assert_eq!(
+            s,
+            Source::Rtsp {
+                url: "rtsp://10.0.0.5:554/Streaming/101".into(),
+                user: Some("admin".into()),
+                password: Some("p@ss:w".into()),
+            }
+        );
+        let s = Source::parse("rtsp://cam.local/live").unwrap();
+        assert!(matches!(
+            s,
+            Source::Rtsp {
+                user: None,
+                password: None,
+                ..
+            }
+        ));
+        assert!(Source::parse("rtsp:///nohost").is_err());
+    }
+
+    #[test]
+    fn file_and_test_sources() {
+        assert_eq!(
+            Source::parse("file:///data/a%20b.mp4").unwrap(),
+            Source::File {
+                path: "/data/a b.mp4".into()
+            }
+        );
+        assert!(Source::parse("file://relative.mp4").is_err());
+        assert_eq!(
+            Source::parse("test://smpte?width=320&fps=5").unwrap(),
+            Source::Test {
+                pattern: "smpte".into(),
+                width: 320,
+                height: 360,
+                fps: 5
+            }
+        );
+        assert!(Source::parse("test://ball?fps=0").is_err());
+        assert!(Source::parse("test://ball?depth=3").is_err());
+        assert!(Source::parse("http://x").is_err());
+    }
+
+    #[test]
+    fn redaction_hides_passwords_only() {
+        assert_eq!(
+            redact_url("rtsp://admin:secret@10.0.0.5/live"),
+            "rtsp://admin:***@10.0.0.5/live"
+        );
+        assert_eq!(redact_url("rtsp://admin@h/x"), "rtsp://admin@h/x");
+        assert_eq!(redact_url("rtsp://h/x@y"), "rtsp://h/x@y");
+        assert_eq!(redact_url("file:///a"), "file:///a");
+    }
+}

@@ -1,0 +1,120 @@
+//! A real mosquitto broker for integration tests, on 127.0.0.1 and a free port, with its
+//! own config, persistence and log in a temporary directory. Killed on drop.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{TestkitError, free_port};
+
+/// A running (or stopped) mosquitto.
+pub struct Mosquitto {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+fn binary() -> Result<PathBuf, TestkitError> {
+    let candidates = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|d| d.join("mosquitto"));
+    for c in candidates {
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    Err(TestkitError::Mosquitto(
+        "the mosquitto binary was not found; install the Debian package mosquitto (the README's set-up does)".into(),
+    ))
+}
+
+impl Mosquitto {
+    /// Starts a broker on a free port.
+    pub fn start() -> Result<Self, TestkitError> {
+        let dir = tempfile::Builder::new()
+            .prefix("vigia-mosquitto")
+            .tempdir()?;
+        let mut m = Self {
+            child: None,
+            port: free_port()?,
+            dir,
+        };
+        m.spawn()?;
+        Ok(m)
+    }
+
+    fn spawn(&mut self) -> Result<(), TestkitError> {
+        let conf = self.dir.path().join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\nlog_dest file {dir}/mosquitto.log\nmax_queued_messages 100000\n",
+                port = self.port,
+                dir = self.dir.path().display()
+            ),
+        )?;
+        let child = Command::new(binary()?)
+            .arg("-c")
+            .arg(&conf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                return Err(TestkitError::Mosquitto(format!(
+                    "exited with {status}; log: {}",
+                    std::fs::read_to_string(self.dir.path().join("mosquitto.log"))
+                        .unwrap_or_default()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(TestkitError::Mosquitto(format!(
+            "not accepting connections on port {} after 10 s",
+            self.port
+        )))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `mqtt://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the broker (like a crash or a power cut of the broker host).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the broker again on the same port, with the same persistence.
+    pub fn restart(&mut self) -> Result<(), TestkitError> {
+        self.stop();
+        self.spawn()
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
