@@ -1,1 +1,22 @@
+//! Publishing to the monitoring center over MQTT.
+//!
+//! - [`config`]: the `[mqtt]` section and broker URLs.
+//! - [`topics`]: the topic layout of the event contract.
+//! - [`record`]: the outbox record format (topic, retain flag, type, creation time, payload).
+//! - [`publisher`]: [`Publisher`], which publishes outbox records with QoS 1 and deletes
+//!   each from the outbox only when the broker's PUBACK for it arrived.
+//! - [`broker`]: the embedded broker (rumqttd) used when no broker URL is configured.
+//! - [`error`]: the crate's error type.
 
+pub mod broker;
+pub mod config;
+pub mod error;
+pub mod publisher;
+pub mod record;
+pub mod topics;
+
+pub use config::{BrokerUrl, MqttConfig};
+pub use error::PublishError;
+pub use publisher::{AckedMessage, Publisher, PublisherSettings};
+pub use record::OutboxMessage;
+pub use topics::Topics;

@@ -38,6 +38,12 @@ impl Mosquitto {
         let dir = tempfile::Builder::new()
             .prefix("vigia-mosquitto")
             .tempdir()?;
+        // Started as root, mosquitto drops to the `mosquitto` user: it must be able to write
+        // its log and persistence (sessions, queued messages) here.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+        }
         let mut m = Self {
             child: None,
             port: free_port()?,
@@ -93,17 +99,47 @@ impl Mosquitto {
         self.port
     }
 
+    /// The broker's log so far (for test failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
+    }
+
     /// `mqtt://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the broker (like a crash or a power cut of the broker host).
+    /// Stops the broker the way an operator does (SIGTERM): it saves its persistent
+    /// sessions and queued messages first. Falls back to SIGKILL after 5 s.
     pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(c.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Kills the broker (SIGKILL: like a crash; unsaved broker state is lost).
+    pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Whether the broker process is running.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Starts the broker again on the same port, with the same persistence.
@@ -111,10 +147,18 @@ impl Mosquitto {
         self.stop();
         self.spawn()
     }
+
+    /// Starts a stopped broker again on the same port.
+    pub fn start_again(&mut self) -> Result<(), TestkitError> {
+        if self.child.is_some() {
+            return Ok(());
+        }
+        self.spawn()
+    }
 }
 
 impl Drop for Mosquitto {
     fn drop(&mut self) {
-        self.stop();
+        self.kill();
     }
 }

@@ -20,14 +20,17 @@ pub struct Subscriber {
 }
 
 impl Subscriber {
-    /// Connects to `127.0.0.1:port` and subscribes to `filter` with QoS 1. Returns once the
-    /// subscription is acknowledged.
+    /// Connects to `127.0.0.1:port` and subscribes to `filter` with QoS 1, with a
+    /// persistent session (the broker queues messages while it is disconnected; if the
+    /// broker lost the session, it subscribes again). Returns once the subscription is
+    /// acknowledged.
     pub async fn connect(port: u16, filter: &str) -> Subscriber {
         let mut opts = MqttOptions::new(
-            format!("vigia-test-sub-{}", crate::free_port().unwrap_or(0)),
+            format!("vigia-test-sub-{}-{}", std::process::id(), fastrand_id()),
             "127.0.0.1",
             port,
         );
+        opts.set_clean_session(false);
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
@@ -37,11 +40,18 @@ impl Subscriber {
             .expect("subscribe request");
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let filter = filter.to_string();
         let task = tokio::spawn(async move {
-            let _client = client;
             let mut ready = Some(ready_tx);
+            let mut first = true;
             loop {
                 match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                        if !first && !ack.session_present {
+                            let _ = client.try_subscribe(filter.clone(), QoS::AtLeastOnce);
+                        }
+                        first = false;
+                    }
                     Ok(Event::Incoming(Packet::SubAck(_))) => {
                         if let Some(r) = ready.take() {
                             let _ = r.send(());
@@ -65,6 +75,12 @@ impl Subscriber {
             .expect("subscriber task alive");
         Subscriber { rx, task }
     }
+}
+
+fn fastrand_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl Drop for Subscriber {

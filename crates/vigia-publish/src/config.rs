@@ -1,0 +1,215 @@
+//! The `[mqtt]` config section.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::error::PublishError;
+
+/// `[mqtt]`: the broker vigia publishes to.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    /// Broker URL, `mqtt://host[:port]` (port 1883 by default). When absent, vigia starts
+    /// an embedded broker on `embedded_listen` and publishes there (demo, single node).
+    pub url: Option<String>,
+    /// MQTT client id; keep it stable per node so the broker keeps the session.
+    /// Default `vigia-<site>-<node>`.
+    pub client_id: Option<String>,
+    /// Topic prefix. Default `sies/<site>/<node>`.
+    pub topic_prefix: Option<String>,
+    /// User name for the broker.
+    pub username: Option<String>,
+    /// Environment variable holding the broker password.
+    pub password_env: Option<String>,
+    /// File holding the broker password (first line).
+    pub password_file: Option<PathBuf>,
+    /// MQTT keep-alive. Default 30 s.
+    pub keep_alive_secs: u64,
+    /// Publishes awaiting their PUBACK at once. Default 32.
+    pub inflight_window: u16,
+    /// First reconnect delay; doubles per failure up to `reconnect_max_backoff_secs`.
+    /// Default 500 ms.
+    pub reconnect_min_backoff_ms: u64,
+    /// Longest reconnect delay. Default 30 s.
+    pub reconnect_max_backoff_secs: u64,
+    /// Where the embedded broker listens when `url` is absent. Default `127.0.0.1:1883`.
+    pub embedded_listen: SocketAddr,
+    /// On shutdown, how long to wait for events still in flight to be acknowledged.
+    /// Whatever is left stays in the outbox for the next start. Default 5 s.
+    pub drain_timeout_secs: u64,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            client_id: None,
+            topic_prefix: None,
+            username: None,
+            password_env: None,
+            password_file: None,
+            keep_alive_secs: 30,
+            inflight_window: 32,
+            reconnect_min_backoff_ms: 500,
+            reconnect_max_backoff_secs: 30,
+            embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            drain_timeout_secs: 5,
+        }
+    }
+}
+
+/// A parsed broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    pub host: String,
+    pub port: u16,
+}
+
+impl BrokerUrl {
+    /// Parses `mqtt://host[:port]` (IPv6 hosts in brackets).
+    pub fn parse(url: &str) -> Result<Self, PublishError> {
+        let err = |message: &str| PublishError::Url {
+            url: url.to_string(),
+            message: message.to_string(),
+        };
+        if url.starts_with("mqtts://") || url.starts_with("ssl://") {
+            return Err(err("TLS brokers are not supported yet; use mqtt://"));
+        }
+        let rest = url
+            .strip_prefix("mqtt://")
+            .or_else(|| url.strip_prefix("tcp://"))
+            .ok_or_else(|| err("use mqtt://host[:port]"))?;
+        let rest = rest.trim_end_matches('/');
+        if rest.contains('/') || rest.contains('@') {
+            return Err(err(
+                "no path or user info in the URL; set mqtt.username / mqtt.password_env",
+            ));
+        }
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or_else(|| err("unclosed '['"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => p.parse().map_err(|_| err("bad port"))?,
+                None if after.is_empty() => 1883,
+                None => return Err(err("bad port")),
+            };
+            (h.to_string(), port)
+        } else {
+            match rest.rsplit_once(':') {
+                Some((h, p)) => (h.to_string(), p.parse().map_err(|_| err("bad port"))?),
+                None => (rest.to_string(), 1883),
+            }
+        };
+        if host.is_empty() {
+            return Err(err("missing host"));
+        }
+        if port == 0 {
+            return Err(err("port 0"));
+        }
+        Ok(Self { host, port })
+    }
+}
+
+impl MqttConfig {
+    /// Checks the values; returns `(field, message)` pairs.
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut errs = Vec::new();
+        if let Some(url) = &self.url {
+            if let Err(e) = BrokerUrl::parse(url) {
+                errs.push(("url", e.to_string()));
+            }
+        }
+        if let Some(p) = &self.topic_prefix {
+            if let Err(e) = crate::topics::Topics::new(p) {
+                errs.push(("topic_prefix", e.to_string()));
+            }
+        }
+        if let Some(id) = &self.client_id {
+            if id.is_empty() || id.len() > 128 {
+                errs.push(("client_id", "must be 1 to 128 characters".to_string()));
+            }
+        }
+        if self.inflight_window == 0 || self.inflight_window > 1000 {
+            errs.push((
+                "inflight_window",
+                format!("must be 1..=1000, got {}", self.inflight_window),
+            ));
+        }
+        if self.keep_alive_secs < 5 {
+            errs.push(("keep_alive_secs", "must be at least 5".to_string()));
+        }
+        if self.reconnect_min_backoff_ms == 0 {
+            errs.push(("reconnect_min_backoff_ms", "must be at least 1".to_string()));
+        }
+        if self.password_env.is_some() && self.password_file.is_some() {
+            errs.push((
+                "password_env",
+                "set password_env or password_file, not both".to_string(),
+            ));
+        }
+        errs
+    }
+
+    /// The broker password from `password_env` / `password_file`, if configured.
+    pub fn password(&self) -> Result<Option<String>, PublishError> {
+        if let Some(var) = &self.password_env {
+            return std::env::var(var).map(Some).map_err(|_| {
+                PublishError::Config(format!(
+                    "password_env: environment variable {var} is not set"
+                ))
+            });
+        }
+        if let Some(file) = &self.password_file {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                PublishError::Config(format!("password_file {}: {e}", file.display()))
+            })?;
+            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
+        }
+        Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_broker_urls() {
+        assert_eq!(
+            BrokerUrl::parse("mqtt://broker.sies.local").unwrap(),
+            BrokerUrl {
+                host: "broker.sies.local".into(),
+                port: 1883
+            }
+        );
+        assert_eq!(
+            BrokerUrl::parse("mqtt://10.1.2.3:11883/").unwrap().port,
+            11883
+        );
+        assert_eq!(BrokerUrl::parse("mqtt://[::1]:1884").unwrap().host, "::1");
+        for bad in [
+            "http://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:x",
+            "mqtt://u:p@h",
+            "mqtts://h",
+        ] {
+            assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validation_names_fields() {
+        let c = MqttConfig {
+            url: Some("nope".into()),
+            inflight_window: 0,
+            topic_prefix: Some("a/+/b".into()),
+            ..MqttConfig::default()
+        };
+        let fields: Vec<_> = c.validate().into_iter().map(|e| e.0).collect();
+        assert_eq!(fields, vec!["url", "topic_prefix", "inflight_window"]);
+        assert!(MqttConfig::default().validate().is_empty());
+    }
+}

@@ -1,0 +1,16 @@
+//! The publish error type.
+
+/// Errors from configuring or running the publisher or the embedded broker.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("mqtt.url {url:?}: {message}")]
+    Url { url: String, message: String },
+    #[error("mqtt: {0}")]
+    Config(String),
+    #[error("embedded MQTT broker on {listen}: {message}")]
+    Broker { listen: String, message: String },
+    #[error("outbox record {seq}: {message}")]
+    Record { seq: u64, message: String },
+    #[error(transparent)]
+    Outbox(#[from] vigia_outbox::OutboxError),
+}

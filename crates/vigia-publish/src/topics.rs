@@ -1,0 +1,90 @@
+//! The topic layout (event contract v1, see docs/events.md).
+//!
+//! | topic | what | retain |
+//! |---|---|---|
+//! | `<p>/available` | `online` / `offline` (LWT) | yes |
+//! | `<p>/cameras/<camera>/status` | camera status events | yes |
+//! | `<p>/cameras/<camera>/objects` | tracked objects `new` / `end` | no |
+
+use vigia_core::{Event, EventPayload};
+
+use crate::error::PublishError;
+
+/// Topic names under a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    prefix: String,
+}
+
+impl Topics {
+    /// `prefix` must be non-empty, without wildcards (`+`, `#`), NUL, or empty levels.
+    pub fn new(prefix: &str) -> Result<Self, PublishError> {
+        let bad = prefix.is_empty()
+            || prefix.starts_with('/')
+            || prefix.ends_with('/')
+            || prefix.split('/').any(str::is_empty)
+            || prefix.contains(['+', '#', '\0']);
+        if bad {
+            return Err(PublishError::Config(format!(
+                "topic prefix {prefix:?}: use levels separated by '/', no empty levels, no '+' or '#'"
+            )));
+        }
+        Ok(Self {
+            prefix: prefix.to_string(),
+        })
+    }
+
+    /// The default prefix for a site and node: `sies/<site>/<node>`.
+    pub fn default_prefix(site: &str, node: &str) -> String {
+        format!("sies/{site}/{node}")
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Node availability (`online` / `offline`, retained; `offline` is the LWT).
+    pub fn available(&self) -> String {
+        format!("{}/available", self.prefix)
+    }
+
+    pub fn camera_status(&self, camera: &str) -> String {
+        format!("{}/cameras/{camera}/status", self.prefix)
+    }
+
+    pub fn objects(&self, camera: &str) -> String {
+        format!("{}/cameras/{camera}/objects", self.prefix)
+    }
+
+    /// Topic and retain flag for an event.
+    pub fn for_event(&self, event: &Event) -> (String, bool) {
+        let camera = event.camera.as_ref().map_or("-", |c| c.as_str());
+        match &event.payload {
+            EventPayload::Object(_) => (self.objects(camera), false),
+            EventPayload::CameraStatus(_) => (self.camera_status(camera), true),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_and_prefix_rules() {
+        let t = Topics::new("sies/medellin/edge-01").unwrap();
+        assert_eq!(t.available(), "sies/medellin/edge-01/available");
+        assert_eq!(
+            t.objects("cam-1"),
+            "sies/medellin/edge-01/cameras/cam-1/objects"
+        );
+        assert_eq!(
+            t.camera_status("cam-1"),
+            "sies/medellin/edge-01/cameras/cam-1/status"
+        );
+        for bad in ["", "/a", "a/", "a//b", "a/+", "a/#"] {
+            assert!(Topics::new(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(Topics::default_prefix("s", "n"), "sies/s/n");
+    }
+}
