@@ -49,7 +49,7 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs), 1.85 or newer"
+command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs), 1.89 or newer"
 
 # --- 2. ONNX Runtime ----------------------------------------------------------------
 ORT_VERSION=1.31.1

@@ -1,1 +1,17 @@
+//! vigia: city CCTV cameras in, events a monitoring center can act on out.
+//!
+//! This crate is the `vigia` binary's library: it wires the stages of the library crates
+//! (`crates/`) together.
+//!
+//! - [`config`]: the configuration file, loaded with every error reported by path.
+//! - [`app`]: builds and runs the pipeline; stops it in order.
+//! - [`analytics`]: trackers → events → outbox.
+//! - [`http`]: health, readiness, metrics and the REST API.
 
+pub mod analytics;
+pub mod app;
+pub mod config;
+pub mod http;
+
+pub use app::{AppHandle, RunOptions, start};
+pub use config::Config;

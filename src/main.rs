@@ -1,1 +1,139 @@
-fn main() {}
+//! The `vigia` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use vigia::{Config, RunOptions};
+use vigia_telemetry::LogFormat;
+
+#[derive(Parser)]
+#[command(
+    name = "vigia",
+    version,
+    about = "City CCTV cameras in, events a monitoring center can act on out"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Run {
+        /// Configuration file.
+        #[arg(short, long, default_value = "configs/demo.toml")]
+        config: PathBuf,
+        /// Log format (overrides telemetry.log_format).
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormatArg>,
+        /// Print one line per event acknowledged by the broker on stdout.
+        #[arg(long)]
+        print_events: bool,
+    },
+    /// Check a configuration file and report every problem with its path.
+    CheckConfig {
+        /// Configuration file.
+        file: PathBuf,
+    },
+}
+
+#[allow(clippy::print_stderr, clippy::print_stdout)]
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => match Config::load(&file) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok ({} camera{}, site {}, node {})",
+                    file.display(),
+                    cfg.cameras.len(),
+                    if cfg.cameras.len() == 1 { "" } else { "s" },
+                    cfg.site,
+                    cfg.node
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run {
+            config,
+            log_format,
+            print_events,
+        } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let format = match log_format {
+                Some(LogFormatArg::Json) => LogFormat::Json,
+                Some(LogFormatArg::Text) => LogFormat::Text,
+                None => cfg.telemetry.log_format,
+            };
+            if let Err(e) = vigia_telemetry::logging::init(format, &cfg.telemetry.log_filter) {
+                eprintln!("telemetry.log_filter: {e}");
+                return ExitCode::from(2);
+            }
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("vigia-rt")
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(cfg, RunOptions { print_events })) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "vigia failed");
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
+    let app = vigia::start(cfg, opts).await?;
+    let stop = app.stop_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received; draining (a second signal exits at once)");
+        stop.cancel();
+        wait_for_signal().await;
+        tracing::warn!("second signal; exiting without draining (the outbox keeps pending events)");
+        std::process::exit(130);
+    });
+    app.wait().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}

@@ -97,15 +97,8 @@ impl Detector {
         let keep = class_mask(&manifest.labels, &opts.detector.classes)
             .map_err(|m| model_err(format!("inference.detector.classes: {m}")))?;
         let eps = runtime::execution_providers(opts.provider)?;
-        let session = Session::builder(env)
-            .and_then(|b| {
-                b.with_intra_threads(opts.threads)
-                    .and_then(|b| b.with_intra_op_spinning(false))
-                    .and_then(|b| b.with_execution_providers(eps))
-                    .map_err(ort::Error::from)
-            })
-            .and_then(|mut b| b.commit_from_file(&path))
-            .map_err(|e| model_err(e.to_string()))?;
+        let session =
+            build_session(env, opts.threads, eps, &path).map_err(|e| model_err(e.to_string()))?;
         check_io(&session, &manifest).map_err(model_err)?;
         let labels = manifest
             .labels
@@ -220,6 +213,19 @@ impl Detector {
             })
             .collect())
     }
+}
+
+fn build_session(
+    env: &Environment,
+    threads: usize,
+    eps: Vec<ort::ep::ExecutionProviderDispatch>,
+    path: &Path,
+) -> ort::Result<Session> {
+    Session::builder(env)?
+        .with_intra_threads(threads)?
+        .with_intra_op_spinning(false)?
+        .with_execution_providers(eps)?
+        .commit_from_file(path)
 }
 
 /// Checks the session's input and output against the manifest.

@@ -222,7 +222,7 @@ impl ModelManifest {
                     p.push("output.strides: must not be empty".to_string());
                 }
                 for s in strides {
-                    if *s == 0 || i.width % s != 0 || i.height % s != 0 {
+                    if *s == 0 || !i.width.is_multiple_of(*s) || !i.height.is_multiple_of(*s) {
                         p.push(format!(
                             "output.strides: {s} does not divide the input size {}x{}",
                             i.width, i.height

@@ -66,10 +66,10 @@ pub fn candidates(codec: Codec, pref: DecoderPreference) -> Vec<&'static str> {
 pub fn make(codec: Codec, pref: DecoderPreference) -> Result<gst::Element, String> {
     let tried = candidates(codec, pref);
     for name in &tried {
-        if gst::ElementFactory::find(name).is_some() {
-            if let Ok(e) = gst::ElementFactory::make(name).build() {
-                return Ok(e);
-            }
+        if gst::ElementFactory::find(name).is_some()
+            && let Ok(e) = gst::ElementFactory::make(name).build()
+        {
+            return Ok(e);
         }
     }
     Err(format!(

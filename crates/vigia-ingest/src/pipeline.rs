@@ -161,8 +161,8 @@ fn rate_gate(
     pad: &gst::Pad,
     fps: f64,
     stats: Arc<CameraStats>,
-    metrics: Arc<Metrics>,
-    camera: CameraId,
+    metrics: &Metrics,
+    camera: &CameraId,
 ) {
     let interval = gst::ClockTime::from_nseconds((1e9 / fps).round() as u64);
     let next_due: Mutex<Option<gst::ClockTime>> = Mutex::new(None);
@@ -189,7 +189,7 @@ fn rate_gate(
 }
 
 /// Builds the pipeline for `cfg`, feeding frames to `sink`.
-pub fn build(cfg: &CameraConfig, sink: Arc<FrameSink>) -> Result<CameraPipeline, IngestError> {
+pub fn build(cfg: &CameraConfig, sink: &Arc<FrameSink>) -> Result<CameraPipeline, IngestError> {
     let camera = &cfg.id;
     let source = cfg.source().map_err(|message| IngestError::Url {
         camera: camera.clone(),
@@ -231,8 +231,8 @@ pub fn build(cfg: &CameraConfig, sink: Arc<FrameSink>) -> Result<CameraPipeline,
         &convert_sink,
         cfg.analysis_fps,
         sink.stats.clone(),
-        sink.metrics.clone(),
-        camera.clone(),
+        &sink.metrics,
+        camera,
     );
     let cb_sink = sink.clone();
     appsink.set_callbacks(

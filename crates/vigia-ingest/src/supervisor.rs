@@ -175,7 +175,7 @@ async fn run_once(
         ctx.clock.clone(),
         stats.clone(),
     ));
-    let built = match pipeline::build(cfg, sink.clone()) {
+    let built = match pipeline::build(cfg, &sink) {
         Ok(p) => p,
         Err(e) => {
             return Outcome::Failed {
@@ -185,6 +185,8 @@ async fn run_once(
         }
     };
     let pipe = built.pipeline.clone();
+    // If this future is dropped mid-run (runtime shutdown), still leave GStreamer clean.
+    let _guard = NullOnDrop(pipe.clone());
     let bus = pipe.bus().expect("a pipeline has a bus");
     let mut messages = bus.stream();
     let is_file = matches!(cfg.source(), Ok(Source::File { .. }));
@@ -224,6 +226,16 @@ async fn run_once(
     outcome
 }
 
+/// Sets a pipeline to NULL when dropped (elements must reach NULL before disposal).
+struct NullOnDrop(gst::Pipeline);
+
+impl Drop for NullOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn watch(
     cfg: &CameraConfig,
     ctx: &IngestContext,

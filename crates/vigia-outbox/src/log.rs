@@ -438,10 +438,10 @@ fn flusher_loop(weak: &Weak<Shared>, stop: &mpsc::Receiver<()>, interval: Durati
         }
         let Some(shared) = weak.upgrade() else { return };
         let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.dirty {
-            if let Err(e) = inner.sync() {
-                tracing::error!(error = %e, "outbox group commit failed");
-            }
+        if inner.dirty
+            && let Err(e) = inner.sync()
+        {
+            tracing::error!(error = %e, "outbox group commit failed");
         }
     }
 }

@@ -3,6 +3,7 @@
 //! rumqttd has no shutdown API: the broker runs on its own threads until the process ends.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -82,11 +83,33 @@ pub fn start(listen: SocketAddr) -> Result<EmbeddedBroker, PublishError> {
         .map_err(|e| err(e.to_string()))?;
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if TcpStream::connect(addr).is_ok() {
+        if mqtt_handshake(addr).is_ok() {
             tracing::info!(%addr, "embedded MQTT broker listening");
             return Ok(EmbeddedBroker { addr });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(err("did not start listening within 10 s".to_string()))
+}
+
+/// A complete MQTT 3.1.1 session: CONNECT, expect CONNACK "accepted", DISCONNECT. Proves the
+/// broker is up and speaking MQTT (a bare TCP probe would leave it a client that never sent
+/// CONNECT, which it reports as an error).
+fn mqtt_handshake(addr: SocketAddr) -> std::io::Result<()> {
+    const CLIENT_ID: &[u8] = b"vigia-startup-probe";
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut connect = vec![0x10, (12 + CLIENT_ID.len()) as u8];
+    connect.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x0a]);
+    connect.extend_from_slice(&(CLIENT_ID.len() as u16).to_be_bytes());
+    connect.extend_from_slice(CLIENT_ID);
+    s.write_all(&connect)?;
+    let mut connack = [0u8; 4];
+    s.read_exact(&mut connack)?;
+    if connack != [0x20, 0x02, 0x00, 0x00] {
+        return Err(std::io::Error::other(format!(
+            "unexpected CONNACK {connack:02x?}"
+        )));
+    }
+    s.write_all(&[0xe0, 0x00])
 }

@@ -115,20 +115,20 @@ impl MqttConfig {
     /// Checks the values; returns `(field, message)` pairs.
     pub fn validate(&self) -> Vec<(&'static str, String)> {
         let mut errs = Vec::new();
-        if let Some(url) = &self.url {
-            if let Err(e) = BrokerUrl::parse(url) {
-                errs.push(("url", e.to_string()));
-            }
+        if let Some(url) = &self.url
+            && let Err(e) = BrokerUrl::parse(url)
+        {
+            errs.push(("url", e.to_string()));
         }
-        if let Some(p) = &self.topic_prefix {
-            if let Err(e) = crate::topics::Topics::new(p) {
-                errs.push(("topic_prefix", e.to_string()));
-            }
+        if let Some(p) = &self.topic_prefix
+            && let Err(e) = crate::topics::Topics::new(p)
+        {
+            errs.push(("topic_prefix", e.to_string()));
         }
-        if let Some(id) = &self.client_id {
-            if id.is_empty() || id.len() > 128 {
-                errs.push(("client_id", "must be 1 to 128 characters".to_string()));
-            }
+        if let Some(id) = &self.client_id
+            && (id.is_empty() || id.len() > 128)
+        {
+            errs.push(("client_id", "must be 1 to 128 characters".to_string()));
         }
         if self.inflight_window == 0 || self.inflight_window > 1000 {
             errs.push((

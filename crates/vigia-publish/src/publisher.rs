@@ -159,10 +159,7 @@ impl Publisher {
             }
             if let Some(deadline) = draining {
                 let empty = self.outbox.pending() == 0 && conn.in_flight() == 0;
-                if (conn.connected && empty)
-                    || !conn.connected
-                    || tokio::time::Instant::now() >= deadline
-                {
+                if !conn.connected || empty || tokio::time::Instant::now() >= deadline {
                     break;
                 }
             }

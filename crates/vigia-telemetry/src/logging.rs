@@ -4,18 +4,19 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Noisy dependencies kept at `warn` unless the filter names them.
-const QUIET: &[&str] = &["rumqttd=warn", "rumqttc=warn", "ort=warn"];
+/// Noisy dependencies kept quiet unless the filter names them. The embedded broker
+/// (rumqttd) logs every client disconnect as an error, so it is off.
+const QUIET: &[&str] = &["rumqttd=off", "rumqttc=warn", "ort=warn"];
 
 /// Installs the global subscriber, writing to stderr (stdout is left for command output).
 /// `RUST_LOG`, when set, replaces `filter`. Returns an error text when the filter is invalid;
 /// a second call is a no-op (tests may call it many times).
 pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
     let mut directives = filter.to_string();
-    if let Ok(env) = std::env::var("RUST_LOG") {
-        if !env.trim().is_empty() {
-            directives = env;
-        }
+    if let Ok(env) = std::env::var("RUST_LOG")
+        && !env.trim().is_empty()
+    {
+        directives = env;
     }
     for q in QUIET {
         let target = q.split('=').next().unwrap_or_default();

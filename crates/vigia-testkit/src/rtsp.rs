@@ -215,10 +215,10 @@ impl RtspCameraServer {
 
     fn shutdown(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(id) = self.source.take() {
-            if let Some(s) = self.ctx.find_source_by_id(&id) {
-                s.destroy();
-            }
+        if let Some(id) = self.source.take()
+            && let Some(s) = self.ctx.find_source_by_id(&id)
+        {
+            s.destroy();
         }
         let server = self.server.clone();
         // Client removal must run on the server's context.
@@ -251,11 +251,11 @@ fn feed(src: &gst_app::AppSrc, clip: &Clip, stop: &AtomicBool) {
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        if let Some(c) = src.clock() {
-            if src.current_state() == gst::State::Playing {
-                clock = Some(c);
-                break;
-            }
+        if let Some(c) = src.clock()
+            && src.current_state() == gst::State::Playing
+        {
+            clock = Some(c);
+            break;
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -1,0 +1,242 @@
+//! The analytics stage: one thread that owns a tracker per camera, turns tracker changes and
+//! camera status changes into events, and writes them to the outbox (in that order, so the
+//! outbox order is the per-camera event order).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use vigia_core::event::{CameraStatusEvent, Lifecycle, ObjectEvent};
+use vigia_core::{CameraId, Clock, Detection, Event, EventPayload, Shutdown};
+use vigia_ingest::CameraStatus;
+use vigia_outbox::{Outbox, OutboxError};
+use vigia_publish::{OutboxMessage, Topics};
+use vigia_telemetry::Metrics;
+use vigia_track::{IouTracker, TrackEvent, TrackedObject, TrackerConfig};
+
+/// What the analytics thread consumes.
+#[derive(Debug)]
+pub enum Input {
+    /// One analysed frame.
+    Detections {
+        camera: CameraId,
+        width: u32,
+        height: u32,
+        captured_mono: Duration,
+        captured_utc: DateTime<Utc>,
+        detections: Vec<Detection>,
+    },
+    /// A camera status change.
+    Status(CameraStatus),
+    /// Time passes (ends tracks of cameras that stopped sending frames).
+    Tick,
+}
+
+/// Identity of the node in events.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub site: String,
+    pub node: String,
+    pub detector: String,
+}
+
+/// Builds the object event for a tracker change.
+pub fn object_event(
+    origin: &Origin,
+    camera: &CameraId,
+    width: u32,
+    height: u32,
+    change: &TrackEvent,
+) -> Event {
+    let (lifecycle, o): (Lifecycle, &TrackedObject) = match change {
+        TrackEvent::New(o) => (Lifecycle::New, o),
+        TrackEvent::End(o) => (Lifecycle::End, o),
+    };
+    // `new`: when the track was confirmed; `end`: its last sighting.
+    let utc = o.last_seen_utc;
+    let bbox = o.bbox.normalised(width, height);
+    let r = |v: f32| (v * 10_000.0).round() / 10_000.0;
+    Event::new(
+        &origin.site,
+        &origin.node,
+        Some(camera.clone()),
+        utc,
+        EventPayload::Object(ObjectEvent {
+            lifecycle,
+            track_id: o.id,
+            class: o.label.to_string(),
+            likelihood: (o.best_score * 1000.0).round() / 1000.0,
+            bbox: vigia_core::BBox::new(r(bbox.x), r(bbox.y), r(bbox.w), r(bbox.h)),
+            first_seen: o.first_seen_utc,
+            last_seen: o.last_seen_utc,
+            duration_ms: o.last_seen.saturating_sub(o.first_seen).as_millis() as u64,
+            sightings: o.hits,
+            detector: origin.detector.clone(),
+        }),
+    )
+}
+
+/// Builds the status event for a camera status change.
+pub fn status_event(origin: &Origin, st: &CameraStatus, utc: DateTime<Utc>) -> Event {
+    Event::new(
+        &origin.site,
+        &origin.node,
+        Some(st.camera.clone()),
+        utc,
+        EventPayload::CameraStatus(CameraStatusEvent {
+            state: st.state,
+            reason: st.reason.clone(),
+            decoder: st.decoder.clone(),
+            attempts: st.attempts,
+        }),
+    )
+}
+
+/// Writes events to the outbox. When the outbox is full (disk budget) or failing, it waits
+/// and retries: nothing accepted is dropped, and the wait stalls analysis, so new frames are
+/// dropped (and counted) at the frame hub instead — back-pressure, not loss. Only during
+/// shutdown does it give up after `give_up_after`, logging the event it could not store.
+pub struct EventWriter {
+    pub outbox: Arc<Outbox>,
+    pub topics: Topics,
+    pub metrics: Arc<Metrics>,
+    pub stopping: Shutdown,
+    pub give_up_after: Duration,
+}
+
+impl EventWriter {
+    pub fn write(&self, event: &Event) {
+        let record = OutboxMessage::from_event(&self.topics, event).encode();
+        let mut warned = false;
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            let t = Instant::now();
+            match self.outbox.append(&record) {
+                Ok(_) => {
+                    self.metrics
+                        .outbox_append_seconds
+                        .observe(t.elapsed().as_secs_f64());
+                    self.metrics
+                        .events_created
+                        .with_label_values(&[event.kind()])
+                        .inc();
+                    self.metrics.outbox_depth.set(self.outbox.pending() as i64);
+                    self.metrics.outbox_bytes.set(self.outbox.bytes() as i64);
+                    if warned {
+                        self.metrics.outbox_full.set(0);
+                        tracing::info!("outbox accepts events again");
+                    }
+                    return;
+                }
+                Err(e) => {
+                    if !warned {
+                        if matches!(e, OutboxError::Full { .. }) {
+                            self.metrics.outbox_full.set(1);
+                        }
+                        tracing::error!(error = %e, "cannot store events; analysis waits (frames are dropped meanwhile)");
+                        warned = true;
+                    }
+                    if self.stopping.is_cancelled() {
+                        let since = *stopping_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.give_up_after {
+                            tracing::error!(
+                                event = %serde_json::to_string(event).unwrap_or_default(),
+                                "shutting down with the outbox unable to store this event; it is lost"
+                            );
+                            return;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    }
+}
+
+/// The analytics loop; returns when every sender is gone.
+pub fn run(
+    mut rx: mpsc::Receiver<Input>,
+    writer: &EventWriter,
+    origin: &Origin,
+    tracker_cfg: &TrackerConfig,
+    clock: &dyn Clock,
+) {
+    struct Cam {
+        tracker: IouTracker,
+        size: (u32, u32),
+    }
+    let mut cams: HashMap<CameraId, Cam> = HashMap::new();
+    while let Some(input) = rx.blocking_recv() {
+        match input {
+            Input::Detections {
+                camera,
+                width,
+                height,
+                captured_mono,
+                captured_utc,
+                detections,
+            } => {
+                let cam = cams.entry(camera.clone()).or_insert_with(|| Cam {
+                    tracker: IouTracker::new(tracker_cfg.clone()),
+                    size: (width, height),
+                });
+                cam.size = (width, height);
+                for change in cam.tracker.update(captured_mono, captured_utc, &detections) {
+                    writer.write(&object_event(origin, &camera, width, height, &change));
+                }
+            }
+            Input::Status(st) => writer.write(&status_event(origin, &st, clock.now_utc())),
+            Input::Tick => {
+                let now = clock.monotonic();
+                for (camera, cam) in &mut cams {
+                    for change in cam.tracker.expire(now) {
+                        writer.write(&object_event(
+                            origin, camera, cam.size.0, cam.size.1, &change,
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigia_core::BBox;
+
+    #[test]
+    fn object_events_carry_normalised_boxes_and_durations() {
+        let t0 = Utc::now();
+        let o = TrackedObject {
+            id: 4,
+            class_id: 2,
+            label: "car".into(),
+            bbox: BBox::new(100.0, 50.0, 200.0, 100.0),
+            best_score: 0.87654,
+            hits: 6,
+            first_seen: Duration::from_millis(1000),
+            last_seen: Duration::from_millis(2400),
+            first_seen_utc: t0,
+            last_seen_utc: t0 + chrono::Duration::milliseconds(1400),
+        };
+        let origin = Origin {
+            site: "s".into(),
+            node: "n".into(),
+            detector: "yolox_nano".into(),
+        };
+        let cam = CameraId::new("c").unwrap();
+        let e = object_event(&origin, &cam, 1000, 500, &TrackEvent::End(o));
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], "object");
+        assert_eq!(v["lifecycle"], "end");
+        assert_eq!(v["track_id"], 4);
+        assert_eq!(v["class"], "car");
+        assert_eq!(v["duration_ms"], 1400);
+        assert_eq!(v["box"]["x"].as_f64().unwrap() as f32, 0.1);
+        assert_eq!(v["box"]["h"].as_f64().unwrap() as f32, 0.2);
+        assert!((v["likelihood"].as_f64().unwrap() - 0.877).abs() < 1e-6);
+    }
+}

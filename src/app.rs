@@ -1,0 +1,606 @@
+//! Wiring: builds every stage from a [`Config`] and runs them until stopped.
+//!
+//! ```text
+//! cameras (GStreamer, one supervisor task each)
+//!   → FrameHub (one frame per camera, newest wins)
+//!   → inference worker threads (one Detector each)
+//!   → analytics thread (trackers → events) → outbox (durable)
+//!   → publisher task (MQTT QoS 1, acks on PUBACK)
+//! ```
+//! Stop order: cameras, then inference and analytics (everything already decoded becomes
+//! events), then the publisher drains the outbox (bounded by `mqtt.drain_timeout_secs`),
+//! then the HTTP server.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use vigia_core::event::format_utc;
+use vigia_core::{CameraId, Clock, FrameHub, Shutdown, SystemClock};
+use vigia_infer::RgbView;
+use vigia_infer::detector::{Detector, DetectorOptions};
+use vigia_infer::runtime;
+use vigia_ingest::pipeline::CameraStats;
+use vigia_ingest::source::redact_url;
+use vigia_ingest::{CameraStatus, IngestContext, run_camera};
+use vigia_outbox::Outbox;
+use vigia_publish::{AckedMessage, BrokerUrl, Publisher, PublisherSettings, Topics};
+use vigia_telemetry::Metrics;
+use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
+
+use crate::analytics::{self, EventWriter, Input, Origin};
+use crate::config::Config;
+use crate::http::{self, CameraView, HttpState};
+
+/// Options that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Print one line per acknowledged event on stdout (the demo).
+    pub print_events: bool,
+}
+
+/// A running vigia.
+pub struct AppHandle {
+    /// Where the HTTP server listens.
+    pub http_addr: SocketAddr,
+    /// The MQTT broker in use (`host:port`).
+    pub broker: String,
+    /// The simulator's RTSP port, when one runs.
+    pub rtsp_port: Option<u16>,
+    stop: Shutdown,
+    task: JoinHandle<Result<()>>,
+}
+
+impl AppHandle {
+    /// A token that stops the app when cancelled.
+    pub fn stop_token(&self) -> Shutdown {
+        self.stop.clone()
+    }
+
+    /// Stops the app (draining as described in the module docs) and waits for it.
+    pub async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        self.task
+            .await
+            .map_err(|e| anyhow!("vigia task failed: {e}"))?
+    }
+
+    /// Waits until the app stops (after [`AppHandle::stop_token`] is cancelled).
+    pub async fn wait(self) -> Result<()> {
+        self.task
+            .await
+            .map_err(|e| anyhow!("vigia task failed: {e}"))?
+    }
+}
+
+/// Loads the models, opens the outbox, starts the broker connection (or the embedded
+/// broker), the simulator, the cameras and the HTTP server. Fails fast with a clear error
+/// when a part cannot start.
+pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
+    let boot = Instant::now();
+    let metrics = Arc::new(Metrics::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    vigia_ingest::init()?;
+
+    // Models: one detector per worker (sessions are not shared).
+    let inf = cfg.inference.clone();
+    let detectors = tokio::task::spawn_blocking(move || -> Result<Vec<Detector>> {
+        let env = runtime::environment(inf.ort_library.as_deref())?;
+        let opts = DetectorOptions {
+            detector: inf.detector.clone(),
+            provider: inf.execution_provider,
+            threads: inf.threads_per_worker,
+            models_dirs: inf.models_dirs.clone(),
+        };
+        (0..inf.workers)
+            .map(|_| Detector::load(&env, &opts).map_err(Into::into))
+            .collect()
+    })
+    .await??;
+    let detector_name = detectors
+        .first()
+        .map(|d| d.name().to_string())
+        .ok_or_else(|| anyhow!("no inference worker configured"))?;
+
+    // The outbox.
+    let outbox_dir = cfg.outbox_dir();
+    let (outbox, report) = Outbox::open(&outbox_dir, &cfg.outbox)
+        .with_context(|| format!("opening the outbox in {}", outbox_dir.display()))?;
+    for c in &report.corrupt {
+        tracing::warn!(file = %c.file.display(), offset = c.offset, len = c.len, "outbox: skipped torn or corrupt bytes");
+    }
+    tracing::info!(
+        dir = %outbox_dir.display(),
+        pending = report.pending,
+        fsync = ?cfg.outbox.fsync,
+        "outbox open; unacknowledged events will be published first"
+    );
+    let outbox = Arc::new(outbox);
+    metrics.outbox_depth.set(outbox.pending() as i64);
+
+    // The broker.
+    let (host, port) = match &cfg.mqtt.url {
+        Some(url) => {
+            let u = BrokerUrl::parse(url)?;
+            (u.host, u.port)
+        }
+        None => {
+            let listen = cfg.mqtt.embedded_listen;
+            let b =
+                tokio::task::spawn_blocking(move || vigia_publish::broker::start(listen)).await??;
+            ("127.0.0.1".to_string(), b.addr.port())
+        }
+    };
+    let broker = format!("{host}:{port}");
+    let topics = Topics::new(&cfg.topic_prefix())?;
+    let settings = PublisherSettings {
+        host,
+        port,
+        client_id: cfg.client_id(),
+        username: cfg.mqtt.username.clone(),
+        password: cfg.mqtt.password()?,
+        keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_secs),
+        inflight_window: cfg.mqtt.inflight_window,
+        min_backoff: Duration::from_millis(cfg.mqtt.reconnect_min_backoff_ms),
+        max_backoff: Duration::from_secs(cfg.mqtt.reconnect_max_backoff_secs)
+            .max(Duration::from_millis(cfg.mqtt.reconnect_min_backoff_ms)),
+        available_topic: topics.available(),
+        drain_timeout: Duration::from_secs(cfg.mqtt.drain_timeout_secs),
+    };
+
+    // The simulator (demo cameras).
+    let simulator = match &cfg.simulator {
+        Some(sim) => {
+            let streams: Vec<SimStream> = sim
+                .streams
+                .iter()
+                .map(|s| SimStream {
+                    path: s.path.clone(),
+                    file: s.file.clone(),
+                })
+                .collect();
+            let (ip, port) = (sim.listen.ip().to_string(), sim.listen.port());
+            let server =
+                tokio::task::spawn_blocking(move || RtspCameraServer::start(&ip, port, &streams))
+                    .await?
+                    .context("starting the simulator's RTSP server")?;
+            tracing::info!(
+                port = server.port(),
+                streams = sim.streams.len(),
+                "simulator serving video files as RTSP cameras"
+            );
+            Some(server)
+        }
+        None => None,
+    };
+    let rtsp_port = simulator.as_ref().map(RtspCameraServer::port);
+
+    let listener = http::bind(cfg.telemetry.http_listen)
+        .await
+        .with_context(|| format!("binding the HTTP server to {}", cfg.telemetry.http_listen))?;
+    let http_addr = listener.local_addr()?;
+
+    let stop = Shutdown::new();
+    let parts = Parts {
+        cfg,
+        opts,
+        metrics,
+        clock,
+        detectors,
+        detector_name,
+        outbox,
+        topics,
+        settings,
+        broker: broker.clone(),
+        simulator,
+        listener,
+        boot,
+    };
+    let task = tokio::spawn(run(parts, stop.clone()));
+    Ok(AppHandle {
+        http_addr,
+        broker,
+        rtsp_port,
+        stop,
+        task,
+    })
+}
+
+struct Parts {
+    cfg: Config,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    detectors: Vec<Detector>,
+    detector_name: String,
+    outbox: Arc<Outbox>,
+    topics: Topics,
+    settings: PublisherSettings,
+    broker: String,
+    simulator: Option<RtspCameraServer>,
+    listener: tokio::net::TcpListener,
+    boot: Instant,
+}
+
+async fn run(p: Parts, stop: Shutdown) -> Result<()> {
+    let Parts {
+        cfg,
+        opts,
+        metrics,
+        clock,
+        detectors,
+        detector_name,
+        outbox,
+        topics,
+        settings,
+        broker,
+        simulator,
+        listener,
+        boot,
+    } = p;
+    let ingest_stop = stop.child_token();
+    let drain = Shutdown::new();
+    let http_stop = Shutdown::new();
+    let hub = Arc::new(FrameHub::new());
+    let (an_tx, an_rx) = mpsc::channel::<Input>(256);
+
+    // Camera views for the API.
+    let views: Arc<RwLock<BTreeMap<CameraId, CameraView>>> = Arc::new(RwLock::new(BTreeMap::new()));
+    let mut stats: HashMap<CameraId, Arc<CameraStats>> = HashMap::new();
+    for cam in &cfg.cameras {
+        let s = Arc::new(CameraStats::default());
+        stats.insert(cam.id.clone(), s);
+        views.write().unwrap_or_else(|e| e.into_inner()).insert(
+            cam.id.clone(),
+            CameraView {
+                id: cam.id.to_string(),
+                name: cam.name.clone().unwrap_or_else(|| cam.id.to_string()),
+                url: redact_url(&cam.url),
+                enabled: cam.enabled,
+                state: if cam.enabled { "starting" } else { "disabled" }.to_string(),
+                reason: None,
+                decoder: None,
+                since: format_utc(&clock.now_utc()),
+                decoded_fps: 0.0,
+                analysed_fps: 0.0,
+                frames_decoded: 0,
+                frames_delivered: 0,
+                frames_superseded: 0,
+            },
+        );
+    }
+
+    // Analytics thread.
+    let origin = Origin {
+        site: cfg.site.clone(),
+        node: cfg.node.clone(),
+        detector: detector_name.clone(),
+    };
+    let writer = EventWriter {
+        outbox: outbox.clone(),
+        topics: topics.clone(),
+        metrics: metrics.clone(),
+        stopping: stop.clone(),
+        give_up_after: Duration::from_secs(5),
+    };
+    let tracker_cfg = cfg.tracker.clone();
+    let an_clock = clock.clone();
+    let analytics_thread = std::thread::Builder::new()
+        .name("analytics".into())
+        .spawn(move || analytics::run(an_rx, &writer, &origin, &tracker_cfg, &*an_clock))?;
+
+    // Inference workers.
+    let mut workers = Vec::new();
+    for (i, det) in detectors.into_iter().enumerate() {
+        let (hub, tx, m) = (hub.clone(), an_tx.clone(), metrics.clone());
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("infer-{i}"))
+                .spawn(move || infer_loop(det, &hub, &tx, &m))?,
+        );
+    }
+
+    // Status changes → views + analytics.
+    let (st_tx, mut st_rx) = mpsc::channel::<CameraStatus>(256);
+    let (fwd_tx, fwd_views, fwd_clock) = (an_tx.clone(), views.clone(), clock.clone());
+    let forwarder = tokio::spawn(async move {
+        while let Some(st) = st_rx.recv().await {
+            if let Some(v) = fwd_views
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&st.camera)
+            {
+                v.state = st.state.as_str().to_string();
+                v.reason = st.reason.clone();
+                if st.decoder.is_some() {
+                    v.decoder = st.decoder.clone();
+                }
+                v.since = format_utc(&fwd_clock.now_utc());
+            }
+            if fwd_tx.send(Input::Status(st)).await.is_err() {
+                break;
+            }
+        }
+    });
+
+    // Ticks: track expiry, fps figures.
+    let ticker = tokio::spawn(tick_loop(
+        an_tx.clone(),
+        views.clone(),
+        stats.clone(),
+        metrics.clone(),
+    ));
+    drop(an_tx);
+
+    // Cameras.
+    let ctx = IngestContext {
+        hub: hub.clone(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        status: st_tx,
+    };
+    let mut cameras = Vec::new();
+    for cam in cfg.cameras.iter().filter(|c| c.enabled) {
+        cameras.push(tokio::spawn(run_camera(
+            cam.clone(),
+            ctx.clone(),
+            stats[&cam.id].clone(),
+            ingest_stop.clone(),
+        )));
+    }
+    drop(ctx);
+
+    // Publisher and the demo printer.
+    let (acked_tx, acked_rx) = if opts.print_events {
+        let (t, r) = mpsc::channel::<AckedMessage>(1024);
+        (Some(t), Some(r))
+    } else {
+        (None, None)
+    };
+    let publisher = tokio::spawn(
+        Publisher::new(settings, outbox.clone(), metrics.clone(), acked_tx).run(drain.clone()),
+    );
+    let printer = acked_rx.map(|rx| tokio::spawn(print_acked(rx)));
+
+    // HTTP.
+    let started = Arc::new(AtomicBool::new(false));
+    let state = HttpState {
+        metrics: metrics.clone(),
+        outbox: outbox.clone(),
+        cameras: views.clone(),
+        started: started.clone(),
+        stopping: stop.clone(),
+        site: cfg.site.clone(),
+        node: cfg.node.clone(),
+        topic_prefix: topics.prefix().to_string(),
+        broker: broker.clone(),
+        boot,
+    };
+    let http_addr = listener.local_addr()?;
+    let hs = http_stop.clone();
+    let http = tokio::spawn(async move {
+        axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(hs.cancelled_owned())
+            .await
+    });
+    started.store(true, Ordering::Relaxed);
+    tracing::info!(
+        site = %cfg.site,
+        node = %cfg.node,
+        cameras = cfg.cameras.iter().filter(|c| c.enabled).count(),
+        detector = %detector_name,
+        broker = %broker,
+        topics = %topics.prefix(),
+        http = %http_addr,
+        "vigia running"
+    );
+
+    stop.cancelled().await;
+    tracing::info!("stopping: cameras, then analysis, then delivery of what is left");
+    for c in cameras {
+        let _ = c.await;
+    }
+    hub.close();
+    let _ = tokio::task::spawn_blocking(move || {
+        for w in workers {
+            let _ = w.join();
+        }
+    })
+    .await;
+    ticker.abort();
+    let _ = ticker.await;
+    let _ = forwarder.await;
+    let _ = tokio::task::spawn_blocking(move || analytics_thread.join()).await;
+    drain.cancel();
+    let _ = publisher.await;
+    if let Some(p) = printer {
+        let _ = p.await;
+    }
+    http_stop.cancel();
+    let _ = http.await;
+    if let Some(sim) = simulator {
+        let _ = tokio::task::spawn_blocking(move || sim.stop()).await;
+    }
+    if let Err(e) = outbox.sync() {
+        tracing::error!(error = %e, "final outbox sync failed");
+    }
+    tracing::info!(
+        pending = outbox.pending(),
+        "vigia stopped; pending events are kept for the next start"
+    );
+    Ok(())
+}
+
+fn infer_loop(mut det: Detector, hub: &FrameHub, tx: &mpsc::Sender<Input>, metrics: &Metrics) {
+    let hist = metrics.inference_seconds.with_label_values(&[det.name()]);
+    let mut failures = 0u64;
+    loop {
+        let Some(frame) = hub.take(Duration::from_millis(250)) else {
+            if hub.is_closed() {
+                return;
+            }
+            continue;
+        };
+        let t = Instant::now();
+        let result = RgbView::from_frame(&frame)
+            .map_err(|m| anyhow!("frame: {m}"))
+            .and_then(|v| det.detect(&v).map_err(Into::into));
+        hist.observe(t.elapsed().as_secs_f64());
+        let cam = frame.camera.clone();
+        match result {
+            Ok(detections) => {
+                metrics
+                    .frames_analysed
+                    .with_label_values(&[cam.as_str()])
+                    .inc();
+                for d in &detections {
+                    metrics
+                        .detections
+                        .with_label_values(&[cam.as_str(), &d.label])
+                        .inc();
+                }
+                let input = Input::Detections {
+                    camera: cam,
+                    width: frame.width,
+                    height: frame.height,
+                    captured_mono: frame.captured_mono,
+                    captured_utc: frame.captured_utc,
+                    detections,
+                };
+                // Give the GStreamer buffer back before possibly waiting on analytics.
+                drop(frame);
+                if tx.blocking_send(input).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                if failures.is_power_of_two() {
+                    tracing::error!(camera = %cam, error = %e, failures, "inference failed");
+                }
+            }
+        }
+    }
+}
+
+async fn tick_loop(
+    tx: mpsc::Sender<Input>,
+    views: Arc<RwLock<BTreeMap<CameraId, CameraView>>>,
+    stats: HashMap<CameraId, Arc<CameraStats>>,
+    metrics: Arc<Metrics>,
+) {
+    const FPS_EVERY: u32 = 10; // ticks of 500 ms
+    const LOG_EVERY: u32 = 120;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut prev: HashMap<CameraId, (u64, u64, Instant)> = HashMap::new();
+    let mut n = 0u32;
+    loop {
+        tick.tick().await;
+        n = n.wrapping_add(1);
+        // try_send: a busy analytics thread skips a tick rather than block this task.
+        let _ = tx.try_send(Input::Tick);
+        if !n.is_multiple_of(FPS_EVERY) {
+            continue;
+        }
+        let mut lines = Vec::new();
+        for (id, s) in &stats {
+            let decoded = s.decoded.load(Ordering::Relaxed);
+            let analysed = metrics
+                .frames_analysed
+                .with_label_values(&[id.as_str()])
+                .get();
+            let now = Instant::now();
+            let (pd, pa, pt) = prev
+                .insert(id.clone(), (decoded, analysed, now))
+                .unwrap_or((0, 0, now));
+            let dt = now.duration_since(pt).as_secs_f64();
+            let (dfps, afps) = if dt > 0.0 {
+                ((decoded - pd) as f64 / dt, (analysed - pa) as f64 / dt)
+            } else {
+                (0.0, 0.0)
+            };
+            if let Some(v) = views.write().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
+                v.decoded_fps = (dfps * 10.0).round() / 10.0;
+                v.analysed_fps = (afps * 10.0).round() / 10.0;
+                v.frames_decoded = decoded;
+                v.frames_delivered = s.delivered.load(Ordering::Relaxed);
+                v.frames_superseded = s.superseded.load(Ordering::Relaxed);
+            }
+            lines.push(format!("{id}: {dfps:.1} decoded/s, {afps:.1} analysed/s"));
+        }
+        if n.is_multiple_of(LOG_EVERY) && !lines.is_empty() {
+            lines.sort();
+            tracing::info!(cameras = %lines.join("; "), "frame rates");
+        }
+    }
+}
+
+/// The demo's output: one readable line per acknowledged event.
+#[allow(clippy::print_stdout)]
+async fn print_acked(mut rx: mpsc::Receiver<AckedMessage>) {
+    while let Some(m) = rx.recv().await {
+        println!("{}", describe_acked(&m));
+    }
+}
+
+/// One line for an acknowledged event.
+pub fn describe_acked(m: &AckedMessage) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_string();
+    let time = s("utc_time");
+    let time = time.get(11..23).unwrap_or(&time).to_string();
+    let what = match m.kind.as_str() {
+        "object" => {
+            let b = &v["box"];
+            format!(
+                "{:<3} {} #{} {:.2} at x={:.2} y={:.2} w={:.2} h={:.2}{}",
+                s("lifecycle"),
+                s("class"),
+                v["track_id"],
+                v["likelihood"].as_f64().unwrap_or(0.0),
+                b["x"].as_f64().unwrap_or(0.0),
+                b["y"].as_f64().unwrap_or(0.0),
+                b["w"].as_f64().unwrap_or(0.0),
+                b["h"].as_f64().unwrap_or(0.0),
+                if s("lifecycle") == "end" {
+                    format!(
+                        " after {:.1} s",
+                        v["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0
+                    )
+                } else {
+                    String::new()
+                }
+            )
+        }
+        "camera_status" => {
+            let reason = s("reason");
+            let decoder = s("decoder");
+            format!(
+                "{}{}{}",
+                s("state"),
+                if decoder != "-" {
+                    format!(" ({decoder})")
+                } else {
+                    String::new()
+                },
+                if reason != "-" {
+                    format!(": {reason}")
+                } else {
+                    String::new()
+                }
+            )
+        }
+        other => other.to_string(),
+    };
+    format!(
+        "{time} {:<12} {:<13} {what}   [acked in {} ms]",
+        s("camera"),
+        m.kind,
+        m.latency.as_millis()
+    )
+}

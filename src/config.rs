@@ -1,0 +1,541 @@
+//! The configuration file (TOML).
+//!
+//! Loading reports every problem it can find in one go, each with its path
+//! (`cameras[2].url: ...`): each section (and each camera) is deserialized on its own, so
+//! one bad value does not hide the others, and the values are then checked together
+//! (unique ids, files that exist, models whose labels include the configured classes).
+//! Relative paths resolve against the directory of the config file. The reference is
+//! docs/config.md.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use vigia_core::CameraId;
+use vigia_infer::{InferenceConfig, ModelManifest};
+use vigia_ingest::CameraConfig;
+use vigia_outbox::OutboxConfig;
+use vigia_publish::{MqttConfig, Topics};
+use vigia_telemetry::TelemetryConfig;
+use vigia_track::TrackerConfig;
+
+/// `[simulator]`: an in-process RTSP server that serves video files as looping cameras
+/// (the demo; also handy to test a deployment without cameras).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorConfig {
+    /// Where the RTSP server listens. Default `127.0.0.1:8554`.
+    #[serde(default = "default_sim_listen")]
+    pub listen: SocketAddr,
+    /// The streams: `rtsp://<listen>/<path>` serves `file` (H.264) in a loop.
+    pub streams: Vec<SimStreamConfig>,
+}
+
+fn default_sim_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8554))
+}
+
+/// One simulated camera stream.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimStreamConfig {
+    /// URL path (letters, digits, `-`, `_`).
+    pub path: String,
+    /// H.264 video file (MP4, MKV, TS).
+    pub file: PathBuf,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Site name (topic-safe). Default `site`.
+    pub site: String,
+    /// Node name (topic-safe). Default: the host name.
+    pub node: String,
+    /// State directory (the outbox lives in `<data_dir>/outbox` unless `outbox.dir` is set).
+    /// Default `data` beside the config file.
+    pub data_dir: PathBuf,
+    pub telemetry: TelemetryConfig,
+    pub inference: InferenceConfig,
+    pub tracker: TrackerConfig,
+    pub outbox: OutboxConfig,
+    pub mqtt: MqttConfig,
+    pub simulator: Option<SimulatorConfig>,
+    pub cameras: Vec<CameraConfig>,
+    /// The file this was loaded from.
+    pub source: PathBuf,
+}
+
+/// One problem, at a path in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found in a config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors {
+    pub file: PathBuf,
+    pub errors: Vec<ConfigError>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} problem{}",
+            self.file.display(),
+            self.errors.len(),
+            if self.errors.len() == 1 { "" } else { "s" }
+        )?;
+        for e in &self.errors {
+            write!(f, "\n  {e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+const SECTIONS: &[&str] = &[
+    "site",
+    "node",
+    "data_dir",
+    "telemetry",
+    "inference",
+    "tracker",
+    "outbox",
+    "mqtt",
+    "simulator",
+    "cameras",
+];
+
+struct Collector {
+    errors: Vec<ConfigError>,
+}
+
+impl Collector {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Deserializes `value` as `T`, recording an error at `prefix` + the inner path.
+    fn take<T: DeserializeOwned>(&mut self, prefix: &str, value: toml::Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let inner = e.path().to_string();
+                let path = if inner == "." {
+                    prefix.to_string()
+                } else if inner.starts_with('[') {
+                    format!("{prefix}{inner}")
+                } else {
+                    format!("{prefix}.{inner}")
+                };
+                // toml appends "in `key`" lines; the path already says where.
+                let msg = e.into_inner().to_string();
+                let msg = msg
+                    .lines()
+                    .filter(|l| !l.starts_with("in `") && !l.trim().is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.push(path, msg);
+                None
+            }
+        }
+    }
+}
+
+fn host_name() -> String {
+    let raw = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if cleaned.is_empty() {
+        "node".to_string()
+    } else {
+        cleaned
+    }
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+impl Config {
+    /// Loads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let fail = |errors: Vec<ConfigError>| ConfigErrors {
+            file: path.to_path_buf(),
+            errors,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            fail(vec![ConfigError {
+                path: ".".into(),
+                message: format!("cannot read the file: {e}"),
+            }])
+        })?;
+        let base = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            })
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = base.canonicalize().unwrap_or(base);
+        Self::parse(&text, &base, path).map_err(fail)
+    }
+
+    /// Parses config text; relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path, source: &Path) -> Result<Self, Vec<ConfigError>> {
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            vec![ConfigError {
+                path: ".".into(),
+                message: format!("not valid TOML: {}", e.to_string().trim_end()),
+            }]
+        })?;
+        let mut c = Collector { errors: Vec::new() };
+        // Position in the file of each camera that parsed (error paths use these).
+        let mut positions = Vec::new();
+        let mut cfg = Config {
+            site: "site".to_string(),
+            node: host_name(),
+            data_dir: PathBuf::from("data"),
+            telemetry: TelemetryConfig::default(),
+            inference: InferenceConfig::default(),
+            tracker: TrackerConfig::default(),
+            outbox: OutboxConfig::default(),
+            mqtt: MqttConfig::default(),
+            simulator: None,
+            cameras: Vec::new(),
+            source: source.to_path_buf(),
+        };
+        for (key, value) in table {
+            match key.as_str() {
+                "site" => cfg.site = c.take("site", value).unwrap_or(cfg.site),
+                "node" => cfg.node = c.take("node", value).unwrap_or(cfg.node),
+                "data_dir" => cfg.data_dir = c.take("data_dir", value).unwrap_or(cfg.data_dir),
+                "telemetry" => cfg.telemetry = c.take("telemetry", value).unwrap_or_default(),
+                "inference" => cfg.inference = c.take("inference", value).unwrap_or_default(),
+                "tracker" => cfg.tracker = c.take("tracker", value).unwrap_or_default(),
+                "outbox" => cfg.outbox = c.take("outbox", value).unwrap_or_default(),
+                "mqtt" => cfg.mqtt = c.take("mqtt", value).unwrap_or_default(),
+                "simulator" => cfg.simulator = c.take("simulator", value),
+                "cameras" => match value {
+                    toml::Value::Array(items) => {
+                        for (i, item) in items.into_iter().enumerate() {
+                            if let Some(cam) =
+                                c.take::<CameraConfig>(&format!("cameras[{i}]"), item)
+                            {
+                                cfg.cameras.push(cam);
+                                positions.push(i);
+                            }
+                        }
+                    }
+                    _ => c.push("cameras", "must be an array of tables ([[cameras]])"),
+                },
+                other => c.push(
+                    other,
+                    format!("unknown key; expected one of {}", SECTIONS.join(", ")),
+                ),
+            }
+        }
+        cfg.resolve_paths(base);
+        cfg.check(&mut c, &positions);
+        if c.errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(c.errors)
+        }
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        self.data_dir = resolve(base, &self.data_dir);
+        if let Some(d) = &self.outbox.dir {
+            self.outbox.dir = Some(resolve(base, d));
+        }
+        if let Some(l) = &self.inference.ort_library {
+            self.inference.ort_library = Some(resolve(base, l));
+        }
+        self.inference.models_dirs = self
+            .inference
+            .models_dirs
+            .iter()
+            .map(|d| resolve(base, d))
+            .collect();
+        self.inference.detector.manifest = resolve(base, &self.inference.detector.manifest);
+        if let Some(f) = &self.mqtt.password_file {
+            self.mqtt.password_file = Some(resolve(base, f));
+        }
+        if let Some(sim) = &mut self.simulator {
+            for s in &mut sim.streams {
+                s.file = resolve(base, &s.file);
+            }
+        }
+        for cam in &mut self.cameras {
+            if let Some(rest) = cam.url.strip_prefix("file://")
+                && !rest.starts_with('/')
+            {
+                cam.url = format!("file://{}", base.join(rest).display());
+            }
+            if let Some(f) = &cam.password_file {
+                cam.password_file = Some(resolve(base, f));
+            }
+        }
+    }
+
+    fn check(&self, c: &mut Collector, positions: &[usize]) {
+        for (name, value) in [("site", &self.site), ("node", &self.node)] {
+            if CameraId::new(value.as_str()).is_err() {
+                c.push(
+                    name,
+                    format!("{value:?}: use 1 to 64 ASCII letters, digits, '-' or '_' (it is part of MQTT topics)"),
+                );
+            }
+        }
+        let mut ids = HashSet::new();
+        for (cam, &i) in self.cameras.iter().zip(positions) {
+            if !ids.insert(cam.id.clone()) {
+                c.push(
+                    format!("cameras[{i}].id"),
+                    format!("duplicate camera id {:?}", cam.id.as_str()),
+                );
+            }
+            for (field, msg) in cam.validate() {
+                c.push(format!("cameras[{i}].{field}"), msg);
+            }
+        }
+        for (field, msg) in self.inference.validate() {
+            c.push(format!("inference.{field}"), msg);
+        }
+        for (field, msg) in self.tracker.validate() {
+            c.push(format!("tracker.{field}"), msg);
+        }
+        for (field, msg) in self.outbox.validate() {
+            c.push(format!("outbox.{field}"), msg);
+        }
+        for (field, msg) in self.mqtt.validate() {
+            c.push(format!("mqtt.{field}"), msg);
+        }
+        if let Some(sim) = &self.simulator {
+            let mut paths = HashSet::new();
+            if sim.streams.is_empty() {
+                c.push("simulator.streams", "must list at least one stream");
+            }
+            for (i, s) in sim.streams.iter().enumerate() {
+                if CameraId::new(s.path.as_str()).is_err() {
+                    c.push(
+                        format!("simulator.streams[{i}].path"),
+                        "use letters, digits, '-' or '_'",
+                    );
+                }
+                if !paths.insert(s.path.clone()) {
+                    c.push(
+                        format!("simulator.streams[{i}].path"),
+                        format!("duplicate path {:?}", s.path),
+                    );
+                }
+                if !s.file.is_file() {
+                    c.push(
+                        format!("simulator.streams[{i}].file"),
+                        format!("{} does not exist", s.file.display()),
+                    );
+                }
+            }
+        }
+        let det = &self.inference.detector;
+        match ModelManifest::load(&det.manifest) {
+            Err(e) => c.push("inference.detector.manifest", e.to_string()),
+            Ok(m) => {
+                for class in &det.classes {
+                    if !m.labels.contains(class) {
+                        c.push(
+                            "inference.detector.classes",
+                            format!("{class:?} is not a label of model {}", m.name),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Where the outbox lives.
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.outbox
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// The MQTT topic prefix.
+    pub fn topic_prefix(&self) -> String {
+        self.mqtt
+            .topic_prefix
+            .clone()
+            .unwrap_or_else(|| Topics::default_prefix(&self.site, &self.node))
+    }
+
+    /// The MQTT client id.
+    pub fn client_id(&self) -> String {
+        self.mqtt
+            .client_id
+            .clone()
+            .unwrap_or_else(|| format!("vigia-{}-{}", self.site, self.node))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> String {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        format!(
+            "[inference.detector]\nmanifest = \"{}\"\n",
+            root.join("models/yolox_nano.toml").display()
+        )
+    }
+
+    fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
+        let full = format!("{text}\n{}", manifest());
+        Config::parse(
+            &full,
+            Path::new("/etc/vigia"),
+            Path::new("/etc/vigia/vigia.toml"),
+        )
+    }
+
+    fn paths(errs: &[ConfigError]) -> Vec<&str> {
+        errs.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    #[test]
+    fn minimal_config_has_documented_defaults() {
+        let c = parse("site = \"medellin\"\nnode = \"edge-01\"").unwrap();
+        assert_eq!(c.topic_prefix(), "sies/medellin/edge-01");
+        assert_eq!(c.client_id(), "vigia-medellin-edge-01");
+        assert_eq!(c.data_dir, PathBuf::from("/etc/vigia/data"));
+        assert_eq!(c.outbox_dir(), PathBuf::from("/etc/vigia/data/outbox"));
+        assert!(c.mqtt.url.is_none());
+        assert!(c.cameras.is_empty());
+    }
+
+    #[test]
+    fn reports_every_error_with_its_path() {
+        let text = r#"
+site = "a b"
+colour = "red"
+[outbox]
+fsync = "sometimes"
+[mqtt]
+inflight_window = 0
+[[cameras]]
+id = "ok-1"
+url = "rtsp://10.0.0.1/live"
+[[cameras]]
+id = "ok-1"
+url = "rtsp://10.0.0.2/live"
+[[cameras]]
+id = "bad/id"
+url = "rtsp://10.0.0.3/live"
+[[cameras]]
+id = "cam-4"
+url = "ftp://x"
+analysis_fps = -1.0
+[[cameras]]
+id = "cam-5"
+url = "rtsp://h/x"
+stall_timeout = 5
+"#;
+        let errs = parse(text).unwrap_err();
+        let p = paths(&errs);
+        for want in [
+            "colour",
+            "outbox.fsync",
+            "cameras[2].id",
+            "cameras[4].stall_timeout",
+            "site",
+            "cameras[1].id",
+            "cameras[3].url",
+            "cameras[3].analysis_fps",
+            "mqtt.inflight_window",
+        ] {
+            assert!(p.contains(&want), "missing {want} in {errs:#?}");
+        }
+        let unknown = errs
+            .iter()
+            .find(|e| e.path == "cameras[4].stall_timeout")
+            .unwrap();
+        assert!(unknown.message.starts_with("unknown field"), "{unknown}");
+        assert!(!unknown.message.contains('\n'), "{unknown}");
+    }
+
+    #[test]
+    fn toml_syntax_errors_name_the_line() {
+        let errs = parse("site = \"x\"\n[mqtt\nurl = 1").unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].message.contains("line 2"), "{}", errs[0]);
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_the_config_directory() {
+        let c = Config::parse(
+            "data_dir = \"state\"\n[outbox]\ndir = \"/abs/outbox\"\n[inference.detector]\nmanifest = \"../models/yolox_nano.toml\"\n",
+            &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("configs"),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert!(c.data_dir.ends_with("configs/state"));
+        assert_eq!(c.outbox_dir(), PathBuf::from("/abs/outbox"));
+    }
+
+    #[test]
+    fn unknown_classes_and_missing_files_are_reported() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let text = format!(
+            "[inference.detector]\nmanifest = \"{}\"\nclasses = [\"car\", \"unicorn\"]\n[simulator]\nstreams = [{{ path = \"a\", file = \"/no/such.mp4\" }}]\n[[cameras]]\nid = \"f\"\nurl = \"file:///no/such/file.mp4\"\n",
+            root.join("models/yolox_nano.toml").display()
+        );
+        let errs = Config::parse(&text, Path::new("/"), Path::new("x.toml")).unwrap_err();
+        let p = paths(&errs);
+        assert_eq!(
+            p,
+            vec![
+                "cameras[0].url",
+                "simulator.streams[0].file",
+                "inference.detector.classes"
+            ],
+            "{errs:#?}"
+        );
+        assert!(errs[2].message.contains("unicorn"));
+    }
+}

@@ -1,0 +1,140 @@
+//! The node's HTTP server: health, readiness, Prometheus metrics and the REST API.
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /healthz` | 200 while the process serves requests (liveness) |
+//! | `GET /readyz` | 200 when the pipeline runs and at least one camera streams (or none is configured); 503 otherwise, with the reasons |
+//! | `GET /metrics` | Prometheus text format |
+//! | `GET /api/v1/status` | node identity, outbox, MQTT, uptime |
+//! | `GET /api/v1/cameras` | every camera: state, decoder, fps, counters |
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use serde::Serialize;
+use vigia_core::{CameraId, Shutdown};
+use vigia_outbox::Outbox;
+use vigia_telemetry::Metrics;
+
+/// What the API shows about a camera.
+#[derive(Debug, Clone, Serialize)]
+pub struct CameraView {
+    pub id: String,
+    pub name: String,
+    /// The source URL with any password replaced by `***`.
+    pub url: String,
+    pub enabled: bool,
+    pub state: String,
+    pub reason: Option<String>,
+    pub decoder: Option<String>,
+    pub since: String,
+    pub decoded_fps: f64,
+    pub analysed_fps: f64,
+    pub frames_decoded: u64,
+    pub frames_delivered: u64,
+    pub frames_superseded: u64,
+}
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub struct HttpState {
+    pub metrics: Arc<Metrics>,
+    pub outbox: Arc<Outbox>,
+    pub cameras: Arc<RwLock<BTreeMap<CameraId, CameraView>>>,
+    pub started: Arc<AtomicBool>,
+    pub stopping: Shutdown,
+    pub site: String,
+    pub node: String,
+    pub topic_prefix: String,
+    pub broker: String,
+    pub boot: Instant,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/cameras", get(cameras))
+        .with_state(state)
+}
+
+/// Binds the listener (so the caller learns the port before serving).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
+    let mut reasons = Vec::new();
+    if !s.started.load(Ordering::Relaxed) {
+        reasons.push("pipeline not started".to_string());
+    }
+    if s.stopping.is_cancelled() {
+        reasons.push("shutting down".to_string());
+    }
+    let cams = s.cameras.read().unwrap_or_else(|e| e.into_inner());
+    let enabled: Vec<_> = cams.values().filter(|c| c.enabled).collect();
+    if !enabled.is_empty() && !enabled.iter().any(|c| c.state == "streaming") {
+        reasons.push("no camera is streaming".to_string());
+    }
+    let ready = reasons.is_empty();
+    let body = serde_json::json!({
+        "ready": ready,
+        "reasons": reasons,
+        "cameras_streaming": enabled.iter().filter(|c| c.state == "streaming").count(),
+        "cameras_enabled": enabled.len(),
+        "mqtt_connected": s.metrics.mqtt_connected.get() == 1,
+        "outbox_pending": s.outbox.pending(),
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
+async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
+    s.metrics.outbox_depth.set(s.outbox.pending() as i64);
+    s.metrics.outbox_bytes.set(s.outbox.bytes() as i64);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+}
+
+async fn status(State(s): State<HttpState>) -> impl IntoResponse {
+    Json(serde_json::json!({
+        "site": s.site,
+        "node": s.node,
+        "version": env!("CARGO_PKG_VERSION"),
+        "schema": vigia_core::SCHEMA,
+        "topic_prefix": s.topic_prefix,
+        "uptime_secs": s.boot.elapsed().as_secs(),
+        "mqtt": { "broker": s.broker, "connected": s.metrics.mqtt_connected.get() == 1 },
+        "outbox": {
+            "pending": s.outbox.pending(),
+            "bytes": s.outbox.bytes(),
+            "max_bytes": s.outbox.max_bytes(),
+            "full": s.metrics.outbox_full.get() == 1,
+        },
+    }))
+}
+
+async fn cameras(State(s): State<HttpState>) -> impl IntoResponse {
+    let cams = s.cameras.read().unwrap_or_else(|e| e.into_inner());
+    Json(cams.values().cloned().collect::<Vec<_>>())
+}
