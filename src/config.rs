@@ -538,4 +538,24 @@ stall_timeout = 5
         );
         assert!(errs[2].message.contains("unicorn"));
     }
+
+    #[test]
+    fn shipped_configs_are_valid() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        // The edge example names install paths; point its manifest at this checkout.
+        let edge = std::fs::read_to_string(root.join("configs/edge.example.toml"))
+            .unwrap()
+            .replace(
+                "/opt/vigia/models/yolox_nano.toml",
+                &root.join("models/yolox_nano.toml").display().to_string(),
+            );
+        let c = Config::parse(&edge, &root.join("configs"), Path::new("edge.example.toml"))
+            .unwrap_or_else(|e| panic!("{e:#?}"));
+        assert_eq!(c.cameras.len(), 3);
+        assert_eq!(c.topic_prefix(), "sies/medellin/edge-norte-01");
+        // The demo config refers to ../shared; check it where that exists.
+        if root.join("../shared/data/video").is_dir() {
+            Config::load(&root.join("configs/demo.toml")).unwrap();
+        }
+    }
 }
