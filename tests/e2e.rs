@@ -28,7 +28,6 @@ http_listen = "127.0.0.1:{http_port}"
 [inference]
 ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
 models_dirs = ["{root}/.vigia/models"]
-threads_per_worker = 2
 [inference.detector]
 manifest = "{root}/models/yolox_nano.toml"
 [mqtt]
@@ -226,10 +225,7 @@ impl Vigia {
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        vigia_testkit::terminate(self.child.id()).unwrap();
         self.child.wait().unwrap()
     }
 }

@@ -28,6 +28,15 @@ pub enum TestkitError {
     Io(#[from] std::io::Error),
 }
 
+/// Sends SIGTERM to a process (a graceful stop, as an operator or systemd would).
+pub fn terminate(pid: u32) -> std::io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| std::io::Error::other(format!("bad pid {pid}")))?;
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).map_err(Into::into)
+}
+
 /// A free TCP port on 127.0.0.1 (bound then released; fine for tests).
 pub fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
