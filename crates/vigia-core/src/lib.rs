@@ -10,6 +10,7 @@
 //! - [`shutdown`]: the cancellation token passed to every long-lived worker.
 //! - [`metric_names`]: every Prometheus metric name, in one place.
 //! - [`paths`]: finding the files the set-up writes under `.vigia/`.
+//! - [`secrets`]: passwords from the environment or files.
 
 pub mod camera;
 pub mod clock;
@@ -19,6 +20,7 @@ pub mod frame;
 pub mod geom;
 pub mod metric_names;
 pub mod paths;
+pub mod secrets;
 pub mod shutdown;
 
 pub use camera::{CameraId, InvalidCameraId};

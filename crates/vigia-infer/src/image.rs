@@ -191,22 +191,6 @@ impl Preprocessor {
         Ok((nw, nh, t))
     }
 
-    /// Source channel feeding model channel `c`.
-    fn source_channel(&self, c: usize) -> usize {
-        match self.spec.color {
-            ColorOrder::Rgb => c,
-            ColorOrder::Bgr => 2 - c,
-        }
-    }
-
-    fn index(&self, x: usize, y: usize, c: usize) -> usize {
-        let (w, h) = (self.spec.width as usize, self.spec.height as usize);
-        match self.spec.layout {
-            Layout::Nchw => c * w * h + y * w + x,
-            Layout::Nhwc => (y * w + x) * 3 + c,
-        }
-    }
-
     /// Writes one f32 input item for `img` (or `region` of it) into `out`
     /// (`item_len()` elements). Returns the transform back to source pixels.
     pub fn fill_f32(
@@ -219,29 +203,10 @@ impl Preprocessor {
             return Err("input buffer does not match the model input".to_string());
         }
         let (nw, nh, t) = self.resize(img, region)?;
-        let pad = self.spec.pad_value as usize;
-        for c in 0..3 {
-            let v = self.lut[c][pad];
-            match self.spec.layout {
-                Layout::Nchw => {
-                    let plane = self.spec.width as usize * self.spec.height as usize;
-                    out[c * plane..(c + 1) * plane].fill(v);
-                }
-                Layout::Nhwc => out.iter_mut().skip(c).step_by(3).for_each(|o| *o = v),
-            }
-        }
-        let (px, py) = (t.pad_x as usize, t.pad_y as usize);
-        for c in 0..3 {
-            let sc = self.source_channel(c);
-            let lut = &self.lut[c];
-            for y in 0..nh as usize {
-                let row = &self.resized[y * nw as usize * 3..(y + 1) * nw as usize * 3];
-                for x in 0..nw as usize {
-                    let i = self.index(x + px, y + py, c);
-                    out[i] = lut[row[x * 3 + sc] as usize];
-                }
-            }
-        }
+        let lut = &self.lut;
+        write_item(&self.spec, &self.resized, (nw, nh), &t, out, |c, p| {
+            lut[c][p as usize]
+        });
         Ok(t)
     }
 
@@ -256,19 +221,58 @@ impl Preprocessor {
             return Err("input buffer does not match the model input".to_string());
         }
         let (nw, nh, t) = self.resize(img, region)?;
-        out.fill(self.spec.pad_value);
-        let (px, py) = (t.pad_x as usize, t.pad_y as usize);
-        for c in 0..3 {
-            let sc = self.source_channel(c);
-            for y in 0..nh as usize {
-                let row = &self.resized[y * nw as usize * 3..(y + 1) * nw as usize * 3];
-                for x in 0..nw as usize {
-                    let i = self.index(x + px, y + py, c);
-                    out[i] = row[x * 3 + sc];
-                }
+        write_item(&self.spec, &self.resized, (nw, nh), &t, out, |_, p| p);
+        Ok(t)
+    }
+}
+
+/// Writes one input item: padding everywhere, then the resized picture (`nw x nh` packed
+/// RGB) at the transform's offset, in the spec's layout and channel order; `value(c, byte)`
+/// gives the element for model channel `c`.
+fn write_item<T: Copy>(
+    spec: &InputSpec,
+    resized: &[u8],
+    (nw, nh): (u32, u32),
+    t: &Transform,
+    out: &mut [T],
+    value: impl Fn(usize, u8) -> T,
+) {
+    let (w, h) = (spec.width as usize, spec.height as usize);
+    let index = |x: usize, y: usize, c: usize| match spec.layout {
+        Layout::Nchw => c * w * h + y * w + x,
+        Layout::Nhwc => (y * w + x) * 3 + c,
+    };
+    for c in 0..3 {
+        let v = value(c, spec.pad_value);
+        match spec.layout {
+            Layout::Nchw => out[c * w * h..(c + 1) * w * h].fill(v),
+            Layout::Nhwc => out.iter_mut().skip(c).step_by(3).for_each(|o| *o = v),
+        }
+    }
+    let (px, py) = (t.pad_x as usize, t.pad_y as usize);
+    let row_len = nw as usize * 3;
+    for c in 0..3 {
+        // Source channel feeding model channel c.
+        let sc = match spec.color {
+            ColorOrder::Rgb => c,
+            ColorOrder::Bgr => 2 - c,
+        };
+        // Consecutive pixels of a row are 1 apart (planar) or 3 apart (interleaved).
+        let step = match spec.layout {
+            Layout::Nchw => 1,
+            Layout::Nhwc => 3,
+        };
+        for y in 0..nh as usize {
+            let row = &resized[y * row_len..(y + 1) * row_len];
+            let start = index(px, y + py, c);
+            for (o, px_bytes) in out[start..]
+                .iter_mut()
+                .step_by(step)
+                .zip(row.chunks_exact(3))
+            {
+                *o = value(c, px_bytes[sc]);
             }
         }
-        Ok(t)
     }
 }
 

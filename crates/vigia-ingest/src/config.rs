@@ -188,17 +188,10 @@ impl CameraConfig {
 
     /// The RTSP password from `password_env` / `password_file`, if configured.
     pub fn password(&self) -> Result<Option<String>, String> {
-        if let Some(var) = &self.password_env {
-            return std::env::var(var)
-                .map(Some)
-                .map_err(|_| format!("password_env: environment variable {var} is not set"));
-        }
-        if let Some(file) = &self.password_file {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("password_file {}: {e}", file.display()))?;
-            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
-        }
-        Ok(None)
+        vigia_core::secrets::read_secret(
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )
     }
 }
 
@@ -219,28 +212,5 @@ mod tests {
         let mut missing = c;
         missing.url = "file:///definitely/not/here.mp4".into();
         assert!(missing.validate()[0].1.contains("does not exist"));
-    }
-
-    #[test]
-    fn password_from_file_reads_first_line() {
-        let dir = tempfile_dir();
-        let p = dir.join("pw");
-        std::fs::write(&p, "s3cret\nignored\n").unwrap();
-        let mut c = CameraConfig::new(CameraId::new("c").unwrap(), "rtsp://h/x");
-        c.password_file = Some(p);
-        assert_eq!(c.password().unwrap().as_deref(), Some("s3cret"));
-        c.password_file = None;
-        c.password_env = Some("VIGIA_TEST_SURELY_UNSET_VAR".into());
-        assert!(
-            c.password()
-                .unwrap_err()
-                .contains("VIGIA_TEST_SURELY_UNSET_VAR")
-        );
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("vigia-ingest-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 }

@@ -153,20 +153,11 @@ impl MqttConfig {
 
     /// The broker password from `password_env` / `password_file`, if configured.
     pub fn password(&self) -> Result<Option<String>, PublishError> {
-        if let Some(var) = &self.password_env {
-            return std::env::var(var).map(Some).map_err(|_| {
-                PublishError::Config(format!(
-                    "password_env: environment variable {var} is not set"
-                ))
-            });
-        }
-        if let Some(file) = &self.password_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                PublishError::Config(format!("password_file {}: {e}", file.display()))
-            })?;
-            return Ok(Some(text.lines().next().unwrap_or_default().to_string()));
-        }
-        Ok(None)
+        vigia_core::secrets::read_secret(
+            self.password_env.as_deref(),
+            self.password_file.as_deref(),
+        )
+        .map_err(PublishError::Config)
     }
 }
 

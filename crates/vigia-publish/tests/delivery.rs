@@ -41,6 +41,36 @@ fn settings(port: u16) -> PublisherSettings {
     }
 }
 
+/// A publisher running in the background.
+struct Running {
+    drain: Shutdown,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn spawn(
+        port: u16,
+        ob: &Arc<Outbox>,
+        metrics: Arc<Metrics>,
+        acked: Option<mpsc::Sender<AckedMessage>>,
+    ) -> Self {
+        let drain = Shutdown::new();
+        let task = tokio::spawn(
+            Publisher::new(settings(port), ob.clone(), metrics, acked).run(drain.clone()),
+        );
+        Self { drain, task }
+    }
+
+    /// Drains and waits for the publisher to finish.
+    async fn stop(self) {
+        self.drain.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .expect("publisher stops within 10 s")
+            .unwrap();
+    }
+}
+
 fn append(ob: &Outbox, n: usize, tag: &str) -> Vec<String> {
     (0..n)
         .map(|i| {
@@ -109,16 +139,7 @@ async fn records_are_published_in_order_and_removed_on_puback() {
     let ids = append(&ob, 50, "a");
     let metrics = Arc::new(Metrics::new());
     let (tx, mut acked) = mpsc::channel::<AckedMessage>(100);
-    let drain = Shutdown::new();
-    let task = tokio::spawn(
-        Publisher::new(
-            settings(broker.port()),
-            ob.clone(),
-            metrics.clone(),
-            Some(tx),
-        )
-        .run(drain.clone()),
-    );
+    let publisher = Running::spawn(broker.port(), &ob, metrics.clone(), Some(tx));
     let got = collect(&mut sub, &ids, Duration::from_secs(20)).await;
     assert_eq!(got, ids, "in order, each once");
     wait_empty(&ob, Duration::from_secs(5)).await;
@@ -136,11 +157,7 @@ async fn records_are_published_in_order_and_removed_on_puback() {
     // New records are picked up as they are appended.
     let more = append(&ob, 5, "b");
     collect(&mut sub, &more, Duration::from_secs(10)).await;
-    drain.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap();
+    publisher.stop().await;
     // Clean shutdown leaves a retained "offline".
     let mut late = Subscriber::connect(broker.port(), &format!("{PREFIX}/available")).await;
     let m = tokio::time::timeout(Duration::from_secs(5), late.rx.recv())
@@ -158,21 +175,13 @@ async fn nothing_is_acknowledged_while_the_broker_is_down_and_nothing_is_lost() 
     let mut sub = Subscriber::connect(port, &format!("{PREFIX}/#")).await;
     broker.stop();
     let ids = append(&ob, 20, "down");
-    let drain = Shutdown::new();
-    let task = tokio::spawn(
-        Publisher::new(settings(port), ob.clone(), Arc::new(Metrics::new()), None)
-            .run(drain.clone()),
-    );
+    let publisher = Running::spawn(port, &ob, Arc::new(Metrics::new()), None);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ob.pending(), 20, "no broker, no acknowledgement");
     broker.start_again().unwrap();
     collect(&mut sub, &ids, Duration::from_secs(20)).await;
     wait_empty(&ob, Duration::from_secs(5)).await;
-    drain.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap();
+    publisher.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,11 +190,7 @@ async fn broker_restarts_while_events_flow_lose_nothing() {
     let port = broker.port();
     let (_d, ob) = outbox();
     let mut sub = Subscriber::connect(port, &format!("{PREFIX}/#")).await;
-    let drain = Shutdown::new();
-    let task = tokio::spawn(
-        Publisher::new(settings(port), ob.clone(), Arc::new(Metrics::new()), None)
-            .run(drain.clone()),
-    );
+    let publisher = Running::spawn(port, &ob, Arc::new(Metrics::new()), None);
     let mut ids = Vec::new();
     for round in 0..5 {
         ids.extend(append(&ob, 40, &format!("r{round}")));
@@ -206,11 +211,7 @@ async fn broker_restarts_while_events_flow_lose_nothing() {
         }
     }
     assert_eq!(first_seen, ids, "first deliveries in order");
-    drain.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap();
+    publisher.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,22 +220,9 @@ async fn embedded_broker_delivers_like_mosquitto() {
     let (_d, ob) = outbox();
     let mut sub = Subscriber::connect(b.addr.port(), &format!("{PREFIX}/#")).await;
     let ids = append(&ob, 10, "emb");
-    let drain = Shutdown::new();
-    let task = tokio::spawn(
-        Publisher::new(
-            settings(b.addr.port()),
-            ob.clone(),
-            Arc::new(Metrics::new()),
-            None,
-        )
-        .run(drain.clone()),
-    );
+    let publisher = Running::spawn(b.addr.port(), &ob, Arc::new(Metrics::new()), None);
     let got = collect(&mut sub, &ids, Duration::from_secs(20)).await;
     assert_eq!(got, ids);
     wait_empty(&ob, Duration::from_secs(5)).await;
-    drain.cancel();
-    tokio::time::timeout(Duration::from_secs(10), task)
-        .await
-        .unwrap()
-        .unwrap();
+    publisher.stop().await;
 }
