@@ -8,6 +8,7 @@
 //! - [`event`]: the versioned event envelope (`vigia.event/1`) and its payloads.
 //! - [`clock`]: injected wall and monotonic time.
 //! - [`shutdown`]: the cancellation token passed to every long-lived worker.
+//! - [`text`]: recognised text with per-character probabilities (plate OCR output).
 //! - [`metric_names`]: every Prometheus metric name, in one place.
 //! - [`paths`]: finding the files the set-up writes under `.vigia/`.
 //! - [`secrets`]: passwords from the environment or files.
@@ -22,6 +23,7 @@ pub mod metric_names;
 pub mod paths;
 pub mod secrets;
 pub mod shutdown;
+pub mod text;
 
 pub use camera::{CameraId, InvalidCameraId};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -30,3 +32,4 @@ pub use event::{Event, EventPayload, SCHEMA};
 pub use frame::{Frame, FrameHub, Offer};
 pub use geom::BBox;
 pub use shutdown::Shutdown;
+pub use text::{CharRead, TextRead};

@@ -1,20 +1,19 @@
-//! [`Detector`]: an object detector session (one per worker thread).
+//! [`Detector`]: an object detector (one per worker thread). YOLOX and YOLOv8 outputs,
+//! f32 or f16 inputs, as the manifest says.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ort::environment::Environment;
-use ort::session::Session;
-use ort::value::TensorRef;
-use vigia_core::Detection;
+use vigia_core::{BBox, Detection};
 
 use crate::config::{DetectorConfig, ExecutionProvider};
 use crate::error::InferError;
 use crate::image::{Preprocessor, RgbView};
-use crate::manifest::{InputDtype, Layout, ModelManifest, OutputSpec, Task};
+use crate::manifest::{ModelManifest, OutputSpec, Task};
+use crate::model::{InputBatch, LoadedModel, RunSettings};
 use crate::nms::nms;
-use crate::runtime;
-use crate::yolox;
+use crate::{yolov8, yolox};
 
 /// How to build a [`Detector`].
 #[derive(Debug, Clone)]
@@ -27,11 +26,9 @@ pub struct DetectorOptions {
 
 /// An object detector: preprocessing, the ONNX Runtime session and decoding.
 pub struct Detector {
-    manifest: ModelManifest,
-    model_path: PathBuf,
-    session: Session,
+    model: LoadedModel,
     pre: Preprocessor,
-    input: Vec<f32>,
+    input: InputBatch,
     labels: Vec<Arc<str>>,
     keep: Vec<bool>,
     cfg: DetectorConfig,
@@ -40,8 +37,8 @@ pub struct Detector {
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detector")
-            .field("model", &self.manifest.name)
-            .field("path", &self.model_path)
+            .field("model", &self.model.manifest.name)
+            .field("path", &self.model.path)
             .finish_non_exhaustive()
     }
 }
@@ -75,50 +72,21 @@ impl Detector {
         manifest: ModelManifest,
         opts: &DetectorOptions,
     ) -> Result<Self, InferError> {
-        if manifest.task != Task::Detect {
-            return Err(InferError::Manifest {
-                path: opts.detector.manifest.clone(),
-                message: "task must be \"detect\" for the detector".to_string(),
-            });
-        }
-        if manifest.input.dtype != InputDtype::F32 {
-            return Err(InferError::Manifest {
-                path: opts.detector.manifest.clone(),
-                message: "the detector supports f32 inputs".to_string(),
-            });
-        }
-        let path = manifest.resolve_file(&opts.models_dirs)?;
-        manifest.verify(&path)?;
-        let model_err = |message: String| InferError::Model {
-            model: manifest.name.clone(),
-            path: path.clone(),
-            message,
+        let run = RunSettings {
+            provider: opts.provider,
+            threads: opts.threads,
+            models_dirs: opts.models_dirs.clone(),
         };
-        let keep = class_mask(&manifest.labels, &opts.detector.classes)
-            .map_err(|m| model_err(format!("inference.detector.classes: {m}")))?;
-        let eps = runtime::execution_providers(opts.provider)?;
-        let session =
-            build_session(env, opts.threads, eps, &path).map_err(|e| model_err(e.to_string()))?;
-        check_io(&session, &manifest).map_err(model_err)?;
-        let labels = manifest
-            .labels
-            .iter()
-            .map(|l| Arc::from(l.as_str()))
-            .collect();
-        let pre = Preprocessor::new(manifest.input.clone());
-        let input = vec![0f32; pre.item_len()];
-        tracing::info!(
-            model = %manifest.name,
-            version = %manifest.version,
-            path = %path.display(),
-            provider = opts.provider.as_str(),
-            threads = opts.threads,
-            "detector loaded"
-        );
+        let model = LoadedModel::load(env, manifest, Task::Detect, &run)?;
+        let m = &model.manifest;
+        let keep = class_mask(&m.labels, &opts.detector.classes)
+            .map_err(|e| model.model_err(format!("classes: {e}")))?;
+        check_output(&model).map_err(|e| model.model_err(e))?;
+        let labels = m.labels.iter().map(|l| Arc::from(l.as_str())).collect();
+        let pre = Preprocessor::new(m.input.clone());
+        let input = InputBatch::new(m.input.dtype, pre.item_len(), 1);
         Ok(Self {
-            manifest,
-            model_path: path,
-            session,
+            model,
             pre,
             input,
             labels,
@@ -129,71 +97,67 @@ impl Detector {
 
     /// The model name (from its manifest).
     pub fn name(&self) -> &str {
-        &self.manifest.name
+        &self.model.manifest.name
     }
 
     pub fn manifest(&self) -> &ModelManifest {
-        &self.manifest
+        &self.model.manifest
     }
 
     pub fn model_path(&self) -> &Path {
-        &self.model_path
+        &self.model.path
     }
 
     /// Detects objects in `img`; boxes are in `img` pixels, clipped to it.
     pub fn detect(&mut self, img: &RgbView) -> Result<Vec<Detection>, InferError> {
-        let run_err = |message: String| InferError::Run {
-            model: self.manifest.name.clone(),
-            message,
+        self.detect_in(img, None)
+    }
+
+    /// Detects objects in `region` of `img` (or all of it); boxes are in `img` pixels.
+    pub fn detect_in(
+        &mut self,
+        img: &RgbView,
+        region: Option<BBox>,
+    ) -> Result<Vec<Detection>, InferError> {
+        let len = self.pre.item_len();
+        let staging = match &mut self.input {
+            InputBatch::F32(v) => &mut v[..len],
+            InputBatch::F16 { full, .. } => &mut full[..len],
+            InputBatch::U8(_) => {
+                return Err(self.model.run_err("u8 detector inputs are not supported"));
+            }
         };
         let transform = self
             .pre
-            .fill_f32(img, None, &mut self.input)
-            .map_err(run_err)?;
-        let spec = &self.manifest.input;
-        let shape = match spec.layout {
-            Layout::Nchw => [1usize, 3, spec.height as usize, spec.width as usize],
-            Layout::Nhwc => [1usize, spec.height as usize, spec.width as usize, 3],
-        };
-        let candidates = {
-            let tensor = TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| {
-                InferError::Run {
-                    model: self.manifest.name.clone(),
-                    message: e.to_string(),
-                }
-            })?;
-            let outputs = self
-                .session
-                .run(ort::inputs![spec.name.as_str() => tensor])
-                .map_err(|e| InferError::Run {
-                    model: self.manifest.name.clone(),
-                    message: e.to_string(),
-                })?;
-            match &self.manifest.output {
-                OutputSpec::Yolox { name, strides } => {
-                    let (_, data) =
-                        outputs[name.as_str()]
-                            .try_extract_tensor::<f32>()
-                            .map_err(|e| InferError::Run {
-                                model: self.manifest.name.clone(),
-                                message: e.to_string(),
-                            })?;
-                    yolox::decode(
-                        data,
-                        spec.width,
-                        spec.height,
-                        strides,
-                        self.labels.len(),
-                        &self.keep,
-                        self.cfg.score_threshold,
-                    )
-                    .map_err(|m| InferError::Run {
-                        model: self.manifest.name.clone(),
-                        message: m,
-                    })?
-                }
-            }
-        };
+            .fill_f32(img, region, staging)
+            .map_err(|m| self.model.run_err(m))?;
+        self.input.finish(len);
+        let (dims, data) = self.model.run(&self.input, 1)?;
+        let spec = &self.model.manifest.input;
+        let candidates = match &self.model.manifest.output {
+            OutputSpec::Yolox { strides, .. } => yolox::decode(
+                &data,
+                spec.width,
+                spec.height,
+                strides,
+                self.labels.len(),
+                &self.keep,
+                self.cfg.score_threshold,
+            ),
+            OutputSpec::Yolov8 { .. } => match dims.as_slice() {
+                [1, rows, anchors] => yolov8::decode(
+                    &data,
+                    *rows as usize,
+                    *anchors as usize,
+                    self.labels.len(),
+                    &self.keep,
+                    self.cfg.score_threshold,
+                ),
+                other => Err(format!("unexpected output shape {other:?}")),
+            },
+            other => Err(format!("{} is not a detector output", other.decode_name())),
+        }
+        .map_err(|m| self.model.run_err(m))?;
         let kept = nms(
             candidates,
             self.cfg.nms_iou_threshold,
@@ -215,72 +179,36 @@ impl Detector {
     }
 }
 
-fn build_session(
-    env: &Environment,
-    threads: usize,
-    eps: Vec<ort::ep::ExecutionProviderDispatch>,
-    path: &Path,
-) -> ort::Result<Session> {
-    Session::builder(env)?
-        .with_intra_threads(threads)?
-        .with_intra_op_spinning(false)?
-        .with_execution_providers(eps)?
-        .commit_from_file(path)
-}
-
-/// Checks the session's input and output against the manifest.
-fn check_io(session: &Session, m: &ModelManifest) -> Result<(), String> {
-    let input = session
-        .inputs()
-        .iter()
-        .find(|i| i.name() == m.input.name)
-        .ok_or_else(|| {
-            format!(
-                "manifest input {:?} is not an input of the model (it has {:?})",
-                m.input.name,
-                session
-                    .inputs()
-                    .iter()
-                    .map(|i| i.name())
-                    .collect::<Vec<_>>()
-            )
-        })?;
-    let want: [i64; 4] = match m.input.layout {
-        Layout::Nchw => [1, 3, m.input.height as i64, m.input.width as i64],
-        Layout::Nhwc => [1, m.input.height as i64, m.input.width as i64, 3],
+/// Checks the declared output shape against the decoder.
+fn check_output(model: &LoadedModel) -> Result<(), String> {
+    let m = &model.manifest;
+    let Some(dims) = model.output_dims() else {
+        return Ok(());
     };
-    if let Some(shape) = input.dtype().tensor_shape() {
-        let dims: &[i64] = shape;
-        let ok = dims.len() == 4 && dims.iter().zip(want).all(|(d, w)| *d < 0 || *d == w);
-        if !ok {
-            return Err(format!(
-                "input {:?} has shape {dims:?}, the manifest describes {want:?}",
-                m.input.name
-            ));
-        }
-    }
     match &m.output {
         OutputSpec::Yolox { name, strides } => {
-            let out = session
-                .outputs()
-                .iter()
-                .find(|o| o.name() == name)
-                .ok_or_else(|| format!("manifest output {name:?} is not an output of the model"))?;
-            if let Some(shape) = out.dtype().tensor_shape() {
-                let dims: &[i64] = shape;
-                let anchors = yolox::anchor_count(m.input.width, m.input.height, strides) as i64;
-                let row = 5 + m.labels.len() as i64;
-                let ok = dims.len() == 3
-                    && (dims[1] < 0 || dims[1] == anchors)
-                    && (dims[2] < 0 || dims[2] == row);
-                if !ok {
-                    return Err(format!(
-                        "output {name:?} has shape {dims:?}; YOLOX with {} labels and strides {strides:?} gives [1, {anchors}, {row}]",
-                        m.labels.len()
-                    ));
-                }
+            let anchors = yolox::anchor_count(m.input.width, m.input.height, strides) as i64;
+            let row = 5 + m.labels.len() as i64;
+            let ok = dims.len() == 3
+                && (dims[1] < 0 || dims[1] == anchors)
+                && (dims[2] < 0 || dims[2] == row);
+            if !ok {
+                return Err(format!(
+                    "output {name:?} has shape {dims:?}; YOLOX with {} labels and strides {strides:?} gives [1, {anchors}, {row}]",
+                    m.labels.len()
+                ));
             }
         }
+        OutputSpec::Yolov8 { name } => {
+            let need = 4 + m.labels.len() as i64;
+            if dims.len() != 3 || (dims[1] >= 0 && dims[1] < need) {
+                return Err(format!(
+                    "output {name:?} has shape {dims:?}; YOLOv8 with {} labels needs [1, >= {need}, anchors]",
+                    m.labels.len()
+                ));
+            }
+        }
+        other => return Err(format!("{} is not a detector output", other.decode_name())),
     }
     Ok(())
 }

@@ -199,7 +199,7 @@ impl Preprocessor {
         region: Option<BBox>,
         out: &mut [f32],
     ) -> Result<Transform, String> {
-        if self.spec.dtype != InputDtype::F32 || out.len() != self.item_len() {
+        if self.spec.dtype == InputDtype::U8 || out.len() != self.item_len() {
             return Err("input buffer does not match the model input".to_string());
         }
         let (nw, nh, t) = self.resize(img, region)?;

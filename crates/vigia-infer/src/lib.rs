@@ -4,8 +4,10 @@
 //! - [`manifest`]: model manifests (file, sha256, input spec, output decoding, labels).
 //! - [`image`]: RGB views, letterbox/stretch resize, tensor fill.
 //! - [`nms`]: class-aware non-maximum suppression.
-//! - [`yolox`]: YOLOX grid decoding.
+//! - [`yolox`], [`yolov8`]: detector output decoding.
+//! - [`model`]: loading, verifying and running any model (shared by the stages below).
 //! - [`detector`]: [`Detector`], an object detector session.
+//! - [`recognizer`]: [`Recognizer`], batched text recognition (plate OCR): fixed slots or CTC.
 //! - [`config`]: the `[inference]` config section.
 //!
 //! Sessions are not shared: `Session::run` takes `&mut self`, so each inference worker
@@ -16,8 +18,11 @@ pub mod detector;
 pub mod error;
 pub mod image;
 pub mod manifest;
+pub mod model;
 pub mod nms;
+pub mod recognizer;
 pub mod runtime;
+pub mod yolov8;
 pub mod yolox;
 
 pub use config::{DetectorConfig, ExecutionProvider, InferenceConfig};
@@ -25,3 +30,4 @@ pub use detector::Detector;
 pub use error::InferError;
 pub use image::RgbView;
 pub use manifest::ModelManifest;
+pub use recognizer::Recognizer;

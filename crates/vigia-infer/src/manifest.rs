@@ -52,6 +52,8 @@ pub const LOCAL_MODELS_DIR: &str = ".vigia/models";
 #[serde(rename_all = "snake_case")]
 pub enum InputDtype {
     F32,
+    /// Half precision (filled as f32, converted).
+    F16,
     U8,
 }
 
@@ -131,6 +133,48 @@ pub enum OutputSpec {
     /// log h)` per grid cell of each stride, then objectness and class scores (sigmoid
     /// already applied).
     Yolox { name: String, strides: Vec<u32> },
+    /// Ultralytics YOLOv8 head: `[1, 4 + classes (+ extra), anchors]` with `(cx, cy, w, h)`
+    /// in input pixels, then class scores (sigmoid applied); extra rows (segmentation mask
+    /// coefficients) are ignored.
+    Yolov8 { name: String },
+    /// Fixed character slots (fast-plate-ocr): `[N, slots, alphabet]` probabilities; the
+    /// `pad` character marks empty slots.
+    Slots {
+        name: String,
+        alphabet: String,
+        pad: char,
+    },
+    /// CTC (PP-OCR): `[N, steps, vocabulary]` probabilities, vocabulary = blank at
+    /// `blank_index`, then `charset`, then a space. `charset` is the characters inline, or
+    /// `metadata:<key>` to read them (newline-separated) from the model's metadata.
+    Ctc {
+        name: String,
+        charset: String,
+        #[serde(default)]
+        blank_index: usize,
+    },
+}
+
+impl OutputSpec {
+    /// The `decode` value.
+    pub fn decode_name(&self) -> &'static str {
+        match self {
+            OutputSpec::Yolox { .. } => "yolox",
+            OutputSpec::Yolov8 { .. } => "yolov8",
+            OutputSpec::Slots { .. } => "slots",
+            OutputSpec::Ctc { .. } => "ctc",
+        }
+    }
+
+    /// The output tensor name.
+    pub fn name(&self) -> &str {
+        match self {
+            OutputSpec::Yolox { name, .. }
+            | OutputSpec::Yolov8 { name }
+            | OutputSpec::Slots { name, .. }
+            | OutputSpec::Ctc { name, .. } => name,
+        }
+    }
 }
 
 /// A model file inside a wheel on PyPI.
@@ -147,8 +191,10 @@ pub struct PypiSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
-    /// Object detection (boxes with classes).
+    /// Object detection (boxes with classes): `yolox` or `yolov8` outputs.
     Detect,
+    /// Text recognition of a cropped region: `slots` or `ctc` outputs.
+    Recognize,
 }
 
 /// A model manifest.
@@ -170,6 +216,8 @@ pub struct ModelManifest {
     /// A PyPI wheel that carries the model (used by the set-up).
     #[serde(default)]
     pub pypi: Option<PypiSource>,
+    /// Class names (detectors), index = class id.
+    #[serde(default)]
     pub labels: Vec<String>,
     pub input: InputSpec,
     pub output: OutputSpec,
@@ -203,8 +251,17 @@ impl ModelManifest {
         if self.sha256.len() != 64 || !self.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             p.push("sha256: must be 64 hex digits".to_string());
         }
-        if self.labels.is_empty() {
-            p.push("labels: must not be empty".to_string());
+        match (self.task, &self.output) {
+            (Task::Detect, OutputSpec::Yolox { .. } | OutputSpec::Yolov8 { .. }) => {
+                if self.labels.is_empty() {
+                    p.push("labels: a detector needs its class names".to_string());
+                }
+            }
+            (Task::Recognize, OutputSpec::Slots { .. } | OutputSpec::Ctc { .. }) => {}
+            (task, out) => p.push(format!(
+                "output.decode: {} does not fit task {task:?}",
+                out.decode_name()
+            )),
         }
         let i = &self.input;
         if i.width == 0 || i.height == 0 || i.width > 4096 || i.height > 4096 {
@@ -217,6 +274,17 @@ impl ModelManifest {
             p.push("input.std: must not contain 0".to_string());
         }
         match &self.output {
+            OutputSpec::Yolov8 { .. } => {}
+            OutputSpec::Slots { alphabet, pad, .. } => {
+                if !alphabet.contains(*pad) {
+                    p.push(format!("output.pad: {pad:?} is not in the alphabet"));
+                }
+            }
+            OutputSpec::Ctc { charset, .. } => {
+                if charset.is_empty() {
+                    p.push("output.charset: must not be empty".to_string());
+                }
+            }
             OutputSpec::Yolox { strides, .. } => {
                 if strides.is_empty() {
                     p.push("output.strides: must not be empty".to_string());

@@ -1,0 +1,139 @@
+//! The `[lpr]` config section.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::pass::PassConfig;
+
+/// A hotlist file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotlistSource {
+    /// CSV file (see docs/lpr.md). Relative paths resolve against the config file.
+    pub path: PathBuf,
+    /// List name for rows without one. Default: the file name without extension.
+    #[serde(default)]
+    pub list: Option<String>,
+}
+
+/// `[lpr]`: license-plate recognition (on cameras with `lpr = true`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LprConfig {
+    /// Plate detector manifest. Default `models/platedet.toml`.
+    pub plate_detector: PathBuf,
+    /// Plate OCR manifest. Default `models/cct_xs_v1_global.toml`.
+    pub ocr: PathBuf,
+    /// Plate boxes down to this detector score are read; the OCR decides which are plates.
+    /// Default 0.01.
+    pub plate_score_threshold: f32,
+    /// At most this many plate candidates are read per frame (highest scores). Default 16.
+    pub max_candidates: usize,
+    /// A read is kept when its mean character probability reaches this. Default 0.6.
+    pub min_read_confidence: f32,
+    /// Plates shorter or longer than this (without a matching format) are ignored.
+    /// Defaults 4 and 10.
+    pub min_plate_chars: usize,
+    pub max_plate_chars: usize,
+    /// Built-in plate grammars to apply (`CO`). Default `["CO"]`.
+    pub countries: Vec<String>,
+    /// Extra grammar files (TOML, like crates/vigia-lpr/formats/CO.toml).
+    pub grammar_files: Vec<PathBuf>,
+    /// Run plate detection only on frames where the detector found a vehicle. Default true.
+    pub vehicle_gate: bool,
+    /// OCR crops per model call. Default 16.
+    pub ocr_batch: usize,
+    pub pass: PassConfig,
+    /// Hotlist CSV files.
+    pub hotlists: Vec<HotlistSource>,
+    /// Hotlist matches up to this distance are hits (0 = exact only; a confusable
+    /// substitution such as O/0 costs 0.5, any other edit 1). Default 1.0.
+    pub hotlist_max_distance: f32,
+    /// How often hotlist files are checked for changes. Default 10 s.
+    pub hotlist_reload_secs: u64,
+}
+
+impl Default for LprConfig {
+    fn default() -> Self {
+        Self {
+            plate_detector: PathBuf::from("models/platedet.toml"),
+            ocr: PathBuf::from("models/cct_xs_v1_global.toml"),
+            plate_score_threshold: 0.01,
+            max_candidates: 16,
+            min_read_confidence: 0.6,
+            min_plate_chars: 4,
+            max_plate_chars: 10,
+            countries: vec!["CO".to_string()],
+            grammar_files: Vec::new(),
+            vehicle_gate: true,
+            ocr_batch: 16,
+            pass: PassConfig::default(),
+            hotlists: Vec::new(),
+            hotlist_max_distance: 1.0,
+            hotlist_reload_secs: 10,
+        }
+    }
+}
+
+impl LprConfig {
+    /// Checks the values; returns `(field, message)` pairs.
+    pub fn validate(&self) -> Vec<(String, String)> {
+        let mut e: Vec<(String, String)> = Vec::new();
+        if !(0.0..=1.0).contains(&self.plate_score_threshold) {
+            e.push(("plate_score_threshold".into(), "must be in [0, 1]".into()));
+        }
+        if !(0.0..=1.0).contains(&self.min_read_confidence) {
+            e.push(("min_read_confidence".into(), "must be in [0, 1]".into()));
+        }
+        if self.max_candidates == 0 || self.ocr_batch == 0 {
+            e.push((
+                "max_candidates".into(),
+                "max_candidates and ocr_batch must be at least 1".into(),
+            ));
+        }
+        if self.min_plate_chars == 0
+            || self.min_plate_chars > self.max_plate_chars
+            || self.max_plate_chars > 12
+        {
+            e.push((
+                "min_plate_chars".into(),
+                "need 1 <= min_plate_chars <= max_plate_chars <= 12".into(),
+            ));
+        }
+        if self.hotlist_max_distance < 0.0 || self.hotlist_max_distance > 3.0 {
+            e.push(("hotlist_max_distance".into(), "must be in [0, 3]".into()));
+        }
+        if self.hotlist_reload_secs == 0 {
+            e.push(("hotlist_reload_secs".into(), "must be at least 1".into()));
+        }
+        for (f, m) in self.pass.validate() {
+            e.push((format!("pass.{f}"), m));
+        }
+        for (i, h) in self.hotlists.iter().enumerate() {
+            if !h.path.is_file() {
+                e.push((
+                    format!("hotlists[{i}].path"),
+                    format!("{} does not exist", h.path.display()),
+                ));
+            }
+        }
+        for (i, g) in self.grammar_files.iter().enumerate() {
+            if !g.is_file() {
+                e.push((
+                    format!("grammar_files[{i}]"),
+                    format!("{} does not exist", g.display()),
+                ));
+            }
+        }
+        if let Err(m) = crate::grammar::Grammar::load(
+            &self.countries,
+            &self.grammar_files,
+            self.min_plate_chars,
+            self.max_plate_chars,
+        ) {
+            e.push(("countries".into(), m));
+        }
+        e
+    }
+}

@@ -1,0 +1,20 @@
+//! License-plate logic, pure and deterministic (no models, no I/O besides reading files).
+//!
+//! - [`charset`]: plate characters as bit sets, confusable pairs.
+//! - [`grammar`]: plate formats as data (`^[A-Z]{3}[0-9]{3}$`, colour, country) and
+//!   grammar-constrained decoding of OCR output.
+//! - [`pass`]: one read per vehicle pass: character-level voting over a pass's reads,
+//!   `new` / `update` / `end`, duplicate suppression.
+//! - [`hotlist`]: CSV hotlists and exact / OCR-confusion-aware matching.
+//! - [`config`]: the `[lpr]` config section.
+
+pub mod charset;
+pub mod config;
+pub mod grammar;
+pub mod hotlist;
+pub mod pass;
+
+pub use config::LprConfig;
+pub use grammar::{Grammar, PlateColor, PlateFormat, PlateText};
+pub use hotlist::{Hotlist, HotlistMatch};
+pub use pass::{PassConfig, PassEvent, PassTracker};

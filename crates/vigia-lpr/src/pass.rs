@@ -1,0 +1,568 @@
+//! One read per vehicle pass.
+//!
+//! The binary groups plate observations into passes by a key (the vehicle track the plate
+//! lies in, or a plate-only track) and feeds them here. A pass's reading is consolidated by
+//! voting: first the plate length (weighted by read likelihood), then each character
+//! (weighted by read likelihood × character probability). Lifecycle:
+//! - `new` once a pass has `min_reads` reads (or, at its end, a single read of at least
+//!   `single_read_min_likelihood`);
+//! - `update` when the consolidated number changes after `new`;
+//! - `end` after `end_after_ms` without a read, with the final consolidation.
+//!
+//! A pass whose number equals an active pass's, or a pass that ended less than
+//! `dedup_window_secs` ago on this camera, is suppressed: no second event for the same plate.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use vigia_core::BBox;
+use vigia_core::event::Lifecycle;
+
+use crate::grammar::{Grammar, PlateColor, PlateText};
+
+/// `[lpr.pass]` settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PassConfig {
+    /// Reads needed before a pass is announced (`new`). Default 2.
+    pub min_reads: u32,
+    /// A pass ends after this long without a read. Default 2000 ms.
+    pub end_after_ms: u64,
+    /// No second event for the same plate on the same camera within this window.
+    /// Default 60 s.
+    pub dedup_window_secs: u64,
+    /// A pass with fewer than `min_reads` reads is still reported at its end when its
+    /// reading is at least this likely. Default 0.9.
+    pub single_read_min_likelihood: f32,
+    /// Reads kept per pass for voting (the most likely ones). Default 64.
+    pub max_reads_per_pass: usize,
+}
+
+impl Default for PassConfig {
+    fn default() -> Self {
+        Self {
+            min_reads: 2,
+            end_after_ms: 2000,
+            dedup_window_secs: 60,
+            single_read_min_likelihood: 0.9,
+            max_reads_per_pass: 64,
+        }
+    }
+}
+
+impl PassConfig {
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut e = Vec::new();
+        if self.min_reads == 0 {
+            e.push(("min_reads", "must be at least 1".to_string()));
+        }
+        if self.end_after_ms == 0 {
+            e.push(("end_after_ms", "must be > 0".to_string()));
+        }
+        if !(0.0..=1.0).contains(&self.single_read_min_likelihood) {
+            e.push((
+                "single_read_min_likelihood",
+                "must be in [0, 1]".to_string(),
+            ));
+        }
+        if self.max_reads_per_pass == 0 {
+            e.push(("max_reads_per_pass", "must be at least 1".to_string()));
+        }
+        e
+    }
+}
+
+/// The vehicle a plate was seen on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleRef {
+    pub track_id: u64,
+    pub class: Arc<str>,
+    pub likelihood: f32,
+    pub bbox: BBox,
+}
+
+/// One plate read in one frame.
+#[derive(Debug, Clone)]
+pub struct Observation<M> {
+    pub at: Duration,
+    pub at_utc: DateTime<Utc>,
+    pub plate: PlateText,
+    pub color: Option<PlateColor>,
+    pub bbox: BBox,
+    pub vehicle: Option<VehicleRef>,
+    /// Whatever the caller attaches (snapshot bytes, frame size, ...).
+    pub media: M,
+}
+
+/// A reading candidate of a pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub number: String,
+    /// Share of the pass's read weight behind this number.
+    pub likelihood: f32,
+    pub reads: u32,
+}
+
+/// A pass's consolidated reading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsolidatedRead {
+    pub number: String,
+    pub format: Option<Arc<str>>,
+    pub country: Option<Arc<str>>,
+    pub plate_type: Option<Arc<str>>,
+    pub color: Option<PlateColor>,
+    pub likelihood: f32,
+    pub char_likelihoods: Vec<f32>,
+    pub candidates: Vec<Candidate>,
+    pub reads: u32,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// What a pass reports.
+#[derive(Debug, Clone)]
+pub struct PassEvent<M> {
+    pub pass_id: u64,
+    pub lifecycle: Lifecycle,
+    pub read: ConsolidatedRead,
+    /// The most likely read of the consolidated number (for its snapshot and boxes).
+    pub best: Observation<M>,
+}
+
+struct Pass<M> {
+    id: u64,
+    obs: Vec<Observation<M>>,
+    total_reads: u32,
+    first_seen: DateTime<Utc>,
+    last_seen: Duration,
+    announced: Option<String>,
+    suppressed: bool,
+}
+
+/// Passes of one camera.
+pub struct PassTracker<M> {
+    cfg: PassConfig,
+    grammar: Arc<Grammar>,
+    passes: HashMap<u64, Pass<M>>,
+    /// Numbers of passes that ended, with when.
+    recent: VecDeque<(String, Duration)>,
+    next_id: u64,
+}
+
+impl<M: Clone> PassTracker<M> {
+    pub fn new(cfg: PassConfig, grammar: Arc<Grammar>) -> Self {
+        Self {
+            cfg,
+            grammar,
+            passes: HashMap::new(),
+            recent: VecDeque::new(),
+            next_id: 1,
+        }
+    }
+
+    /// Passes in progress.
+    pub fn active(&self) -> usize {
+        self.passes.len()
+    }
+
+    /// Adds a read to the pass `key`.
+    pub fn observe(&mut self, key: u64, obs: Observation<M>) -> Vec<PassEvent<M>> {
+        let now = obs.at;
+        let mut events = self.tick(now);
+        let cap = self.cfg.max_reads_per_pass;
+        let id = self.next_id;
+        let pass = self.passes.entry(key).or_insert_with(|| Pass {
+            id,
+            obs: Vec::new(),
+            total_reads: 0,
+            first_seen: obs.at_utc,
+            last_seen: now,
+            announced: None,
+            suppressed: false,
+        });
+        if pass.id == id {
+            self.next_id += 1;
+        }
+        pass.last_seen = now;
+        pass.total_reads += 1;
+        pass.obs.push(obs);
+        if pass.obs.len() > cap {
+            // Keep the most likely reads.
+            let worst = pass
+                .obs
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.plate.likelihood.total_cmp(&b.1.plate.likelihood))
+                .map(|(i, _)| i)
+                .expect("non-empty");
+            pass.obs.swap_remove(worst);
+        }
+        if pass.suppressed {
+            return events;
+        }
+        let read = consolidate(pass, &self.grammar);
+        match pass.announced.clone() {
+            None if pass.obs.len() as u32 >= self.cfg.min_reads => {
+                let duplicate = self.is_duplicate(key, &read.number, now);
+                let pass = self.passes.get_mut(&key).expect("present");
+                if duplicate {
+                    tracing::debug!(number = %read.number, "plate pass suppressed as a duplicate");
+                    pass.suppressed = true;
+                } else {
+                    pass.announced = Some(read.number.clone());
+                    events.push(event(pass, Lifecycle::New, read));
+                }
+            }
+            Some(prev) if prev != read.number => {
+                let pass = self.passes.get_mut(&key).expect("present");
+                pass.announced = Some(read.number.clone());
+                events.push(event(pass, Lifecycle::Update, read));
+            }
+            _ => {}
+        }
+        events
+    }
+
+    fn is_duplicate(&self, key: u64, number: &str, now: Duration) -> bool {
+        let window = Duration::from_secs(self.cfg.dedup_window_secs);
+        self.passes
+            .iter()
+            .any(|(k, p)| *k != key && !p.suppressed && p.announced.as_deref() == Some(number))
+            || self
+                .recent
+                .iter()
+                .any(|(n, t)| n == number && now.saturating_sub(*t) <= window)
+    }
+
+    /// Ends passes without a read for `end_after_ms` (call it on a timer too).
+    pub fn tick(&mut self, now: Duration) -> Vec<PassEvent<M>> {
+        let end_after = Duration::from_millis(self.cfg.end_after_ms);
+        let window = Duration::from_secs(self.cfg.dedup_window_secs);
+        while self
+            .recent
+            .front()
+            .is_some_and(|(_, t)| now.saturating_sub(*t) > window)
+        {
+            self.recent.pop_front();
+        }
+        let ended: Vec<u64> = self
+            .passes
+            .iter()
+            .filter(|(_, p)| now.saturating_sub(p.last_seen) > end_after)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut events = Vec::new();
+        for key in ended {
+            let pass = self.passes.remove(&key).expect("present");
+            if pass.suppressed {
+                continue;
+            }
+            let read = consolidate(&pass, &self.grammar);
+            match &pass.announced {
+                Some(_) => {
+                    self.recent.push_back((read.number.clone(), now));
+                    events.push(event(&pass, Lifecycle::End, read));
+                }
+                None if read.likelihood >= self.cfg.single_read_min_likelihood => {
+                    if self.is_duplicate(key, &read.number, now) {
+                        continue;
+                    }
+                    self.recent.push_back((read.number.clone(), now));
+                    events.push(event(&pass, Lifecycle::New, read.clone()));
+                    events.push(event(&pass, Lifecycle::End, read));
+                }
+                None => {}
+            }
+        }
+        events
+    }
+}
+
+fn event<M: Clone>(pass: &Pass<M>, lifecycle: Lifecycle, read: ConsolidatedRead) -> PassEvent<M> {
+    let best = pass
+        .obs
+        .iter()
+        .filter(|o| o.plate.number == read.number)
+        .max_by(|a, b| a.plate.likelihood.total_cmp(&b.plate.likelihood))
+        .or_else(|| {
+            pass.obs
+                .iter()
+                .max_by(|a, b| a.plate.likelihood.total_cmp(&b.plate.likelihood))
+        })
+        .expect("a pass has reads")
+        .clone();
+    PassEvent {
+        pass_id: pass.id,
+        lifecycle,
+        read,
+        best,
+    }
+}
+
+fn consolidate<M>(pass: &Pass<M>, grammar: &Grammar) -> ConsolidatedRead {
+    let obs = &pass.obs;
+    // 1. Length.
+    let mut by_len: HashMap<usize, f32> = HashMap::new();
+    for o in obs {
+        *by_len.entry(o.plate.number.len()).or_default() += o.plate.likelihood;
+    }
+    let len = by_len
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))
+        .map_or(0, |(l, _)| *l);
+    // 2. Characters.
+    let same_len: Vec<&Observation<M>> =
+        obs.iter().filter(|o| o.plate.number.len() == len).collect();
+    let total: f32 = same_len
+        .iter()
+        .map(|o| o.plate.likelihood)
+        .sum::<f32>()
+        .max(f32::EPSILON);
+    let mut number = String::with_capacity(len);
+    let mut char_likelihoods = Vec::with_capacity(len);
+    for i in 0..len {
+        let mut votes: Vec<(char, f32)> = Vec::new();
+        for o in &same_len {
+            let ch = o.plate.number.as_bytes()[i] as char;
+            let w = o.plate.likelihood * o.plate.char_likelihoods.get(i).copied().unwrap_or(0.0);
+            match votes.iter_mut().find(|v| v.0 == ch) {
+                Some(v) => v.1 += w,
+                None => votes.push((ch, w)),
+            }
+        }
+        let (ch, w) = votes
+            .into_iter()
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .unwrap_or(('?', 0.0));
+        number.push(ch);
+        char_likelihoods.push((w / total).clamp(0.0, 1.0));
+    }
+    let likelihood = if char_likelihoods.is_empty() {
+        0.0
+    } else {
+        char_likelihoods.iter().sum::<f32>() / char_likelihoods.len() as f32
+    };
+    // Candidates: whole numbers by weight.
+    let all: f32 = obs
+        .iter()
+        .map(|o| o.plate.likelihood)
+        .sum::<f32>()
+        .max(f32::EPSILON);
+    let mut candidates: Vec<Candidate> = Vec::new();
+    for o in obs {
+        match candidates.iter_mut().find(|c| c.number == o.plate.number) {
+            Some(c) => {
+                c.likelihood += o.plate.likelihood / all;
+                c.reads += 1;
+            }
+            None => candidates.push(Candidate {
+                number: o.plate.number.clone(),
+                likelihood: o.plate.likelihood / all,
+                reads: 1,
+            }),
+        }
+    }
+    candidates.sort_by(|a, b| b.likelihood.total_cmp(&a.likelihood));
+    candidates.truncate(5);
+    // Colour: the most frequent estimate.
+    let mut colors: Vec<(PlateColor, u32)> = Vec::new();
+    for c in obs.iter().filter_map(|o| o.color) {
+        match colors.iter_mut().find(|x| x.0 == c) {
+            Some(x) => x.1 += 1,
+            None => colors.push((c, 1)),
+        }
+    }
+    let color = colors.iter().max_by_key(|c| c.1).map(|c| c.0);
+    let format = grammar.classify(&number, color);
+    ConsolidatedRead {
+        format: format.map(|f| f.name.clone()),
+        country: format.map(|f| f.country.clone()),
+        plate_type: format.and_then(|f| f.plate_type.clone()),
+        color,
+        number,
+        likelihood,
+        char_likelihoods,
+        candidates,
+        reads: pass.total_reads,
+        first_seen: pass.first_seen,
+        last_seen: obs
+            .iter()
+            .map(|o| o.at_utc)
+            .max()
+            .unwrap_or(pass.first_seen),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grammar() -> Arc<Grammar> {
+        Arc::new(Grammar::load(&["CO".to_string()], &[] as &[&std::path::Path], 4, 10).unwrap())
+    }
+
+    fn obs(t_ms: u64, number: &str, p: f32) -> Observation<u32> {
+        Observation {
+            at: Duration::from_millis(t_ms),
+            at_utc: DateTime::<Utc>::from_timestamp_millis(1_800_000_000_000 + t_ms as i64)
+                .unwrap(),
+            plate: PlateText {
+                number: number.into(),
+                raw: number.into(),
+                format: None,
+                country: None,
+                plate_type: None,
+                char_likelihoods: vec![p; number.len()],
+                likelihood: p,
+            },
+            color: Some(PlateColor::Yellow),
+            bbox: BBox::new(0.0, 0.0, 10.0, 5.0),
+            vehicle: None,
+            media: t_ms as u32,
+        }
+    }
+
+    fn kinds(ev: &[PassEvent<u32>]) -> Vec<(Lifecycle, String)> {
+        ev.iter()
+            .map(|e| (e.lifecycle, e.read.number.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_pass_votes_character_by_character_and_reports_once() {
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        let mut ev = Vec::new();
+        // Frames of one car: mostly EMK001, one misread each at a different position.
+        for (i, (n, p)) in [
+            ("EMK001", 0.9),
+            ("EMK00I", 0.6),
+            ("FMK001", 0.5),
+            ("EMK001", 0.95),
+            ("EMX001", 0.4),
+        ]
+        .iter()
+        .enumerate()
+        {
+            ev.extend(t.observe(7, obs(i as u64 * 200, n, *p)));
+        }
+        assert_eq!(kinds(&ev), vec![(Lifecycle::New, "EMK001".to_string())]);
+        let end = t.tick(Duration::from_millis(800 + 2001));
+        assert_eq!(kinds(&end), vec![(Lifecycle::End, "EMK001".to_string())]);
+        let r = &end[0].read;
+        assert_eq!(r.reads, 5);
+        assert_eq!(r.format.as_deref(), Some("co_particular"));
+        assert_eq!(r.country.as_deref(), Some("CO"));
+        assert_eq!(r.candidates[0].number, "EMK001");
+        assert_eq!(r.candidates[0].reads, 2);
+        assert!(
+            r.likelihood > 0.5 && r.likelihood <= 1.0,
+            "{}",
+            r.likelihood
+        );
+        // The snapshot comes from the most likely read of the final number.
+        assert_eq!(end[0].best.media, 600);
+        assert_eq!(t.active(), 0);
+    }
+
+    #[test]
+    fn a_changed_reading_is_an_update() {
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        let mut ev = t.observe(1, obs(0, "ABC123", 0.6));
+        ev.extend(t.observe(1, obs(200, "ABC123", 0.6)));
+        for i in 2..6 {
+            ev.extend(t.observe(1, obs(i * 200, "ABC128", 0.9)));
+        }
+        assert_eq!(
+            kinds(&ev),
+            vec![
+                (Lifecycle::New, "ABC123".to_string()),
+                (Lifecycle::Update, "ABC128".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_same_plate_again_within_the_window_is_suppressed() {
+        let cfg = PassConfig {
+            dedup_window_secs: 30,
+            ..PassConfig::default()
+        };
+        let mut t = PassTracker::new(cfg, grammar());
+        let mut ev = Vec::new();
+        for i in 0..3 {
+            ev.extend(t.observe(1, obs(i * 200, "EMK001", 0.9)));
+        }
+        ev.extend(t.tick(Duration::from_millis(5000)));
+        // The same car seen again 10 s later (a new track): no second event.
+        for i in 0..3 {
+            ev.extend(t.observe(2, obs(15_000 + i * 200, "EMK001", 0.9)));
+        }
+        ev.extend(t.tick(Duration::from_millis(20_000)));
+        // And again after the window: reported.
+        for i in 0..3 {
+            ev.extend(t.observe(3, obs(60_000 + i * 200, "EMK001", 0.9)));
+        }
+        ev.extend(t.tick(Duration::from_millis(70_000)));
+        let n: Vec<_> = kinds(&ev).into_iter().map(|k| k.0).collect();
+        assert_eq!(
+            n,
+            vec![
+                Lifecycle::New,
+                Lifecycle::End,
+                Lifecycle::New,
+                Lifecycle::End
+            ]
+        );
+    }
+
+    #[test]
+    fn two_tracks_of_one_plate_at_once_give_one_pass() {
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        let mut ev = Vec::new();
+        for i in 0..3 {
+            ev.extend(t.observe(1, obs(i * 200, "EMK001", 0.9)));
+            ev.extend(t.observe(2, obs(i * 200 + 100, "EMK001", 0.9)));
+        }
+        ev.extend(t.tick(Duration::from_millis(10_000)));
+        assert_eq!(
+            kinds(&ev),
+            vec![
+                (Lifecycle::New, "EMK001".to_string()),
+                (Lifecycle::End, "EMK001".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_single_read_counts_only_when_sure() {
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        assert!(t.observe(1, obs(0, "EMK001", 0.95)).is_empty());
+        assert!(t.observe(2, obs(0, "XYZ987", 0.5)).is_empty());
+        let ev = t.tick(Duration::from_millis(5000));
+        assert_eq!(
+            kinds(&ev),
+            vec![
+                (Lifecycle::New, "EMK001".to_string()),
+                (Lifecycle::End, "EMK001".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_kept_per_pass_are_bounded() {
+        let cfg = PassConfig {
+            max_reads_per_pass: 4,
+            ..PassConfig::default()
+        };
+        let mut t = PassTracker::new(cfg, grammar());
+        for i in 0..50 {
+            t.observe(1, obs(i * 10, "EMK001", 0.5 + (i % 5) as f32 * 0.1));
+        }
+        let ev = t.tick(Duration::from_millis(10_000));
+        assert_eq!(ev[0].read.reads, 50);
+        assert!(ev[0].best.plate.likelihood >= 0.9 - 1e-6);
+    }
+}
