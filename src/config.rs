@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use vigia_core::CameraId;
 use vigia_infer::{InferenceConfig, ModelManifest};
 use vigia_ingest::CameraConfig;
+use vigia_lpr::LprConfig;
 use vigia_outbox::OutboxConfig;
 use vigia_publish::{MqttConfig, Topics};
 use vigia_telemetry::TelemetryConfig;
@@ -61,6 +62,7 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     pub inference: InferenceConfig,
     pub tracker: TrackerConfig,
+    pub lpr: LprConfig,
     pub outbox: OutboxConfig,
     pub mqtt: MqttConfig,
     pub simulator: Option<SimulatorConfig>,
@@ -114,6 +116,7 @@ const SECTIONS: &[&str] = &[
     "telemetry",
     "inference",
     "tracker",
+    "lpr",
     "outbox",
     "mqtt",
     "simulator",
@@ -226,19 +229,7 @@ impl Config {
         let mut c = Collector { errors: Vec::new() };
         // Position in the file of each camera that parsed (error paths use these).
         let mut positions = Vec::new();
-        let mut cfg = Config {
-            site: "site".to_string(),
-            node: host_name(),
-            data_dir: PathBuf::from("data"),
-            telemetry: TelemetryConfig::default(),
-            inference: InferenceConfig::default(),
-            tracker: TrackerConfig::default(),
-            outbox: OutboxConfig::default(),
-            mqtt: MqttConfig::default(),
-            simulator: None,
-            cameras: Vec::new(),
-            source: source.to_path_buf(),
-        };
+        let mut cfg = Config::defaults(source);
         for (key, value) in table {
             match key.as_str() {
                 "site" => cfg.site = c.take("site", value).unwrap_or(cfg.site),
@@ -247,6 +238,7 @@ impl Config {
                 "telemetry" => cfg.telemetry = c.take("telemetry", value).unwrap_or_default(),
                 "inference" => cfg.inference = c.take("inference", value).unwrap_or_default(),
                 "tracker" => cfg.tracker = c.take("tracker", value).unwrap_or_default(),
+                "lpr" => cfg.lpr = c.take("lpr", value).unwrap_or_default(),
                 "outbox" => cfg.outbox = c.take("outbox", value).unwrap_or_default(),
                 "mqtt" => cfg.mqtt = c.take("mqtt", value).unwrap_or_default(),
                 "simulator" => cfg.simulator = c.take("simulator", value),
@@ -293,6 +285,14 @@ impl Config {
             .map(|d| resolve(base, d))
             .collect();
         self.inference.detector.manifest = resolve(base, &self.inference.detector.manifest);
+        self.lpr.plate_detector = resolve(base, &self.lpr.plate_detector);
+        self.lpr.ocr = resolve(base, &self.lpr.ocr);
+        for g in &mut self.lpr.grammar_files {
+            *g = resolve(base, g);
+        }
+        for h in &mut self.lpr.hotlists {
+            h.path = resolve(base, &h.path);
+        }
         if let Some(f) = &self.mqtt.password_file {
             self.mqtt.password_file = Some(resolve(base, f));
         }
@@ -340,6 +340,19 @@ impl Config {
         for (field, msg) in self.tracker.validate() {
             c.push(format!("tracker.{field}"), msg);
         }
+        if self.cameras.iter().any(|c| c.lpr) {
+            for (field, msg) in self.lpr.validate() {
+                c.push(format!("lpr.{field}"), msg);
+            }
+            for (key, path) in [
+                ("lpr.plate_detector", &self.lpr.plate_detector),
+                ("lpr.ocr", &self.lpr.ocr),
+            ] {
+                if let Err(e) = ModelManifest::load(path) {
+                    c.push(key, e.to_string());
+                }
+            }
+        }
         for (field, msg) in self.outbox.validate() {
             c.push(format!("outbox.{field}"), msg);
         }
@@ -386,6 +399,34 @@ impl Config {
                 }
             }
         }
+    }
+
+    /// Every default (what an empty file gives), before path resolution and checks.
+    pub fn defaults(source: &Path) -> Self {
+        Config {
+            site: "site".to_string(),
+            node: host_name(),
+            data_dir: PathBuf::from("data"),
+            telemetry: TelemetryConfig::default(),
+            inference: InferenceConfig::default(),
+            tracker: TrackerConfig::default(),
+            lpr: LprConfig::default(),
+            outbox: OutboxConfig::default(),
+            mqtt: MqttConfig::default(),
+            simulator: None,
+            cameras: Vec::new(),
+            source: source.to_path_buf(),
+        }
+    }
+
+    /// The configuration the tools (`vigia read`, `vigia eval`) use without a config file:
+    /// every default, with manifests from `models/` in the current directory or a parent.
+    pub fn tool_defaults() -> Self {
+        let mut cfg = Self::defaults(Path::new("(defaults)"));
+        cfg.inference.detector.manifest = crate::plates::default_manifest("yolox_nano.toml");
+        cfg.lpr.plate_detector = crate::plates::default_manifest("platedet.toml");
+        cfg.lpr.ocr = crate::plates::default_manifest("cct_xs_v1_global.toml");
+        cfg
     }
 
     /// Where the outbox lives.

@@ -7,11 +7,15 @@
 //! - [`app`]: builds and runs the pipeline; stops it in order.
 //! - [`analytics`]: trackers → events → outbox.
 //! - [`http`]: health, readiness, metrics and the REST API.
+//! - [`plates`]: reading plates in a picture (detector → OCR → grammar).
+//! - [`tools`]: `vigia read` and `vigia eval`.
 
 pub mod analytics;
 pub mod app;
 pub mod config;
 pub mod http;
+pub mod plates;
+pub mod tools;
 
 pub use app::{AppHandle, RunOptions, start};
 pub use config::Config;

@@ -43,6 +43,40 @@ enum Command {
         /// Configuration file.
         file: PathBuf,
     },
+    /// Read the plates in images; prints JSON.
+    Read {
+        /// Configuration file (models, grammars); default: built-in defaults.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Image files (JPEG, PNG).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Score the plate chain on a labelled folder (openalpr benchmark format).
+    Eval {
+        /// Folder of images with `IMAGE.txt` labels (`file x y w h PLATE`).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Configuration file (models, grammars); default: built-in defaults.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn tool_config(config: Option<&PathBuf>) -> Result<Config, ExitCode> {
+    match config {
+        Some(p) => Config::load(p).map_err(|e| {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{e}");
+            }
+            ExitCode::from(2)
+        }),
+        None => Ok(Config::tool_defaults()),
+    }
 }
 
 #[allow(clippy::print_stderr, clippy::print_stdout)]
@@ -66,6 +100,45 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Read { config, images } => {
+            let cfg = match tool_config(config.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _ = vigia_telemetry::logging::init(LogFormat::Text, "warn");
+            match vigia::tools::read(&cfg, &images) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Eval {
+            dataset,
+            config,
+            json,
+        } => {
+            let cfg = match tool_config(config.as_ref()) {
+                Ok(c) => c,
+                Err(code) => return code,
+            };
+            let _ = vigia_telemetry::logging::init(LogFormat::Text, "warn");
+            match vigia::tools::evaluate(&cfg, &dataset) {
+                Ok(r) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+                    } else {
+                        print!("{}", r.table());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run {
             config,
             log_format,

@@ -96,6 +96,9 @@ pub struct CameraConfig {
     /// Frames wider than this are scaled down (aspect kept) before analysis. Default: none.
     #[serde(default)]
     pub max_width: Option<u32>,
+    /// Run license-plate recognition on this camera (see `[lpr]`). Default false.
+    #[serde(default)]
+    pub lpr: bool,
 }
 
 fn default_true() -> bool {
@@ -138,6 +141,7 @@ impl CameraConfig {
             file_loop: false,
             file_realtime: true,
             max_width: None,
+            lpr: false,
         }
     }
 

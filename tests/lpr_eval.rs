@@ -1,0 +1,43 @@
+//! Holds the plate chain's measured accuracy on real labelled photos (docs/accuracy.md):
+//! `vigia eval --dataset ../shared/data/plates/eu` read 101 of 108 plates exactly (the 7
+//! others are labels that write letter O where the plate shows digit 0: all 108 match when
+//! O and 0 count as one), and both Colombian photos read correctly.
+
+use vigia::config::Config;
+use vigia::tools::evaluate;
+use vigia_testkit::{paths, shared_or_skip};
+
+fn config() -> Config {
+    let root = paths::project_root();
+    let mut cfg = Config::tool_defaults();
+    cfg.inference.detector.manifest = root.join("models/yolox_nano.toml");
+    cfg.lpr.plate_detector = root.join("models/platedet.toml");
+    cfg.lpr.ocr = root.join("models/cct_xs_v1_global.toml");
+    cfg.inference.ort_library = Some(root.join(".vigia/onnxruntime/libonnxruntime.so.1.31.1"));
+    cfg.inference.models_dirs = vec![root.join(".vigia/models")];
+    cfg.inference.threads_per_worker = 2;
+    cfg
+}
+
+#[test]
+fn eu_benchmark_reads_at_least_101_of_108_plates_exactly() {
+    let dir = shared_or_skip!("data/plates/eu");
+    let r = evaluate(&config(), &dir).unwrap();
+    assert_eq!(r.plates, 108);
+    assert!(r.exact >= 101, "exact {} of 108:\n{}", r.exact, r.table());
+    assert!(r.exact_o_equals_0 >= 108, "{}", r.table());
+    assert!(r.char_accuracy >= 0.985, "{}", r.table());
+    assert_eq!(r.detection_recall, Some(1.0), "{}", r.table());
+    // Every strict miss is the label's O against the plate's 0.
+    for m in r.items.iter().filter(|i| !i.exact) {
+        let read = m.read.as_deref().unwrap_or_default();
+        assert_eq!(read.replace('O', "0"), m.label.replace('O', "0"), "{m:?}");
+    }
+}
+
+#[test]
+fn both_colombian_photos_read_correctly_with_their_format() {
+    let dir = shared_or_skip!("data/plates/co");
+    let r = evaluate(&config(), &dir).unwrap();
+    assert_eq!((r.exact, r.plates), (2, 2), "{}", r.table());
+}
