@@ -16,6 +16,8 @@ use vigia_publish::{OutboxMessage, Topics};
 use vigia_telemetry::Metrics;
 use vigia_track::{IouTracker, TrackEvent, TrackedObject, TrackerConfig};
 
+use crate::lpr_events::{CameraLpr, LprShared, PlateSighting};
+
 /// What the analytics thread consumes.
 #[derive(Debug)]
 pub enum Input {
@@ -27,6 +29,8 @@ pub enum Input {
         captured_mono: Duration,
         captured_utc: DateTime<Utc>,
         detections: Vec<Detection>,
+        /// Plates read in the frame (cameras with `lpr = true`).
+        plates: Vec<PlateSighting>,
     },
     /// A camera status change.
     Status(CameraStatus),
@@ -99,6 +103,7 @@ pub fn status_event(origin: &Origin, st: &CameraStatus, utc: DateTime<Utc>) -> E
 /// dropped (and counted) at the frame hub instead — back-pressure, not loss. Only during
 /// shutdown does it give up after `give_up_after`, logging the event it could not store.
 pub struct EventWriter {
+    pub clock: Arc<dyn Clock>,
     pub outbox: Arc<Outbox>,
     pub topics: Topics,
     pub metrics: Arc<Metrics>,
@@ -107,6 +112,11 @@ pub struct EventWriter {
 }
 
 impl EventWriter {
+    /// Wall-clock time, for event timestamps.
+    pub fn now_utc(&self) -> DateTime<Utc> {
+        self.clock.now_utc()
+    }
+
     pub fn write(&self, event: &Event) {
         let record = OutboxMessage::from_event(&self.topics, event).encode();
         let mut warned = false;
@@ -162,10 +172,12 @@ pub fn run(
     origin: &Origin,
     tracker_cfg: &TrackerConfig,
     clock: &dyn Clock,
+    lpr: Option<&LprShared>,
 ) {
     struct Cam {
         tracker: IouTracker,
         size: (u32, u32),
+        lpr: Option<CameraLpr>,
     }
     let mut cams: HashMap<CameraId, Cam> = HashMap::new();
     while let Some(input) = rx.blocking_recv() {
@@ -177,14 +189,34 @@ pub fn run(
                 captured_mono,
                 captured_utc,
                 detections,
+                plates,
             } => {
                 let cam = cams.entry(camera.clone()).or_insert_with(|| Cam {
                     tracker: IouTracker::new(tracker_cfg.clone()),
                     size: (width, height),
+                    lpr: None,
                 });
                 cam.size = (width, height);
                 for change in cam.tracker.update(captured_mono, captured_utc, &detections) {
                     writer.write(&object_event(origin, &camera, width, height, &change));
+                }
+                if let Some(shared) = lpr.filter(|_| !plates.is_empty() || cam.lpr.is_some()) {
+                    let vehicles: Vec<(&Detection, u64)> = detections
+                        .iter()
+                        .zip(cam.tracker.assignments().iter().copied())
+                        .collect();
+                    cam.lpr
+                        .get_or_insert_with(|| CameraLpr::new(shared))
+                        .on_frame(
+                            shared,
+                            writer,
+                            origin,
+                            &camera,
+                            captured_mono,
+                            captured_utc,
+                            &vehicles,
+                            plates,
+                        );
                 }
             }
             Input::Status(st) => writer.write(&status_event(origin, &st, clock.now_utc())),
@@ -195,6 +227,9 @@ pub fn run(
                         writer.write(&object_event(
                             origin, camera, cam.size.0, cam.size.1, &change,
                         ));
+                    }
+                    if let (Some(shared), Some(l)) = (lpr, cam.lpr.as_mut()) {
+                        l.on_tick(shared, writer, origin, camera, now);
                     }
                 }
             }

@@ -11,7 +11,7 @@
 //! events), then the publisher drains the outbox (bounded by `mqtt.drain_timeout_secs`),
 //! then the HTTP server.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use vigia_core::event::format_utc;
+use vigia_core::event::{LprModels, format_utc};
 use vigia_core::{CameraId, Clock, FrameHub, Shutdown, SystemClock};
 use vigia_infer::RgbView;
 use vigia_infer::detector::{Detector, DetectorOptions};
@@ -35,7 +35,12 @@ use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 
 use crate::analytics::{self, EventWriter, Input, Origin};
 use crate::config::Config;
+use crate::hotlists::HotlistSet;
 use crate::http::{self, CameraView, HttpState};
+use crate::lpr_events::{LprShared, PlateSighting};
+use crate::plates::PlateReader;
+use crate::snapshots::{OwnedRgb, SnapshotStore};
+use crate::tools::VEHICLE_CLASSES;
 
 /// Options that are not configuration.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +94,9 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
 
     // Models: one detector per worker (sessions are not shared).
     let inf = cfg.inference.clone();
-    let detectors = tokio::task::spawn_blocking(move || -> Result<Vec<Detector>> {
+    let lpr_cfg = cfg.lpr.clone();
+    let any_lpr = cfg.cameras.iter().any(|c| c.enabled && c.lpr);
+    let workers = tokio::task::spawn_blocking(move || -> Result<Vec<WorkerModels>> {
         let env = runtime::environment(inf.ort_library.as_deref())?;
         let opts = DetectorOptions {
             detector: inf.detector.clone(),
@@ -98,14 +105,63 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
             models_dirs: inf.models_dirs.clone(),
         };
         (0..inf.workers)
-            .map(|_| Detector::load(&env, &opts).map_err(Into::into))
+            .map(|_| {
+                Ok(WorkerModels {
+                    detector: Detector::load(&env, &opts)?,
+                    plates: if any_lpr {
+                        Some(PlateReader::load(&env, &lpr_cfg, &inf)?)
+                    } else {
+                        None
+                    },
+                })
+            })
             .collect()
     })
     .await??;
-    let detector_name = detectors
+    let detector_name = workers
         .first()
-        .map(|d| d.name().to_string())
+        .map(|w| w.detector.name().to_string())
         .ok_or_else(|| anyhow!("no inference worker configured"))?;
+
+    // License plates: grammar, hotlists, snapshots.
+    let lpr = match workers.first().and_then(|w| w.plates.as_ref()) {
+        Some(reader) => {
+            let hotlists = Arc::new(HotlistSet::load(&cfg.lpr.hotlists));
+            metrics.hotlist_entries.set(hotlists.len() as i64);
+            let snapshots = if cfg.snapshots.enabled {
+                let dir = cfg.snapshot_dir();
+                let host = cfg.node.clone();
+                let base = cfg
+                    .snapshots
+                    .resolved_base_url(cfg.telemetry.http_listen, &host);
+                let store = SnapshotStore::open(&dir, cfg.snapshots.max_bytes, base)
+                    .with_context(|| format!("opening the snapshot directory {}", dir.display()))?;
+                Some(Arc::new(store))
+            } else {
+                None
+            };
+            let (plate_detector, ocr) = reader.model_names();
+            Some(LprParts {
+                shared: LprShared {
+                    grammar: reader.grammar(),
+                    pass: cfg.lpr.pass.clone(),
+                    hotlist: hotlists.shared(),
+                    hotlist_max_distance: cfg.lpr.hotlist_max_distance,
+                    snapshots: snapshots.clone(),
+                    jpeg_quality: cfg.snapshots.jpeg_quality,
+                    models: LprModels {
+                        vehicle_detector: detector_name.clone(),
+                        plate_detector,
+                        ocr,
+                    },
+                    metrics: metrics.clone(),
+                },
+                hotlists,
+                snapshots,
+            })
+        }
+        None => None,
+    };
 
     // The outbox.
     let outbox_dir = cfg.outbox_dir();
@@ -191,8 +247,9 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
         opts,
         metrics,
         clock,
-        detectors,
+        workers,
         detector_name,
+        lpr,
         outbox,
         topics,
         settings,
@@ -211,13 +268,27 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     })
 }
 
+/// The models one inference worker owns.
+struct WorkerModels {
+    detector: Detector,
+    plates: Option<PlateReader>,
+}
+
+/// License-plate parts shared by the stages.
+struct LprParts {
+    shared: LprShared,
+    hotlists: Arc<HotlistSet>,
+    snapshots: Option<Arc<SnapshotStore>>,
+}
+
 struct Parts {
     cfg: Config,
     opts: RunOptions,
     metrics: Arc<Metrics>,
     clock: Arc<dyn Clock>,
-    detectors: Vec<Detector>,
+    workers: Vec<WorkerModels>,
     detector_name: String,
+    lpr: Option<LprParts>,
     outbox: Arc<Outbox>,
     topics: Topics,
     settings: PublisherSettings,
@@ -233,8 +304,9 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         opts,
         metrics,
         clock,
-        detectors,
+        workers: workers_models,
         detector_name,
+        lpr,
         outbox,
         topics,
         settings,
@@ -282,6 +354,7 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         detector: detector_name.clone(),
     };
     let writer = EventWriter {
+        clock: clock.clone(),
         outbox: outbox.clone(),
         topics: topics.clone(),
         metrics: metrics.clone(),
@@ -290,18 +363,63 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
     };
     let tracker_cfg = cfg.tracker.clone();
     let an_clock = clock.clone();
-    let analytics_thread = std::thread::Builder::new()
-        .name("analytics".into())
-        .spawn(move || analytics::run(an_rx, &writer, &origin, &tracker_cfg, &*an_clock))?;
+    let (lpr_shared, hotlists, snapshots) = match lpr {
+        Some(l) => (Some(l.shared), Some(l.hotlists), l.snapshots),
+        None => (None, None, None),
+    };
+    let analytics_thread =
+        std::thread::Builder::new()
+            .name("analytics".into())
+            .spawn(move || {
+                analytics::run(
+                    an_rx,
+                    &writer,
+                    &origin,
+                    &tracker_cfg,
+                    &*an_clock,
+                    lpr_shared.as_ref(),
+                )
+            })?;
+
+    // Hotlist reloads.
+    let reloader = hotlists.clone().map(|h| {
+        let every = Duration::from_secs(cfg.lpr.hotlist_reload_secs);
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let h2 = h.clone();
+                if let Ok(true) = tokio::task::spawn_blocking(move || h2.reload_if_changed()).await
+                {
+                    m.hotlist_entries.set(h.len() as i64);
+                }
+            }
+        })
+    });
 
     // Inference workers.
     let mut workers = Vec::new();
-    for (i, det) in detectors.into_iter().enumerate() {
-        let (hub, tx, m) = (hub.clone(), an_tx.clone(), metrics.clone());
+    let lpr_cameras: Arc<HashSet<CameraId>> = Arc::new(
+        cfg.cameras
+            .iter()
+            .filter(|c| c.enabled && c.lpr)
+            .map(|c| c.id.clone())
+            .collect(),
+    );
+    let gate = cfg.lpr.vehicle_gate;
+    for (i, models) in workers_models.into_iter().enumerate() {
+        let (hub, tx, m, cams) = (
+            hub.clone(),
+            an_tx.clone(),
+            metrics.clone(),
+            lpr_cameras.clone(),
+        );
         workers.push(
             std::thread::Builder::new()
                 .name(format!("infer-{i}"))
-                .spawn(move || infer_loop(det, &hub, &tx, &m))?,
+                .spawn(move || infer_loop(models, &cams, gate, &hub, &tx, &m))?,
         );
     }
 
@@ -380,6 +498,8 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         topic_prefix: topics.prefix().to_string(),
         broker: broker.clone(),
         boot,
+        snapshots: snapshots.clone(),
+        hotlists: hotlists.clone(),
     };
     let http_addr = listener.local_addr()?;
     let hs = http_stop.clone();
@@ -416,6 +536,9 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
     let _ = ticker.await;
     let _ = forwarder.await;
     let _ = tokio::task::spawn_blocking(move || analytics_thread.join()).await;
+    if let Some(r) = reloader {
+        r.abort();
+    }
     drain.cancel();
     let _ = publisher.await;
     if let Some(p) = printer {
@@ -436,8 +559,27 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
     Ok(())
 }
 
-fn infer_loop(mut det: Detector, hub: &FrameHub, tx: &mpsc::Sender<Input>, metrics: &Metrics) {
-    let hist = metrics.inference_seconds.with_label_values(&[det.name()]);
+fn infer_loop(
+    mut models: WorkerModels,
+    lpr_cameras: &HashSet<CameraId>,
+    vehicle_gate: bool,
+    hub: &FrameHub,
+    tx: &mpsc::Sender<Input>,
+    metrics: &Metrics,
+) {
+    let hist = metrics
+        .inference_seconds
+        .with_label_values(&[models.detector.name()]);
+    let (plate_hist, ocr_hist) = match &models.plates {
+        Some(p) => {
+            let (d, o) = p.model_names();
+            (
+                Some(metrics.inference_seconds.with_label_values(&[&d])),
+                Some(metrics.inference_seconds.with_label_values(&[&o])),
+            )
+        }
+        None => (None, None),
+    };
     let mut failures = 0u64;
     loop {
         let Some(frame) = hub.take(Duration::from_millis(250)) else {
@@ -446,44 +588,93 @@ fn infer_loop(mut det: Detector, hub: &FrameHub, tx: &mpsc::Sender<Input>, metri
             }
             continue;
         };
-        let t = Instant::now();
-        let result = RgbView::from_frame(&frame)
-            .map_err(|m| anyhow!("frame: {m}"))
-            .and_then(|v| det.detect(&v).map_err(Into::into));
-        hist.observe(t.elapsed().as_secs_f64());
         let cam = frame.camera.clone();
-        match result {
-            Ok(detections) => {
-                metrics
-                    .frames_analysed
-                    .with_label_values(&[cam.as_str()])
-                    .inc();
-                for d in &detections {
-                    metrics
-                        .detections
-                        .with_label_values(&[cam.as_str(), &d.label])
-                        .inc();
-                }
-                let input = Input::Detections {
-                    camera: cam,
-                    width: frame.width,
-                    height: frame.height,
-                    captured_mono: frame.captured_mono,
-                    captured_utc: frame.captured_utc,
-                    detections,
-                };
-                // Give the GStreamer buffer back before possibly waiting on analytics.
-                drop(frame);
-                if tx.blocking_send(input).is_err() {
-                    return;
-                }
+        let view = match RgbView::from_frame(&frame) {
+            Ok(v) => v,
+            Err(m) => {
+                tracing::error!(camera = %cam, error = %m, "bad frame");
+                continue;
             }
+        };
+        let t = Instant::now();
+        let result = models.detector.detect(&view);
+        hist.observe(t.elapsed().as_secs_f64());
+        let detections = match result {
+            Ok(d) => d,
             Err(e) => {
                 failures += 1;
                 if failures.is_power_of_two() {
                     tracing::error!(camera = %cam, error = %e, failures, "inference failed");
                 }
+                continue;
             }
+        };
+        metrics
+            .frames_analysed
+            .with_label_values(&[cam.as_str()])
+            .inc();
+        for d in &detections {
+            metrics
+                .detections
+                .with_label_values(&[cam.as_str(), &d.label])
+                .inc();
+        }
+        let mut plates = Vec::new();
+        if let Some(reader) = models
+            .plates
+            .as_mut()
+            .filter(|_| lpr_cameras.contains(&cam))
+        {
+            let vehicle = detections
+                .iter()
+                .any(|d| VEHICLE_CLASSES.contains(&&*d.label));
+            if vehicle || !vehicle_gate {
+                match reader.read(&view) {
+                    Ok((found, times)) => {
+                        if let (Some(p), Some(o)) = (&plate_hist, &ocr_hist) {
+                            p.observe(times.plate_detection_ms / 1e3);
+                            if times.candidates > 0 {
+                                o.observe(times.ocr_ms / 1e3);
+                            }
+                        }
+                        if !found.is_empty() {
+                            let copy = Arc::new(OwnedRgb::copy_from(
+                                frame.width,
+                                frame.height,
+                                frame.stride,
+                                frame.bytes(),
+                            ));
+                            plates = found
+                                .into_iter()
+                                .map(|f| PlateSighting {
+                                    found: f,
+                                    frame: copy.clone(),
+                                })
+                                .collect();
+                        }
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        if failures.is_power_of_two() {
+                            tracing::error!(camera = %cam, error = %format!("{e:#}"), failures, "plate reading failed");
+                        }
+                    }
+                }
+            }
+        }
+        let input = Input::Detections {
+            camera: cam,
+            width: frame.width,
+            height: frame.height,
+            captured_mono: frame.captured_mono,
+            captured_utc: frame.captured_utc,
+            detections,
+            plates,
+        };
+        // Give the GStreamer buffer back before possibly waiting on analytics.
+        drop(frame);
+        if tx.blocking_send(input).is_err() {
+            return;
         }
     }
 }
@@ -577,6 +768,31 @@ pub fn describe_acked(m: &AckedMessage) -> String {
                 }
             )
         }
+        "lpr" => {
+            let p = &v["plate"];
+            let ps = |k: &str| p.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_string();
+            let hot = &v["hotlist"];
+            format!(
+                "{:<6} {} {}{} {:.2} reads={}{}{}",
+                s("lifecycle"),
+                ps("number"),
+                ps("format"),
+                p.get("color")
+                    .and_then(|c| c.as_str())
+                    .map_or(String::new(), |c| format!("/{c}")),
+                p["likelihood"].as_f64().unwrap_or(0.0),
+                v["reads"],
+                v["vehicle"]["type"]
+                    .as_str()
+                    .map_or(String::new(), |t| format!(" on {t}")),
+                if hot["matched"].as_bool() == Some(true) {
+                    format!("  HOTLIST {}", hot["list"].as_str().unwrap_or("?"))
+                } else {
+                    String::new()
+                }
+            )
+        }
+        "alert" => format!("!!! {}", s("summary")),
         "camera_status" => {
             let reason = s("reason");
             let decoder = s("decoder");

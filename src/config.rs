@@ -18,6 +18,8 @@ use vigia_core::CameraId;
 use vigia_infer::{InferenceConfig, ModelManifest};
 use vigia_ingest::CameraConfig;
 use vigia_lpr::LprConfig;
+
+use crate::snapshots::SnapshotConfig;
 use vigia_outbox::OutboxConfig;
 use vigia_publish::{MqttConfig, Topics};
 use vigia_telemetry::TelemetryConfig;
@@ -63,6 +65,7 @@ pub struct Config {
     pub inference: InferenceConfig,
     pub tracker: TrackerConfig,
     pub lpr: LprConfig,
+    pub snapshots: SnapshotConfig,
     pub outbox: OutboxConfig,
     pub mqtt: MqttConfig,
     pub simulator: Option<SimulatorConfig>,
@@ -117,6 +120,7 @@ const SECTIONS: &[&str] = &[
     "inference",
     "tracker",
     "lpr",
+    "snapshots",
     "outbox",
     "mqtt",
     "simulator",
@@ -239,6 +243,7 @@ impl Config {
                 "inference" => cfg.inference = c.take("inference", value).unwrap_or_default(),
                 "tracker" => cfg.tracker = c.take("tracker", value).unwrap_or_default(),
                 "lpr" => cfg.lpr = c.take("lpr", value).unwrap_or_default(),
+                "snapshots" => cfg.snapshots = c.take("snapshots", value).unwrap_or_default(),
                 "outbox" => cfg.outbox = c.take("outbox", value).unwrap_or_default(),
                 "mqtt" => cfg.mqtt = c.take("mqtt", value).unwrap_or_default(),
                 "simulator" => cfg.simulator = c.take("simulator", value),
@@ -272,6 +277,9 @@ impl Config {
 
     fn resolve_paths(&mut self, base: &Path) {
         self.data_dir = resolve(base, &self.data_dir);
+        if let Some(d) = &self.snapshots.dir {
+            self.snapshots.dir = Some(resolve(base, d));
+        }
         if let Some(d) = &self.outbox.dir {
             self.outbox.dir = Some(resolve(base, d));
         }
@@ -353,6 +361,9 @@ impl Config {
                 }
             }
         }
+        for (field, msg) in self.snapshots.validate() {
+            c.push(format!("snapshots.{field}"), msg);
+        }
         for (field, msg) in self.outbox.validate() {
             c.push(format!("outbox.{field}"), msg);
         }
@@ -411,6 +422,7 @@ impl Config {
             inference: InferenceConfig::default(),
             tracker: TrackerConfig::default(),
             lpr: LprConfig::default(),
+            snapshots: SnapshotConfig::default(),
             outbox: OutboxConfig::default(),
             mqtt: MqttConfig::default(),
             simulator: None,
@@ -435,6 +447,14 @@ impl Config {
             .dir
             .clone()
             .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// Where snapshots live.
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.snapshots
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("snapshots"))
     }
 
     /// The MQTT topic prefix.

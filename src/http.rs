@@ -7,6 +7,9 @@
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /api/v1/status` | node identity, outbox, MQTT, uptime |
 //! | `GET /api/v1/cameras` | every camera: state, decoder, fps, counters |
+//! | `GET /api/v1/snapshots/{camera}/{day}/{file}` | a plate read's scene or plate crop (JPEG) |
+//! | `GET /api/v1/hotlists` | hotlist files, entries, bad rows |
+//! | `POST /api/v1/hotlists/reload` | reload changed hotlist files now |
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,14 +19,18 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 use vigia_core::{CameraId, Shutdown};
 use vigia_outbox::Outbox;
 use vigia_telemetry::Metrics;
+
+use crate::hotlists::HotlistSet;
+use crate::snapshots::SnapshotStore;
 
 /// What the API shows about a camera.
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +64,8 @@ pub struct HttpState {
     pub topic_prefix: String,
     pub broker: String,
     pub boot: Instant,
+    pub snapshots: Option<Arc<SnapshotStore>>,
+    pub hotlists: Option<Arc<HotlistSet>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -66,6 +75,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/cameras", get(cameras))
+        .route("/api/v1/snapshots/{camera}/{day}/{file}", get(snapshot))
+        .route("/api/v1/hotlists", get(hotlists))
+        .route("/api/v1/hotlists/reload", post(reload_hotlists))
         .with_state(state)
 }
 
@@ -106,6 +118,9 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
     s.metrics.outbox_depth.set(s.outbox.pending() as i64);
+    if let Some(st) = &s.snapshots {
+        s.metrics.snapshot_bytes.set(st.bytes() as i64);
+    }
     s.metrics.outbox_bytes.set(s.outbox.bytes() as i64);
     (
         [(
@@ -132,6 +147,52 @@ async fn status(State(s): State<HttpState>) -> impl IntoResponse {
             "full": s.metrics.outbox_full.get() == 1,
         },
     }))
+}
+
+async fn snapshot(
+    State(s): State<HttpState>,
+    Path((camera, day, file)): Path<(String, String, String)>,
+) -> axum::response::Response {
+    let Some(path) = s
+        .snapshots
+        .as_ref()
+        .and_then(|st| st.resolve(&camera, &day, &file))
+    else {
+        return (StatusCode::NOT_FOUND, "no such snapshot\n").into_response();
+    };
+    match tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+    {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "no such snapshot\n").into_response(),
+    }
+}
+
+async fn hotlists(State(s): State<HttpState>) -> impl IntoResponse {
+    match &s.hotlists {
+        Some(h) => Json(serde_json::json!({ "entries": h.len(), "files": h.status() })),
+        None => Json(serde_json::json!({ "entries": 0, "files": [] })),
+    }
+}
+
+async fn reload_hotlists(State(s): State<HttpState>) -> impl IntoResponse {
+    let Some(h) = s.hotlists.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": "no hotlists configured" })),
+        );
+    };
+    let h2 = h.clone();
+    let changed = tokio::task::spawn_blocking(move || h2.reload_if_changed())
+        .await
+        .unwrap_or(false);
+    s.metrics.hotlist_entries.set(h.len() as i64);
+    (
+        StatusCode::OK,
+        Json(serde_json::json!({ "reloaded": changed, "entries": h.len(), "files": h.status() })),
+    )
 }
 
 async fn cameras(State(s): State<HttpState>) -> impl IntoResponse {

@@ -6,15 +6,21 @@
 //! - [`config`]: the configuration file, loaded with every error reported by path.
 //! - [`app`]: builds and runs the pipeline; stops it in order.
 //! - [`analytics`]: trackers → events → outbox.
+//! - [`hotlists`]: hotlist files, reloaded when they change.
 //! - [`http`]: health, readiness, metrics and the REST API.
+//! - [`lpr_events`]: plate sightings → passes → `lpr` and `alert` events.
 //! - [`plates`]: reading plates in a picture (detector → OCR → grammar).
 //! - [`tools`]: `vigia read` and `vigia eval`.
+//! - [`snapshots`]: JPEG scene and plate crops of plate reads, with a disk budget.
 
 pub mod analytics;
 pub mod app;
 pub mod config;
+pub mod hotlists;
 pub mod http;
+pub mod lpr_events;
 pub mod plates;
+pub mod snapshots;
 pub mod tools;
 
 pub use app::{AppHandle, RunOptions, start};

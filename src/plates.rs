@@ -35,6 +35,15 @@ pub struct PlateFound {
     pub color: Option<PlateColor>,
 }
 
+/// What one look at a picture found: the reads, the detector's candidate boxes (with
+/// scores), and the time per stage.
+#[derive(Debug, Clone, Default)]
+pub struct PlateScan {
+    pub found: Vec<PlateFound>,
+    pub candidates: Vec<(BBox, f32)>,
+    pub times: StageTimes,
+}
+
 /// Milliseconds spent per stage.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct StageTimes {
@@ -90,7 +99,7 @@ pub fn plate_color(img: &RgbView, b: &BBox) -> Option<PlateColor> {
     for y in y0..y1 {
         for x in x0..x1 {
             k += 1;
-            if k % step == 0 {
+            if k.is_multiple_of(step) {
                 px.push(img.pixel(x, y));
             }
         }
@@ -191,14 +200,11 @@ impl PlateReader {
 
     /// Every plate read in `img`, most confident first.
     pub fn read(&mut self, img: &RgbView) -> Result<(Vec<PlateFound>, StageTimes)> {
-        self.read_with_candidates(img).map(|(f, _, t)| (f, t))
+        self.scan(img).map(|s| (s.found, s.times))
     }
 
     /// Like [`PlateReader::read`], also returning the detector's candidate boxes.
-    pub fn read_with_candidates(
-        &mut self,
-        img: &RgbView,
-    ) -> Result<(Vec<PlateFound>, Vec<(BBox, f32)>, StageTimes)> {
+    pub fn scan(&mut self, img: &RgbView) -> Result<PlateScan> {
         let mut times = StageTimes::default();
         let t = Instant::now();
         let all = self.candidates(img)?;
@@ -210,7 +216,11 @@ impl PlateReader {
         times.plate_detection_ms = t.elapsed().as_secs_f64() * 1e3;
         times.candidates = candidates.len();
         if candidates.is_empty() {
-            return Ok((Vec::new(), all, times));
+            return Ok(PlateScan {
+                found: Vec::new(),
+                candidates: all,
+                times,
+            });
         }
         let t = Instant::now();
         let boxes: Vec<BBox> = candidates.iter().map(|c| c.0).collect();
@@ -251,7 +261,11 @@ impl PlateReader {
             }
         }
         times.grammar_ms = t.elapsed().as_secs_f64() * 1e3;
-        Ok((kept, all, times))
+        Ok(PlateScan {
+            found: kept,
+            candidates: all,
+            times,
+        })
     }
 }
 

@@ -15,7 +15,7 @@ use vigia_infer::{RgbView, runtime};
 use vigia_lpr::hotlist::distance;
 
 use crate::config::Config;
-use crate::plates::{PlateFound, PlateReader, StageTimes, load_rgb};
+use crate::plates::{PlateFound, PlateReader, PlateScan, StageTimes, load_rgb};
 
 /// The vehicle classes the LPR chain cares about.
 pub const VEHICLE_CLASSES: &[&str] = &["car", "motorcycle", "bus", "truck"];
@@ -260,7 +260,7 @@ pub fn evaluate(cfg: &Config, dir: &Path) -> Result<EvalReport> {
     let mut images = 0usize;
     let mut no_vehicle = 0usize;
     let mut current: Option<PathBuf> = None;
-    let mut cache: Option<(Vec<PlateFound>, Vec<(BBox, f32)>, usize)> = None;
+    let mut cache: Option<(PlateScan, usize)> = None;
     let per_image: std::collections::HashMap<PathBuf, usize> =
         labels.iter().fold(Default::default(), |mut m, l| {
             *m.entry(l.image.clone()).or_default() += 1;
@@ -283,22 +283,21 @@ pub fn evaluate(cfg: &Config, dir: &Path) -> Result<EvalReport> {
             if vehicles == 0 {
                 no_vehicle += 1;
             }
-            let (found, candidates, st) = chain.plates.read_with_candidates(&view)?;
+            let scan = chain.plates.scan(&view)?;
             let total = t0.elapsed().as_secs_f64() * 1e3;
-            times.push((vehicle_ms, st, total));
-            cache = Some((found, candidates, vehicles));
+            times.push((vehicle_ms, scan.times, total));
+            cache = Some((scan, vehicles));
         }
-        let (found, candidates, vehicles) = cache.as_ref().expect("filled above");
+        let (scan, vehicles) = cache.as_ref().expect("filled above");
+        let (found, candidates) = (&scan.found, &scan.candidates);
         // One labelled plate in the image: the most confident read. Several: the read
         // overlapping the labelled box most.
-        let pick = if per_image[&label.image] == 1 || label.bbox.is_none() {
-            found.first()
-        } else {
-            let b = label.bbox.expect("checked");
-            found
+        let pick = match label.bbox {
+            Some(b) if per_image[&label.image] > 1 => found
                 .iter()
                 .filter(|f| f.bbox.iou(&b) > 0.0)
-                .max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b)))
+                .max_by(|x, y| x.bbox.iou(&b).total_cmp(&y.bbox.iou(&b))),
+            _ => found.first(),
         };
         let read = pick.map(|p| p.plate.number.clone());
         let exact = read.as_deref() == Some(label.plate.as_str());

@@ -68,6 +68,10 @@ pub enum EventPayload {
     Object(ObjectEvent),
     /// A camera's stream state changed.
     CameraStatus(CameraStatusEvent),
+    /// A license plate read: one per vehicle pass (`new`, `update`, `end`).
+    Lpr(Box<LprEvent>),
+    /// Something an operator must look at now (hotlist hit).
+    Alert(Box<AlertEvent>),
 }
 
 impl EventPayload {
@@ -75,6 +79,8 @@ impl EventPayload {
         match self {
             EventPayload::Object(_) => "object",
             EventPayload::CameraStatus(_) => "camera_status",
+            EventPayload::Lpr(_) => "lpr",
+            EventPayload::Alert(_) => "alert",
         }
     }
 }
@@ -160,6 +166,141 @@ pub struct CameraStatusEvent {
     pub decoder: Option<String>,
     /// Consecutive failed attempts since the camera last streamed.
     pub attempts: u32,
+}
+
+/// A plate reading (ONVIF LicensePlateInfo vocabulary where one exists).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateInfo {
+    /// The plate, consolidated over the pass and corrected by the plate grammar.
+    pub number: String,
+    /// What the OCR read in the best frame, before the grammar.
+    pub raw: String,
+    /// 0–1.
+    pub likelihood: f32,
+    /// Per character of `number`, 0–1.
+    pub char_likelihoods: Vec<f32>,
+    /// Other readings seen during the pass, most likely first.
+    pub candidates: Vec<PlateCandidate>,
+    /// ISO 3166-1 alpha-2 of the matching format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country_code: Option<String>,
+    /// Matching format (`co_particular`, `co_publico`, `co_moto`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_type: Option<String>,
+    /// Estimated background colour: `yellow`, `white`, `other`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+    /// In the best frame, normalised to the frame.
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+}
+
+/// Another reading of a pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlateCandidate {
+    pub number: String,
+    pub likelihood: f32,
+    pub reads: u32,
+}
+
+/// The vehicle carrying the plate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VehicleInfo {
+    /// `Car`, `Motorcycle`, `Bus`, `Truck`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub likelihood: f32,
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+    pub track_id: u64,
+}
+
+/// Hotlist result of a read.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct HotlistInfo {
+    pub matched: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub list: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    /// The plate as listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listed_plate: Option<String>,
+    /// 0 = exact; a confusable substitution (O/0, I/1, ...) counts 0.5, other edits 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_distance: Option<f32>,
+}
+
+/// Pictures served by the node's HTTP API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Media {
+    pub snapshot_url: String,
+    pub plate_crop_url: String,
+}
+
+/// Models that produced a read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LprModels {
+    pub vehicle_detector: String,
+    pub plate_detector: String,
+    pub ocr: String,
+}
+
+/// A license-plate read event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LprEvent {
+    pub lifecycle: Lifecycle,
+    /// Identifies the vehicle pass (unique per camera while the node runs).
+    pub pass_id: u64,
+    pub plate: PlateInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<VehicleInfo>,
+    pub hotlist: HotlistInfo,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
+    /// Frames the plate was read in during the pass.
+    pub reads: u32,
+    #[serde(with = "rfc3339_ms")]
+    pub first_seen: DateTime<Utc>,
+    #[serde(with = "rfc3339_ms")]
+    pub last_seen: DateTime<Utc>,
+    pub model: LprModels,
+    /// From the best frame's capture to this event.
+    pub latency_ms: u64,
+}
+
+/// How urgent an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+}
+
+/// An alert (published on `<prefix>/alerts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// `hotlist`.
+    pub reason: String,
+    pub severity: Severity,
+    /// One line for an operator's screen.
+    pub summary: String,
+    pub plate: String,
+    pub hotlist: HotlistInfo,
+    /// The `id` of the `lpr` event that raised it.
+    pub lpr_event_id: Uuid,
+    pub pass_id: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vehicle: Option<VehicleInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
 }
 
 /// RFC 3339 with milliseconds and `Z`, as the contract states.

@@ -17,6 +17,10 @@ pub const OUTBOX_APPEND_SECONDS: &str = "vigia_outbox_append_seconds";
 pub const OUTBOX_FULL: &str = "vigia_outbox_full";
 pub const MQTT_CONNECTED: &str = "vigia_mqtt_connected";
 pub const MQTT_CONNECTION_ERRORS: &str = "vigia_mqtt_connection_errors_total";
+pub const PLATE_READS: &str = "vigia_plate_reads_total";
+pub const HOTLIST_HITS: &str = "vigia_hotlist_hits_total";
+pub const HOTLIST_ENTRIES: &str = "vigia_hotlist_entries";
+pub const SNAPSHOT_BYTES: &str = "vigia_snapshot_bytes";
 
 /// `reason` label values of [`FRAMES_DROPPED`].
 pub mod drop_reason {

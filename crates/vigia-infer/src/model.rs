@@ -107,7 +107,7 @@ impl LoadedModel {
         }
     }
 
-    pub fn run_err(&self, message: impl ToString) -> InferError {
+    pub fn run_err(&self, message: impl std::fmt::Display) -> InferError {
         InferError::Run {
             model: self.manifest.name.clone(),
             message: message.to_string(),
@@ -157,13 +157,13 @@ impl LoadedModel {
             InputDtype::F16 => ort::value::TensorElementType::Float16,
             InputDtype::U8 => ort::value::TensorElementType::Uint8,
         };
-        if let Some(ty) = input.dtype().tensor_type() {
-            if ty != want_ty {
-                return Err(format!(
-                    "input {:?} is {ty:?}, the manifest says {:?}",
-                    spec.name, spec.dtype
-                ));
-            }
+        if let Some(ty) = input.dtype().tensor_type()
+            && ty != want_ty
+        {
+            return Err(format!(
+                "input {:?} is {ty:?}, the manifest says {:?}",
+                spec.name, spec.dtype
+            ));
         }
         Ok(())
     }

@@ -94,16 +94,16 @@ impl Recognizer {
                 vocab.push('\0');
                 vocab.extend(chars);
                 vocab.push(' ');
-                if let Some(dims) = model.output_dims() {
-                    if let Some(&v) = dims.last() {
-                        if v >= 0 && v as usize != vocab.len() {
-                            return Err(model.model_err(format!(
-                                "output has {v} classes, the charset gives {} (blank + {} + space)",
-                                vocab.len(),
-                                vocab.len() - 2
-                            )));
-                        }
-                    }
+                if let Some(dims) = model.output_dims()
+                    && let Some(&v) = dims.last()
+                    && v >= 0
+                    && v as usize != vocab.len()
+                {
+                    return Err(model.model_err(format!(
+                        "output has {v} classes, the charset gives {} (blank + {} + space)",
+                        vocab.len(),
+                        vocab.len() - 2
+                    )));
                 }
                 Decoder::Ctc {
                     vocab,
@@ -237,15 +237,16 @@ pub fn decode_ctc(item: &[f32], classes: usize, vocab: &[char], blank: usize) ->
     let mut prev = usize::MAX;
     for step in item.chunks_exact(classes) {
         let best = argmax(step);
-        if best != blank && best != prev {
-            if let Some(ch) = vocab.get(best).copied().and_then(plate_char) {
-                read.text.push(ch);
-                read.chars.push(CharRead {
-                    ch,
-                    prob: step[best],
-                    alternatives: top_chars(step, vocab),
-                });
-            }
+        if best != blank
+            && best != prev
+            && let Some(ch) = vocab.get(best).copied().and_then(plate_char)
+        {
+            read.text.push(ch);
+            read.chars.push(CharRead {
+                ch,
+                prob: step[best],
+                alternatives: top_chars(step, vocab),
+            });
         }
         prev = best;
     }

@@ -259,10 +259,10 @@ impl Grammar {
                 continue;
             }
             // A colour-specific format needs that colour when the colour is known.
-            if let (Some(want), Some(got)) = (f.color, color) {
-                if want != got {
-                    continue;
-                }
+            if let (Some(want), Some(got)) = (f.color, color)
+                && want != got
+            {
+                continue;
             }
             let Some((text, probs)) = constrained(read, &f.classes) else {
                 continue;

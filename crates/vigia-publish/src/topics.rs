@@ -5,6 +5,8 @@
 //! | `<p>/available` | `online` / `offline` (LWT) | yes |
 //! | `<p>/cameras/<camera>/status` | camera status events | yes |
 //! | `<p>/cameras/<camera>/objects` | tracked objects `new` / `end` | no |
+//! | `<p>/cameras/<camera>/lpr` | plate reads `new` / `update` / `end` | no |
+//! | `<p>/alerts` | hotlist hits, all cameras | no |
 
 use vigia_core::{Event, EventPayload};
 
@@ -56,12 +58,23 @@ impl Topics {
         format!("{}/cameras/{camera}/objects", self.prefix)
     }
 
+    pub fn lpr(&self, camera: &str) -> String {
+        format!("{}/cameras/{camera}/lpr", self.prefix)
+    }
+
+    /// Hotlist hits and high-priority incidents of every camera.
+    pub fn alerts(&self) -> String {
+        format!("{}/alerts", self.prefix)
+    }
+
     /// Topic and retain flag for an event.
     pub fn for_event(&self, event: &Event) -> (String, bool) {
         let camera = event.camera.as_ref().map_or("-", |c| c.as_str());
         match &event.payload {
             EventPayload::Object(_) => (self.objects(camera), false),
             EventPayload::CameraStatus(_) => (self.camera_status(camera), true),
+            EventPayload::Lpr(_) => (self.lpr(camera), false),
+            EventPayload::Alert(_) => (self.alerts(), false),
         }
     }
 }

@@ -45,6 +45,14 @@ pub struct Metrics {
     pub mqtt_connected: IntGauge,
     /// MQTT connection attempts that failed or connections that broke.
     pub mqtt_connection_errors: IntCounter,
+    /// Plate reads (one per plate per analysed frame). Labels: camera.
+    pub plate_reads: IntCounterVec,
+    /// Hotlist hits (one per pass and entry). Labels: list.
+    pub hotlist_hits: IntCounterVec,
+    /// Hotlist entries loaded.
+    pub hotlist_entries: IntGauge,
+    /// Bytes of snapshot files on disk.
+    pub snapshot_bytes: IntGauge,
 }
 
 impl Metrics {
@@ -160,8 +168,24 @@ impl Metrics {
         registry
             .register(Box::new(mqtt_connection_errors.clone()))
             .expect("unique metric");
+        let plate_reads = counter_vec(
+            n::PLATE_READS,
+            "Plate reads (per plate per analysed frame)",
+            &["camera"],
+        );
+        let hotlist_hits = counter_vec(
+            n::HOTLIST_HITS,
+            "Hotlist hits (one per pass and entry)",
+            &["list"],
+        );
+        let hotlist_entries = gauge(n::HOTLIST_ENTRIES, "Hotlist entries loaded");
+        let snapshot_bytes = gauge(n::SNAPSHOT_BYTES, "Bytes of snapshot files on disk");
         Self {
             registry,
+            plate_reads,
+            hotlist_hits,
+            hotlist_entries,
+            snapshot_bytes,
             frames_decoded,
             frames_dropped,
             frames_analysed,

@@ -7,10 +7,12 @@
 //!   looping live cameras.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
+//! - [`render`]: H.264 videos made from real plate photos moving across the frame.
 
 pub mod mosquitto;
 pub mod mqtt;
 pub mod paths;
+pub mod render;
 pub mod rtsp;
 
 /// Errors from the harness.
@@ -37,9 +39,22 @@ pub fn terminate(pid: u32) -> std::io::Result<()> {
     rustix::process::kill_process(pid, rustix::process::Signal::TERM).map_err(Into::into)
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released; fine for tests).
+/// A free TCP port on 127.0.0.1 (bound then released), never the same twice in this
+/// process: a test that stops its broker to simulate an outage keeps "its" port, so another
+/// test running beside it cannot start a broker there.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    let set = handed.get_or_insert_with(HashSet::new);
+    for _ in 0..1000 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        if set.insert(port) {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other("no fresh free port after 1000 tries"))
 }

@@ -93,6 +93,8 @@ pub struct IouTracker {
     cfg: TrackerConfig,
     tracks: Vec<Track>,
     next_id: u64,
+    /// Track id given to each detection of the last update, in input order.
+    assigned: Vec<u64>,
 }
 
 impl IouTracker {
@@ -101,6 +103,7 @@ impl IouTracker {
             cfg,
             tracks: Vec::new(),
             next_id: 1,
+            assigned: Vec::new(),
         }
     }
 
@@ -128,6 +131,7 @@ impl IouTracker {
         pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
         let mut track_used = vec![false; self.tracks.len()];
         let mut det_used = vec![false; detections.len()];
+        self.assigned = vec![0; detections.len()];
         for (_, ti, di) in pairs {
             if track_used[ti] || det_used[di] {
                 continue;
@@ -136,6 +140,7 @@ impl IouTracker {
             det_used[di] = true;
             let d = &detections[di];
             let t = &mut self.tracks[ti];
+            self.assigned[di] = t.obj.id;
             t.obj.bbox = d.bbox;
             t.obj.best_score = t.obj.best_score.max(d.score);
             t.obj.hits += 1;
@@ -162,6 +167,7 @@ impl IouTracker {
                 first_seen_utc: now_utc,
                 last_seen_utc: now_utc,
             };
+            self.assigned[di] = obj.id;
             self.next_id += 1;
             let confirmed = self.cfg.min_hits <= 1;
             if confirmed {
@@ -185,6 +191,12 @@ impl IouTracker {
             !lost
         });
         events
+    }
+
+    /// The track id each detection of the last [`IouTracker::update`] belongs to (confirmed
+    /// or not), in the order the detections were given.
+    pub fn assignments(&self) -> &[u64] {
+        &self.assigned
     }
 
     /// Confirmed tracks alive now.
@@ -264,6 +276,23 @@ mod tests {
         let mut live: Vec<(u64, f32)> = tr.confirmed().map(|o| (o.id, o.bbox.x)).collect();
         live.sort_by_key(|x| x.0);
         assert_eq!(live, vec![(1, 127.0), (2, 373.0)]);
+    }
+
+    #[test]
+    fn assignments_follow_input_order() {
+        let mut tr = IouTracker::new(TrackerConfig::default());
+        tr.update(
+            ms(0),
+            Utc::now(),
+            &[det(0, 10.0, 10.0), det(0, 300.0, 10.0)],
+        );
+        assert_eq!(tr.assignments(), &[1, 2]);
+        tr.update(
+            ms(200),
+            Utc::now(),
+            &[det(0, 302.0, 10.0), det(0, 12.0, 10.0), det(1, 600.0, 0.0)],
+        );
+        assert_eq!(tr.assignments(), &[2, 1, 3]);
     }
 
     #[test]

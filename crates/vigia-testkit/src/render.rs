@@ -1,0 +1,147 @@
+//! Videos with readable plates, made from real photos: each photo slides across a grey
+//! frame for a few seconds (a vehicle passing), then the frame stays empty for a moment (so
+//! the pass ends). Encoded as H.264 in MP4 with x264 through GStreamer. The photos' plate
+//! labels are the ground truth.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use image::imageops::FilterType;
+
+use crate::TestkitError;
+
+/// How the video looks.
+#[derive(Debug, Clone)]
+pub struct RenderSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    /// How long each photo is on screen.
+    pub slide: Duration,
+    /// Empty frames between photos.
+    pub gap: Duration,
+    /// Photo height on screen (aspect kept).
+    pub photo_height: u32,
+}
+
+impl Default for RenderSpec {
+    fn default() -> Self {
+        Self {
+            width: 960,
+            height: 540,
+            fps: 10,
+            slide: Duration::from_secs(4),
+            gap: Duration::from_millis(2500),
+            photo_height: 420,
+        }
+    }
+}
+
+/// When each photo is on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shown {
+    pub photo: PathBuf,
+    pub from: Duration,
+    pub to: Duration,
+}
+
+fn err(m: impl std::fmt::Display) -> TestkitError {
+    TestkitError::Gst(m.to_string())
+}
+
+/// Renders `photos` into `out` (MP4). Returns when each photo is shown.
+pub fn render_slideshow(
+    photos: &[PathBuf],
+    out: &Path,
+    spec: &RenderSpec,
+) -> Result<Vec<Shown>, TestkitError> {
+    gst::init().map_err(err)?;
+    let (w, h) = (spec.width, spec.height);
+    let pipeline = gst::parse::launch(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate={}/1 \
+         ! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max={} \
+         ! h264parse ! mp4mux ! filesink name=sink",
+        spec.fps,
+        spec.fps * 2
+    ))
+    .map_err(err)?
+    .downcast::<gst::Pipeline>()
+    .map_err(|_| err("not a pipeline"))?;
+    pipeline
+        .by_name("sink")
+        .ok_or_else(|| err("no filesink"))?
+        .set_property("location", out.to_string_lossy().to_string());
+    let src = pipeline
+        .by_name("src")
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or_else(|| err("no appsrc"))?;
+    pipeline.set_state(gst::State::Playing).map_err(err)?;
+
+    let frame_dur = gst::ClockTime::from_nseconds(1_000_000_000 / u64::from(spec.fps));
+    let mut n: u64 = 0;
+    let grey = vec![110u8; (w * h * 3) as usize];
+    let push = |data: &[u8], n: &mut u64| -> Result<(), TestkitError> {
+        let mut buf = gst::Buffer::from_slice(data.to_vec());
+        {
+            let b = buf.get_mut().expect("new buffer is writable");
+            b.set_pts(frame_dur * *n);
+            b.set_duration(frame_dur);
+        }
+        *n += 1;
+        src.push_buffer(buf).map_err(err).map(|_| ())
+    };
+    let per = |d: Duration| (d.as_secs_f64() * f64::from(spec.fps)).round() as u64;
+    let mut shown = Vec::new();
+    for photo in photos {
+        let img = image::open(photo)
+            .map_err(|e| TestkitError::Clip {
+                path: photo.display().to_string(),
+                message: e.to_string(),
+            })?
+            .to_rgb8();
+        let scale = f64::from(spec.photo_height) / f64::from(img.height());
+        let pw = ((f64::from(img.width()) * scale) as u32).min(w * 9 / 10);
+        let ph = ((f64::from(img.height()) * f64::from(pw) / f64::from(img.width())) as u32).min(h);
+        let img = image::imageops::resize(&img, pw, ph, FilterType::Triangle);
+        let from = frame_dur * n;
+        let frames = per(spec.slide).max(2);
+        let y0 = (h - ph) / 2;
+        for i in 0..frames {
+            // Left to right, staying inside the frame: the plate is readable all along.
+            let x0 = ((w - pw) as f64 * (0.05 + 0.9 * i as f64 / (frames - 1) as f64)) as u32;
+            let mut frame = grey.clone();
+            for y in 0..ph {
+                let dst = (((y0 + y) * w + x0) * 3) as usize;
+                let srow = (y * pw * 3) as usize;
+                frame[dst..dst + (pw * 3) as usize]
+                    .copy_from_slice(&img.as_raw()[srow..srow + (pw * 3) as usize]);
+            }
+            push(&frame, &mut n)?;
+        }
+        shown.push(Shown {
+            photo: photo.clone(),
+            from: Duration::from_nanos(from.nseconds()),
+            to: Duration::from_nanos((frame_dur * n).nseconds()),
+        });
+        for _ in 0..per(spec.gap) {
+            push(&grey, &mut n)?;
+        }
+    }
+    src.end_of_stream().map_err(err)?;
+    let bus = pipeline.bus().ok_or_else(|| err("no bus"))?;
+    let result = match bus.timed_pop_filtered(
+        gst::ClockTime::from_seconds(120),
+        &[gst::MessageType::Eos, gst::MessageType::Error],
+    ) {
+        Some(m) => match m.view() {
+            gst::MessageView::Error(e) => Err(err(format!("encoding: {}", e.error()))),
+            _ => Ok(()),
+        },
+        None => Err(err("encoding did not finish within 120 s")),
+    };
+    let _ = pipeline.set_state(gst::State::Null);
+    result.map(|()| shown)
+}

@@ -1,0 +1,370 @@
+//! The license-plate stage of analytics: plate sightings → passes → `lpr` events (with
+//! snapshots and hotlist results) and `alert` events for hotlist hits.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use vigia_core::event::{
+    AlertEvent, HotlistInfo, LprEvent, LprModels, Media, PlateCandidate, PlateInfo, Severity,
+    VehicleInfo,
+};
+use vigia_core::{BBox, CameraId, Detection, Event, EventPayload};
+use vigia_lpr::pass::{Observation, VehicleRef};
+use vigia_lpr::{Grammar, Hotlist, PassConfig, PassEvent, PassTracker};
+use vigia_telemetry::Metrics;
+use vigia_track::{IouTracker, TrackerConfig};
+
+use crate::analytics::{EventWriter, Origin};
+use crate::plates::PlateFound;
+use crate::snapshots::{OwnedRgb, SnapshotStore};
+use crate::tools::VEHICLE_CLASSES;
+
+/// A plate read in one frame, with a copy of the frame for its snapshot.
+#[derive(Debug, Clone)]
+pub struct PlateSighting {
+    pub found: PlateFound,
+    pub frame: Arc<OwnedRgb>,
+}
+
+/// What a pass keeps of each read.
+#[derive(Debug, Clone)]
+pub struct PassMedia {
+    frame: Arc<OwnedRgb>,
+}
+
+/// Shared by every camera's LPR stage.
+pub struct LprShared {
+    pub grammar: Arc<Grammar>,
+    pub pass: PassConfig,
+    pub hotlist: Arc<RwLock<Hotlist>>,
+    pub hotlist_max_distance: f32,
+    pub snapshots: Option<Arc<SnapshotStore>>,
+    pub jpeg_quality: u8,
+    pub models: LprModels,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Plate-only tracks get keys above this (vehicle track ids stay below).
+const PLATE_TRACK_KEYS: u64 = 1 << 40;
+
+/// The LPR state of one camera.
+pub struct CameraLpr {
+    passes: PassTracker<PassMedia>,
+    plate_tracks: IouTracker,
+    /// Pass id → capture time of the read its snapshot shows.
+    snapshot_of: HashMap<u64, (Duration, Media)>,
+    alerted: HashSet<(u64, String)>,
+}
+
+/// The ONVIF vehicle type for a detector label.
+fn vehicle_type(label: &str) -> String {
+    match label {
+        "car" => "Car",
+        "motorcycle" => "Motorcycle",
+        "bus" => "Bus",
+        "truck" => "Truck",
+        other => other,
+    }
+    .to_string()
+}
+
+fn round4(b: BBox) -> BBox {
+    let r = |v: f32| (v * 10_000.0).round() / 10_000.0;
+    BBox::new(r(b.x), r(b.y), r(b.w), r(b.h))
+}
+
+fn round3(v: f32) -> f32 {
+    (v * 1000.0).round() / 1000.0
+}
+
+impl CameraLpr {
+    pub fn new(shared: &LprShared) -> Self {
+        Self {
+            passes: PassTracker::new(shared.pass.clone(), shared.grammar.clone()),
+            plate_tracks: IouTracker::new(TrackerConfig {
+                iou_threshold: 0.05,
+                min_hits: 1,
+                lost_timeout_ms: shared.pass.end_after_ms,
+            }),
+            snapshot_of: HashMap::new(),
+            alerted: HashSet::new(),
+        }
+    }
+
+    /// Handles one analysed frame: `vehicles` with their track ids, then the plates.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_frame(
+        &mut self,
+        shared: &LprShared,
+        writer: &EventWriter,
+        origin: &Origin,
+        camera: &CameraId,
+        at: Duration,
+        at_utc: DateTime<Utc>,
+        vehicles: &[(&Detection, u64)],
+        plates: Vec<PlateSighting>,
+    ) {
+        shared
+            .metrics
+            .plate_reads
+            .with_label_values(&[camera.as_str()])
+            .inc_by(plates.len() as u64);
+        // Plates not on a vehicle are tracked on their own.
+        let plate_dets: Vec<Detection> = plates
+            .iter()
+            .map(|p| Detection {
+                class_id: 0,
+                label: "plate".into(),
+                score: p.found.plate.likelihood,
+                bbox: p.found.bbox,
+            })
+            .collect();
+        self.plate_tracks.update(at, at_utc, &plate_dets);
+        let plate_ids = self.plate_tracks.assignments().to_vec();
+        let mut events = Vec::new();
+        for (i, p) in plates.into_iter().enumerate() {
+            let (cx, cy) = p.found.bbox.center();
+            let vehicle = vehicles
+                .iter()
+                .filter(|(d, _)| VEHICLE_CLASSES.contains(&&*d.label))
+                .filter(|(d, _)| {
+                    cx >= d.bbox.x && cx <= d.bbox.x2() && cy >= d.bbox.y && cy <= d.bbox.y2()
+                })
+                .min_by(|a, b| a.0.bbox.area().total_cmp(&b.0.bbox.area()));
+            let key = vehicle.map_or(PLATE_TRACK_KEYS + plate_ids[i], |(_, id)| *id);
+            let obs = Observation {
+                at,
+                at_utc,
+                plate: p.found.plate,
+                color: p.found.color,
+                bbox: p.found.bbox,
+                vehicle: vehicle.map(|(d, id)| VehicleRef {
+                    track_id: *id,
+                    class: d.label.clone(),
+                    likelihood: d.score,
+                    bbox: d.bbox,
+                }),
+                media: PassMedia { frame: p.frame },
+            };
+            events.extend(self.passes.observe(key, obs));
+        }
+        self.emit(shared, writer, origin, camera, events);
+    }
+
+    /// Ends passes that saw no read for a while.
+    pub fn on_tick(
+        &mut self,
+        shared: &LprShared,
+        writer: &EventWriter,
+        origin: &Origin,
+        camera: &CameraId,
+        now: Duration,
+    ) {
+        let events = self.passes.tick(now);
+        self.emit(shared, writer, origin, camera, events);
+    }
+
+    fn media_for(
+        &mut self,
+        shared: &LprShared,
+        camera: &CameraId,
+        ev: &PassEvent<PassMedia>,
+    ) -> Option<Media> {
+        let store = shared.snapshots.as_ref()?;
+        if let Some((at, media)) = self.snapshot_of.get(&ev.pass_id)
+            && *at == ev.best.at
+        {
+            return Some(media.clone());
+        }
+        let frame = &ev.best.media.frame;
+        let result = frame
+            .jpeg(shared.jpeg_quality)
+            .and_then(|scene| {
+                Ok((
+                    scene,
+                    frame.crop_jpeg(&ev.best.bbox, 0.15, shared.jpeg_quality)?,
+                ))
+            })
+            .and_then(|(scene, crop)| {
+                store.save(
+                    camera,
+                    &format!("lpr-{}", ev.pass_id),
+                    ev.best.at_utc,
+                    &scene,
+                    &crop,
+                )
+            });
+        match result {
+            Ok(media) => {
+                self.snapshot_of
+                    .insert(ev.pass_id, (ev.best.at, media.clone()));
+                Some(media)
+            }
+            Err(e) => {
+                tracing::error!(camera = %camera, error = %format!("{e:#}"), "could not save a plate snapshot");
+                None
+            }
+        }
+    }
+
+    fn emit(
+        &mut self,
+        shared: &LprShared,
+        writer: &EventWriter,
+        origin: &Origin,
+        camera: &CameraId,
+        events: Vec<PassEvent<PassMedia>>,
+    ) {
+        for ev in events {
+            let media = self.media_for(shared, camera, &ev);
+            let hit = shared
+                .hotlist
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .lookup(&ev.read.number, shared.hotlist_max_distance)
+                .into_iter()
+                .next();
+            let hotlist = hit
+                .as_ref()
+                .map_or_else(HotlistInfo::default, |m| HotlistInfo {
+                    matched: true,
+                    list: Some(m.entry.list.to_string()),
+                    entry_id: Some(m.entry.entry_id.clone()),
+                    category: m.entry.category.clone(),
+                    notes: m.entry.notes.clone(),
+                    listed_plate: Some(m.entry.plate.clone()),
+                    match_distance: Some(m.distance),
+                });
+            let event = lpr_event(
+                origin,
+                camera,
+                &ev,
+                hotlist.clone(),
+                media.clone(),
+                &shared.models,
+                writer.now_utc(),
+            );
+            writer.write(&event);
+            if ev.lifecycle == vigia_core::event::Lifecycle::End {
+                self.snapshot_of.remove(&ev.pass_id);
+            }
+            if let Some(m) = hit
+                && self.alerted.insert((ev.pass_id, m.entry.entry_id.clone()))
+            {
+                shared
+                    .metrics
+                    .hotlist_hits
+                    .with_label_values(&[m.entry.list.as_ref()])
+                    .inc();
+                let summary = format!(
+                    "Plate {} on hotlist {}{}{} ({})",
+                    ev.read.number,
+                    m.entry.list,
+                    m.entry
+                        .category
+                        .as_deref()
+                        .map_or(String::new(), |c| format!(": {c}")),
+                    if m.distance > 0.0 {
+                        format!(", listed as {} (distance {})", m.entry.plate, m.distance)
+                    } else {
+                        String::new()
+                    },
+                    camera
+                );
+                tracing::warn!(camera = %camera, list = %m.entry.list, "hotlist hit");
+                let alert = Event::new(
+                    &origin.site,
+                    &origin.node,
+                    Some(camera.clone()),
+                    event.utc_time,
+                    EventPayload::Alert(Box::new(AlertEvent {
+                        reason: "hotlist".to_string(),
+                        severity: Severity::High,
+                        summary,
+                        plate: ev.read.number.clone(),
+                        hotlist: hotlist.clone(),
+                        lpr_event_id: event.id,
+                        pass_id: ev.pass_id,
+                        vehicle: vehicle_info(&ev),
+                        media: media.clone(),
+                    })),
+                );
+                writer.write(&alert);
+            }
+            if ev.lifecycle == vigia_core::event::Lifecycle::End {
+                self.alerted.retain(|(id, _)| *id != ev.pass_id);
+            }
+        }
+    }
+}
+
+fn vehicle_info(ev: &PassEvent<PassMedia>) -> Option<VehicleInfo> {
+    let f = &ev.best.media.frame;
+    ev.best.vehicle.as_ref().map(|v| VehicleInfo {
+        kind: vehicle_type(&v.class),
+        likelihood: round3(v.likelihood),
+        bbox: round4(v.bbox.normalised(f.width, f.height)),
+        track_id: v.track_id,
+    })
+}
+
+/// Builds the `lpr` event of a pass event.
+pub fn lpr_event(
+    origin: &Origin,
+    camera: &CameraId,
+    ev: &PassEvent<PassMedia>,
+    hotlist: HotlistInfo,
+    media: Option<Media>,
+    models: &LprModels,
+    now: DateTime<Utc>,
+) -> Event {
+    let r = &ev.read;
+    let f = &ev.best.media.frame;
+    Event::new(
+        &origin.site,
+        &origin.node,
+        Some(camera.clone()),
+        match ev.lifecycle {
+            vigia_core::event::Lifecycle::End => r.last_seen,
+            _ => ev.best.at_utc,
+        },
+        EventPayload::Lpr(Box::new(LprEvent {
+            lifecycle: ev.lifecycle,
+            pass_id: ev.pass_id,
+            plate: PlateInfo {
+                number: r.number.clone(),
+                raw: ev.best.plate.raw.clone(),
+                likelihood: round3(r.likelihood),
+                char_likelihoods: r.char_likelihoods.iter().map(|v| round3(*v)).collect(),
+                candidates: r
+                    .candidates
+                    .iter()
+                    .map(|c| PlateCandidate {
+                        number: c.number.clone(),
+                        likelihood: round3(c.likelihood),
+                        reads: c.reads,
+                    })
+                    .collect(),
+                country_code: r.country.as_deref().map(str::to_string),
+                format: r.format.as_deref().map(str::to_string),
+                plate_type: r.plate_type.as_deref().map(str::to_string),
+                color: r.color.map(|c| match c {
+                    vigia_lpr::PlateColor::Yellow => "yellow".to_string(),
+                    vigia_lpr::PlateColor::White => "white".to_string(),
+                    vigia_lpr::PlateColor::Other => "other".to_string(),
+                }),
+                bbox: round4(ev.best.bbox.normalised(f.width, f.height)),
+            },
+            vehicle: vehicle_info(ev),
+            hotlist,
+            media,
+            reads: r.reads,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+            model: models.clone(),
+            latency_ms: (now - ev.best.at_utc).num_milliseconds().max(0) as u64,
+        })),
+    )
+}

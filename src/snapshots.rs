@@ -1,0 +1,353 @@
+//! Snapshots: the scene and the plate crop of each plate read, as JPEG files served by the
+//! node's HTTP API and referenced by URL in events.
+//!
+//! Layout: `<dir>/<camera>/<YYYYMMDD>/<name>-scene.jpg` and `...-plate.jpg`; URL
+//! `<base_url>/api/v1/snapshots/<camera>/<YYYYMMDD>/<file>`. Retention: when the files pass
+//! `max_bytes`, the oldest are deleted first.
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use image::ImageEncoder;
+use image::codecs::jpeg::JpegEncoder;
+use serde::Deserialize;
+use vigia_core::event::Media;
+use vigia_core::{BBox, CameraId};
+
+/// `[snapshots]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// Whether plate reads carry snapshots. Default true.
+    pub enabled: bool,
+    /// Directory. Default `<data_dir>/snapshots`.
+    pub dir: Option<PathBuf>,
+    /// Disk budget; the oldest files go first. Default 2 GiB.
+    pub max_bytes: u64,
+    /// Base of the URLs in events, as the center reaches this node. Default
+    /// `http://<telemetry.http_listen>` (with the host name when listening on all addresses).
+    pub base_url: Option<String>,
+    /// JPEG quality 1–100. Default 85.
+    pub jpeg_quality: u8,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: None,
+            max_bytes: 2 << 30,
+            base_url: None,
+            jpeg_quality: 85,
+        }
+    }
+}
+
+impl SnapshotConfig {
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut e = Vec::new();
+        if !(1..=100).contains(&self.jpeg_quality) {
+            e.push(("jpeg_quality", "must be 1..=100".to_string()));
+        }
+        if self.max_bytes < 1 << 20 {
+            e.push(("max_bytes", "must be at least 1 MiB".to_string()));
+        }
+        if let Some(u) = &self.base_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            e.push((
+                "base_url",
+                "must start with http:// or https://".to_string(),
+            ));
+        }
+        e
+    }
+
+    /// The URL base from the config or the HTTP listen address.
+    pub fn resolved_base_url(&self, listen: SocketAddr, host: &str) -> String {
+        match &self.base_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None if listen.ip().is_unspecified() => format!("http://{host}:{}", listen.port()),
+            None => format!("http://{listen}"),
+        }
+    }
+}
+
+/// A packed RGB picture owned by the caller (a copy of a frame).
+#[derive(Debug)]
+pub struct OwnedRgb {
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl OwnedRgb {
+    /// Copies a strided RGB picture.
+    pub fn copy_from(width: u32, height: u32, stride: usize, data: &[u8]) -> Self {
+        let row = width as usize * 3;
+        let mut out = Vec::with_capacity(row * height as usize);
+        for y in 0..height as usize {
+            out.extend_from_slice(&data[y * stride..y * stride + row]);
+        }
+        Self {
+            width,
+            height,
+            data: out,
+        }
+    }
+
+    /// JPEG of the whole picture.
+    pub fn jpeg(&self, quality: u8) -> Result<Vec<u8>> {
+        encode(&self.data, self.width, self.height, quality)
+    }
+
+    /// JPEG of `b` grown by `margin` of its size on each side.
+    pub fn crop_jpeg(&self, b: &BBox, margin: f32, quality: u8) -> Result<Vec<u8>> {
+        let g = BBox::new(
+            b.x - b.w * margin,
+            b.y - b.h * margin,
+            b.w * (1.0 + 2.0 * margin),
+            b.h * (1.0 + 2.0 * margin),
+        )
+        .clip(self.width as f32, self.height as f32);
+        let (x0, y0) = (g.x as usize, g.y as usize);
+        let (w, h) = ((g.w as usize).max(1), (g.h as usize).max(1));
+        let (w, h) = (
+            w.min(self.width as usize - x0),
+            h.min(self.height as usize - y0),
+        );
+        let mut out = Vec::with_capacity(w * h * 3);
+        let row = self.width as usize * 3;
+        for y in y0..y0 + h {
+            out.extend_from_slice(&self.data[y * row + x0 * 3..y * row + (x0 + w) * 3]);
+        }
+        encode(&out, w as u32, h as u32, quality)
+    }
+}
+
+fn encode(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {
+    let mut buf = Cursor::new(Vec::new());
+    JpegEncoder::new_with_quality(&mut buf, quality)
+        .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)
+        .context("JPEG encoding")?;
+    Ok(buf.into_inner())
+}
+
+#[derive(Default)]
+struct Index {
+    /// (modified, path) -> bytes
+    files: BTreeMap<(SystemTime, PathBuf), u64>,
+    total: u64,
+}
+
+/// The snapshot directory with its budget.
+pub struct SnapshotStore {
+    dir: PathBuf,
+    max_bytes: u64,
+    base_url: String,
+    index: Mutex<Index>,
+}
+
+impl SnapshotStore {
+    /// Opens `dir`, indexing what is already there.
+    pub fn open(dir: &Path, max_bytes: u64, base_url: String) -> Result<Self> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut index = Index::default();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
+                let e = e?;
+                let meta = e.metadata()?;
+                if meta.is_dir() {
+                    stack.push(e.path());
+                } else if e.path().extension().is_some_and(|x| x == "jpg") {
+                    let t = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                    index.total += meta.len();
+                    index.files.insert((t, e.path()), meta.len());
+                }
+            }
+        }
+        let store = Self {
+            dir: dir.to_path_buf(),
+            max_bytes,
+            base_url,
+            index: Mutex::new(index),
+        };
+        store.enforce_budget();
+        Ok(store)
+    }
+
+    /// Writes (or replaces) a read's scene and plate crop; returns their URLs.
+    pub fn save(
+        &self,
+        camera: &CameraId,
+        name: &str,
+        when: DateTime<Utc>,
+        scene: &[u8],
+        plate: &[u8],
+    ) -> Result<Media> {
+        let day = when.format("%Y%m%d").to_string();
+        let dir = self.dir.join(camera.as_str()).join(&day);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut urls = Vec::new();
+        for (suffix, bytes) in [("scene", scene), ("plate", plate)] {
+            let file = format!("{name}-{suffix}.jpg");
+            let path = dir.join(&file);
+            let tmp = dir.join(format!(".{file}.tmp"));
+            std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            {
+                let mut idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(key) = idx.files.keys().find(|(_, p)| *p == path).cloned() {
+                    let old = idx.files.remove(&key).unwrap_or(0);
+                    idx.total = idx.total.saturating_sub(old);
+                }
+                idx.files
+                    .insert((SystemTime::now(), path.clone()), bytes.len() as u64);
+                idx.total += bytes.len() as u64;
+            }
+            urls.push(format!(
+                "{}/api/v1/snapshots/{}/{}/{}",
+                self.base_url, camera, day, file
+            ));
+        }
+        self.enforce_budget();
+        Ok(Media {
+            snapshot_url: urls[0].clone(),
+            plate_crop_url: urls[1].clone(),
+        })
+    }
+
+    fn enforce_budget(&self) {
+        let mut idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        while idx.total > self.max_bytes {
+            let Some(((t, path), size)) = idx.files.pop_first() else {
+                break;
+            };
+            let _ = t;
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(file = %path.display(), error = %e, "could not delete an old snapshot");
+            }
+            idx.total = idx.total.saturating_sub(size);
+        }
+    }
+
+    /// Bytes on disk.
+    pub fn bytes(&self) -> u64 {
+        self.index.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+
+    /// The file for an API path `<camera>/<day>/<file>`, if it is one of ours.
+    pub fn resolve(&self, camera: &str, day: &str, file: &str) -> Option<PathBuf> {
+        let safe = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !s.starts_with('.')
+        };
+        if !(safe(camera) && safe(day) && safe(file) && file.ends_with(".jpg")) {
+            return None;
+        }
+        let p = self.dir.join(camera).join(day).join(file);
+        p.is_file().then_some(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture() -> OwnedRgb {
+        OwnedRgb {
+            width: 64,
+            height: 32,
+            data: (0..64 * 32 * 3).map(|i| (i % 255) as u8).collect(),
+        }
+    }
+
+    #[test]
+    fn saves_serves_and_keeps_within_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let cam = CameraId::new("gate-1").unwrap();
+        let pic = picture();
+        let scene = pic.jpeg(85).unwrap();
+        let crop = pic
+            .crop_jpeg(&BBox::new(10.0, 5.0, 20.0, 10.0), 0.2, 85)
+            .unwrap();
+        assert!(scene.starts_with(&[0xff, 0xd8]) && crop.starts_with(&[0xff, 0xd8]));
+        let store = SnapshotStore::open(dir.path(), 1 << 20, "http://node:9400".into()).unwrap();
+        let when = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let m = store.save(&cam, "pass-1", when, &scene, &crop).unwrap();
+        assert_eq!(
+            m.snapshot_url,
+            "http://node:9400/api/v1/snapshots/gate-1/20261123/pass-1-scene.jpg"
+        );
+        assert!(
+            store
+                .resolve("gate-1", "20261123", "pass-1-plate.jpg")
+                .is_some()
+        );
+        assert!(
+            store
+                .resolve("gate-1", "20261123", "../etc/passwd")
+                .is_none()
+        );
+        assert!(
+            store
+                .resolve("..", "20261123", "pass-1-plate.jpg")
+                .is_none()
+        );
+        // Replacing a read's files does not double count.
+        let before = store.bytes();
+        store.save(&cam, "pass-1", when, &scene, &crop).unwrap();
+        assert_eq!(store.bytes(), before);
+        // A tiny budget keeps only the newest.
+        let small = SnapshotStore::open(
+            dir.path(),
+            (scene.len() + crop.len()) as u64,
+            "http://x".into(),
+        )
+        .unwrap();
+        small.save(&cam, "pass-2", when, &scene, &crop).unwrap();
+        assert!(small.bytes() <= (scene.len() + crop.len()) as u64);
+        assert!(
+            small
+                .resolve("gate-1", "20261123", "pass-2-scene.jpg")
+                .is_some()
+        );
+        assert!(
+            small
+                .resolve("gate-1", "20261123", "pass-1-scene.jpg")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn base_url_defaults() {
+        let c = SnapshotConfig::default();
+        assert_eq!(
+            c.resolved_base_url("127.0.0.1:9400".parse().unwrap(), "h"),
+            "http://127.0.0.1:9400"
+        );
+        assert_eq!(
+            c.resolved_base_url("0.0.0.0:9400".parse().unwrap(), "edge-01"),
+            "http://edge-01:9400"
+        );
+        let c = SnapshotConfig {
+            base_url: Some("https://vigia.sies/node1/".into()),
+            ..SnapshotConfig::default()
+        };
+        assert_eq!(
+            c.resolved_base_url("0.0.0.0:9400".parse().unwrap(), "h"),
+            "https://vigia.sies/node1"
+        );
+    }
+}

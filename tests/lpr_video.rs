@@ -1,0 +1,238 @@
+//! License plates end to end: real plate photos rendered into an H.264 video with motion,
+//! served by the in-process RTSP server, read by vigia, published to a real mosquitto.
+//! Each vehicle must give exactly one pass with one `end` read of the right plate; a plate on
+//! the hotlist must raise one alert; snapshots must be served.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use vigia::{Config, RunOptions};
+use vigia_testkit::free_port;
+use vigia_testkit::mosquitto::Mosquitto;
+use vigia_testkit::mqtt::Subscriber;
+use vigia_testkit::paths::{self, shared_dir};
+use vigia_testkit::render::{RenderSpec, render_slideshow};
+use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
+
+const PREFIX: &str = "sies/test/lpr";
+
+async fn http_get(port: u16, path: &str) -> (u16, Vec<u8>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let code = String::from_utf8_lossy(&buf[9..12]).parse().unwrap();
+    (code, buf[head_end..].to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_passing_vehicle_gives_one_read_with_the_right_plate() {
+    let shared = match shared_dir() {
+        Ok(d) => d,
+        Err(reason) => {
+            paths::skip("lpr_video", &reason);
+            return;
+        }
+    };
+    // Ground truth: the file names of the Colombian photos, the labels of the EU ones.
+    let cases: Vec<(PathBuf, &str)> = vec![
+        (shared.join("data/plates/co/EMK001.jpg"), "EMK001"),
+        (shared.join("data/plates/eu/eu1.jpg"), "M5XSX"),
+        (shared.join("data/plates/co/FDV094.jpg"), "FDV094"),
+        (shared.join("data/plates/eu/eu10.jpg"), "WA56660"),
+        (shared.join("data/plates/eu/test_035.jpg"), "BA738DE"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("plates.mp4");
+    let photos: Vec<PathBuf> = cases.iter().map(|c| c.0.clone()).collect();
+    let spec = RenderSpec::default();
+    let shown = tokio::task::spawn_blocking({
+        let video = video.clone();
+        move || render_slideshow(&photos, &video, &spec)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(shown.len(), 5);
+
+    let server = RtspCameraServer::start(
+        "127.0.0.1",
+        0,
+        &[SimStream {
+            path: "lpr".into(),
+            file: video.clone(),
+        }],
+    )
+    .unwrap();
+    let broker = Mosquitto::start().unwrap();
+    let mut sub = Subscriber::connect(broker.port(), &format!("{PREFIX}/#")).await;
+    std::fs::write(
+        dir.path().join("stolen.csv"),
+        "placa;categoria;observaciones\nFDV-094;hurto;reported 2026-11-20\nZZZ999;hurto;\n",
+    )
+    .unwrap();
+    let http_port = free_port().unwrap();
+    let root = paths::project_root();
+    let text = format!(
+        r#"
+site = "test"
+node = "lpr"
+data_dir = "{data}"
+[telemetry]
+http_listen = "127.0.0.1:{http_port}"
+[inference]
+ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
+models_dirs = ["{root}/.vigia/models"]
+threads_per_worker = 2
+[inference.detector]
+manifest = "{root}/models/yolox_nano.toml"
+[lpr]
+plate_detector = "{root}/models/platedet.toml"
+ocr = "{root}/models/cct_xs_v1_global.toml"
+hotlists = [{{ path = "{hot}", list = "stolen" }}]
+[mqtt]
+url = "mqtt://127.0.0.1:{broker}"
+topic_prefix = "{PREFIX}"
+[[cameras]]
+id = "lpr-1"
+url = "{url}"
+analysis_fps = 4.0
+lpr = true
+"#,
+        data = dir.path().join("data").display(),
+        root = root.display(),
+        hot = dir.path().join("stolen.csv").display(),
+        broker = broker.port(),
+        url = server.url("lpr"),
+    );
+    let cfg = Config::parse(&text, Path::new("/"), Path::new("lpr.toml"))
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    let app = vigia::start(cfg, RunOptions::default()).await.unwrap();
+
+    let want: HashSet<&str> = cases.iter().map(|c| c.1).collect();
+    let mut passes: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
+    let mut alerts: Vec<Value> = Vec::new();
+    let mut lpr_events: Vec<Value> = Vec::new();
+    let ended = |passes: &BTreeMap<u64, Vec<(String, String)>>| -> HashSet<String> {
+        passes
+            .values()
+            .flat_map(|l| {
+                l.iter()
+                    .filter(|(lc, _)| lc == "end")
+                    .map(|(_, n)| n.clone())
+            })
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let mut settle: Option<tokio::time::Instant> = None;
+    loop {
+        if settle.is_none() && want.iter().all(|w| ended(&passes).contains(*w)) {
+            // Everything arrived: listen a little longer for anything extra.
+            settle = Some(tokio::time::Instant::now() + Duration::from_secs(4));
+        }
+        let until = settle.unwrap_or(deadline);
+        let m = match tokio::time::timeout_at(until, sub.rx.recv()).await {
+            Ok(m) => m.unwrap(),
+            Err(_) if settle.is_some() => break,
+            Err(_) => panic!("timed out; passes so far: {passes:?}"),
+        };
+        if m.topic.ends_with("/available") || m.topic.ends_with("/status") {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        match v["type"].as_str().unwrap() {
+            "lpr" => {
+                assert_eq!(m.topic, format!("{PREFIX}/cameras/lpr-1/lpr"));
+                passes
+                    .entry(v["pass_id"].as_u64().unwrap())
+                    .or_default()
+                    .push((
+                        v["lifecycle"].as_str().unwrap().into(),
+                        v["plate"]["number"].as_str().unwrap().into(),
+                    ));
+                lpr_events.push(v);
+            }
+            "alert" => {
+                assert_eq!(m.topic, format!("{PREFIX}/alerts"));
+                alerts.push(v);
+            }
+            _ => {}
+        }
+    }
+
+    // One pass per vehicle, each: one `new`, one `end`, ending on the right plate.
+    let mut by_plate: HashMap<String, u32> = HashMap::new();
+    for (id, l) in &passes {
+        assert_eq!(
+            l.first().map(|x| x.0.as_str()),
+            Some("new"),
+            "pass {id}: {l:?}"
+        );
+        let ends: Vec<_> = l.iter().filter(|x| x.0 == "end").collect();
+        assert_eq!(ends.len(), 1, "pass {id}: {l:?}");
+        assert!(
+            want.contains(ends[0].1.as_str()),
+            "pass {id} ended on an unexpected plate: {l:?}"
+        );
+        *by_plate.entry(ends[0].1.clone()).or_default() += 1;
+    }
+    assert_eq!(passes.len(), 5, "{passes:?}");
+    assert!(by_plate.values().all(|n| *n == 1), "{by_plate:?}");
+
+    // Colombian plates carry their format; reads carry snapshots the node serves.
+    let end_of = |n: &str| {
+        lpr_events
+            .iter()
+            .find(|v| v["lifecycle"] == "end" && v["plate"]["number"] == n)
+            .unwrap()
+            .clone()
+    };
+    for n in ["EMK001", "FDV094"] {
+        let v = end_of(n);
+        assert_eq!(v["plate"]["format"], "co_particular", "{v}");
+        assert_eq!(v["plate"]["country_code"], "CO");
+        assert_eq!(v["plate"]["color"], "yellow");
+    }
+    let v = end_of("WA56660");
+    assert!(
+        v["plate"].get("format").is_none(),
+        "a foreign plate has no Colombian format: {v}"
+    );
+    assert!(v["reads"].as_u64().unwrap() >= 2);
+    let url = v["media"]["snapshot_url"].as_str().unwrap();
+    let path = &url[url.find("/api/").unwrap()..];
+    let (code, body) = http_get(http_port, path).await;
+    assert_eq!(code, 200);
+    assert!(body.starts_with(&[0xff, 0xd8]), "a JPEG");
+    let crop = v["media"]["plate_crop_url"].as_str().unwrap();
+    let (code, _) = http_get(http_port, &crop[crop.find("/api/").unwrap()..]).await;
+    assert_eq!(code, 200);
+
+    // The stolen plate raised exactly one alert, and its reads say so.
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["plate"], "FDV094");
+    assert_eq!(a["hotlist"]["list"], "stolen");
+    assert_eq!(a["hotlist"]["category"], "hurto");
+    assert_eq!(a["hotlist"]["match_distance"], 0.0);
+    assert_eq!(a["severity"], "high");
+    let fdv = end_of("FDV094");
+    assert_eq!(fdv["hotlist"]["matched"], true);
+    assert_eq!(end_of("EMK001")["hotlist"]["matched"], false);
+    let lpr_ids: HashSet<&str> = lpr_events
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
+    assert!(lpr_ids.contains(a["lpr_event_id"].as_str().unwrap()));
+
+    app.stop().await.unwrap();
+    drop(server);
+}
