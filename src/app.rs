@@ -212,23 +212,31 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     // The simulator (demo cameras).
     let simulator = match &cfg.simulator {
         Some(sim) => {
-            let streams: Vec<SimStream> = sim
-                .streams
-                .iter()
-                .map(|s| SimStream {
-                    path: s.path.clone(),
-                    file: s.file.clone(),
-                })
-                .collect();
-            let (ip, port) = (sim.listen.ip().to_string(), sim.listen.port());
-            let server =
-                tokio::task::spawn_blocking(move || RtspCameraServer::start(&ip, port, &streams))
-                    .await?
-                    .context("starting the simulator's RTSP server")?;
+            let render_dir = cfg.data_dir.join("simulator");
+            let sim = sim.clone();
+            let server = tokio::task::spawn_blocking(move || -> Result<RtspCameraServer> {
+                let mut streams = Vec::new();
+                for s in &sim.streams {
+                    let file = match &s.file {
+                        Some(f) => f.clone(),
+                        None => render_slideshow_cached(&render_dir, &s.path, &s.slideshow)?,
+                    };
+                    streams.push(SimStream {
+                        path: s.path.clone(),
+                        file,
+                    });
+                }
+                Ok(RtspCameraServer::start(
+                    &sim.listen.ip().to_string(),
+                    sim.listen.port(),
+                    &streams,
+                )?)
+            })
+            .await?
+            .context("starting the simulator's RTSP server")?;
             tracing::info!(
                 port = server.port(),
-                streams = sim.streams.len(),
-                "simulator serving video files as RTSP cameras"
+                "simulator serving recorded cameras over RTSP"
             );
             Some(server)
         }
@@ -557,6 +565,34 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         "vigia stopped; pending events are kept for the next start"
     );
     Ok(())
+}
+
+/// Renders a slideshow stream once; reuses the file while it is newer than its photos.
+fn render_slideshow_cached(
+    dir: &std::path::Path,
+    name: &str,
+    photos: &[std::path::PathBuf],
+) -> Result<std::path::PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let out = dir.join(format!("{name}.mp4"));
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let fresh = modified(&out)
+        .is_some_and(|t| photos.iter().all(|p| modified(p).is_some_and(|pt| pt <= t)));
+    if !fresh {
+        tracing::info!(
+            stream = name,
+            photos = photos.len(),
+            "rendering the simulator slideshow"
+        );
+        let tmp = dir.join(format!(".{name}.mp4.tmp"));
+        vigia_testkit::render::render_slideshow(
+            photos,
+            &tmp,
+            &vigia_testkit::render::RenderSpec::default(),
+        )?;
+        std::fs::rename(&tmp, &out)?;
+    }
+    Ok(out)
 }
 
 fn infer_loop(

@@ -41,14 +41,20 @@ fn default_sim_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8554))
 }
 
-/// One simulated camera stream.
+/// One simulated camera stream: a video file, or a slideshow of photos (rendered once into
+/// `<data_dir>/simulator/<path>.mp4`; each photo slides across the frame like a passing
+/// vehicle).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SimStreamConfig {
     /// URL path (letters, digits, `-`, `_`).
     pub path: String,
     /// H.264 video file (MP4, MKV, TS).
-    pub file: PathBuf,
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Photos (JPEG, PNG) to render into a video instead of `file`.
+    #[serde(default)]
+    pub slideshow: Vec<PathBuf>,
 }
 
 /// The whole configuration.
@@ -306,7 +312,10 @@ impl Config {
         }
         if let Some(sim) = &mut self.simulator {
             for s in &mut sim.streams {
-                s.file = resolve(base, &s.file);
+                s.file = s.file.as_ref().map(|f| resolve(base, f));
+                for p in &mut s.slideshow {
+                    *p = resolve(base, p);
+                }
             }
         }
         for cam in &mut self.cameras {
@@ -388,11 +397,29 @@ impl Config {
                         format!("duplicate path {:?}", s.path),
                     );
                 }
-                if !s.file.is_file() {
-                    c.push(
-                        format!("simulator.streams[{i}].file"),
-                        format!("{} does not exist", s.file.display()),
-                    );
+                match (&s.file, s.slideshow.is_empty()) {
+                    (Some(f), true) => {
+                        if !f.is_file() {
+                            c.push(
+                                format!("simulator.streams[{i}].file"),
+                                format!("{} does not exist", f.display()),
+                            );
+                        }
+                    }
+                    (None, false) => {
+                        for (j, p) in s.slideshow.iter().enumerate() {
+                            if !p.is_file() {
+                                c.push(
+                                    format!("simulator.streams[{i}].slideshow[{j}]"),
+                                    format!("{} does not exist", p.display()),
+                                );
+                            }
+                        }
+                    }
+                    _ => c.push(
+                        format!("simulator.streams[{i}]"),
+                        "set either file or slideshow",
+                    ),
                 }
             }
         }
