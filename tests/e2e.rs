@@ -65,24 +65,6 @@ fn check_envelope(topic: &str, payload: &[u8]) -> Value {
     v
 }
 
-async fn http_get(port: u16, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
-    let code = buf[9..12].parse().unwrap();
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center() {
     let video = shared_or_skip!("data/video/one-by-one-person-detection.mp4");
@@ -176,11 +158,17 @@ async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center()
         .unwrap();
     assert_eq!((m.payload.as_slice(), m.retain), (&b"online"[..], true));
 
-    let (code, body) = http_get(http_port, "/healthz").await;
+    let (code, body) = vigia_testkit::http::get_text(http_port, "/healthz")
+        .await
+        .unwrap();
     assert_eq!((code, body.trim()), (200, "ok"));
-    let (code, body) = http_get(http_port, "/readyz").await;
+    let (code, body) = vigia_testkit::http::get_text(http_port, "/readyz")
+        .await
+        .unwrap();
     assert_eq!(code, 200, "{body}");
-    let (_, metrics) = http_get(http_port, "/metrics").await;
+    let (_, metrics) = vigia_testkit::http::get_text(http_port, "/metrics")
+        .await
+        .unwrap();
     for want in [
         "vigia_frames_decoded_total{camera=\"lobby\"}",
         "vigia_frames_analysed_total{camera=\"lobby\"}",
@@ -191,7 +179,9 @@ async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center()
     ] {
         assert!(metrics.contains(want), "missing {want}");
     }
-    let (_, cams) = http_get(http_port, "/api/v1/cameras").await;
+    let (_, cams) = vigia_testkit::http::get_text(http_port, "/api/v1/cameras")
+        .await
+        .unwrap();
     let cams: Value = serde_json::from_str(&cams).unwrap();
     assert_eq!(cams[0]["state"], "streaming");
 
@@ -284,7 +274,9 @@ async fn kill_9_then_restart_publishes_what_was_in_the_outbox() {
             continue;
         };
         drop(stream);
-        let (_, m) = http_get(http_port, "/metrics").await;
+        let (_, m) = vigia_testkit::http::get_text(http_port, "/metrics")
+            .await
+            .unwrap();
         if metric(&m, "vigia_events_created_total{type=\"object\"}") >= 2.0 {
             break;
         }

@@ -18,21 +18,6 @@ use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 
 const PREFIX: &str = "sies/test/lpr";
 
-async fn http_get(port: u16, path: &str) -> (u16, Vec<u8>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let head_end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    let code = String::from_utf8_lossy(&buf[9..12]).parse().unwrap();
-    (code, buf[head_end..].to_vec())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_passing_vehicle_gives_one_read_with_the_right_plate() {
     let shared = match shared_dir() {
@@ -209,11 +194,13 @@ lpr = true
     assert!(v["reads"].as_u64().unwrap() >= 2);
     let url = v["media"]["snapshot_url"].as_str().unwrap();
     let path = &url[url.find("/api/").unwrap()..];
-    let (code, body) = http_get(http_port, path).await;
+    let (code, body) = vigia_testkit::http::get(http_port, path).await.unwrap();
     assert_eq!(code, 200);
     assert!(body.starts_with(&[0xff, 0xd8]), "a JPEG");
     let crop = v["media"]["plate_crop_url"].as_str().unwrap();
-    let (code, _) = http_get(http_port, &crop[crop.find("/api/").unwrap()..]).await;
+    let (code, _) = vigia_testkit::http::get(http_port, &crop[crop.find("/api/").unwrap()..])
+        .await
+        .unwrap();
     assert_eq!(code, 200);
 
     // The stolen plate raised exactly one alert, and its reads say so.

@@ -5,10 +5,12 @@
 //!   it is absent).
 //! - [`rtsp`]: an in-process RTSP server (gst-rtsp-server) that serves video files as
 //!   looping live cameras.
+//! - [`http`]: a minimal HTTP GET for the node's endpoints.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
 //! - [`render`]: H.264 videos made from real plate photos moving across the frame.
 
+pub mod http;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod paths;

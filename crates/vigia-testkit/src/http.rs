@@ -1,0 +1,30 @@
+//! A minimal HTTP/1.1 GET for tests (no client library needed for the node's few endpoints).
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `GET path` on `127.0.0.1:port`; returns the status code and the body.
+pub async fn get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await?;
+    let head_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP header end"))?
+        + 4;
+    let code = std::str::from_utf8(buf.get(9..12).unwrap_or_default())
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status"))?;
+    Ok((code, buf[head_end..].to_vec()))
+}
+
+/// Like [`get`], with the body as text.
+pub async fn get_text(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let (code, body) = get(port, path).await?;
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
+}
