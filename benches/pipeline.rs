@@ -21,7 +21,7 @@ use vigia_infer::image::Preprocessor;
 use vigia_infer::manifest::ModelManifest;
 use vigia_infer::{DetectorConfig, ExecutionProvider, RgbView, runtime};
 use vigia_outbox::{FsyncPolicy, Outbox, OutboxConfig};
-use vigia_track::{IouTracker, TrackerConfig};
+use vigia_track::{Tracker, TrackerConfig};
 
 fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -102,7 +102,7 @@ fn tracker(c: &mut Criterion) {
                 bbox: BBox::new((i % 10) as f32 * 70.0, (i / 10) as f32 * 80.0, 50.0, 60.0),
             })
             .collect();
-        let mut tr = IouTracker::new(TrackerConfig::default());
+        let mut tr = Tracker::new(TrackerConfig::default());
         let mut t = 0u64;
         g.bench_function(BenchmarkId::new("update", format!("{n}_objects")), |b| {
             b.iter(|| {

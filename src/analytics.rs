@@ -14,7 +14,7 @@ use vigia_ingest::CameraStatus;
 use vigia_outbox::{Outbox, OutboxError};
 use vigia_publish::{OutboxMessage, Topics};
 use vigia_telemetry::Metrics;
-use vigia_track::{IouTracker, TrackEvent, TrackedObject, TrackerConfig};
+use vigia_track::{TrackEvent, TrackedObject, Tracker, TrackerConfig};
 
 use crate::lpr_events::{CameraLpr, LprShared, PlateSighting};
 
@@ -175,7 +175,7 @@ pub fn run(
     lpr: Option<&LprShared>,
 ) {
     struct Cam {
-        tracker: IouTracker,
+        tracker: Tracker,
         size: (u32, u32),
         lpr: Option<CameraLpr>,
     }
@@ -192,7 +192,7 @@ pub fn run(
                 plates,
             } => {
                 let cam = cams.entry(camera.clone()).or_insert_with(|| Cam {
-                    tracker: IouTracker::new(tracker_cfg.clone()),
+                    tracker: Tracker::new(tracker_cfg.clone()),
                     size: (width, height),
                     lpr: None,
                 });
@@ -256,6 +256,8 @@ mod tests {
             last_seen: Duration::from_millis(2400),
             first_seen_utc: t0,
             last_seen_utc: t0 + chrono::Duration::milliseconds(1400),
+            velocity: (0.0, 0.0),
+            seen_now: false,
         };
         let origin = Origin {
             site: "s".into(),

@@ -14,7 +14,7 @@ use vigia_core::{BBox, CameraId, Detection, Event, EventPayload};
 use vigia_lpr::pass::{Observation, VehicleRef};
 use vigia_lpr::{Grammar, Hotlist, PassConfig, PassEvent, PassTracker};
 use vigia_telemetry::Metrics;
-use vigia_track::{IouTracker, TrackerConfig};
+use vigia_track::{Tracker, TrackerConfig};
 
 use crate::analytics::{EventWriter, Origin};
 use crate::plates::PlateFound;
@@ -52,7 +52,7 @@ const PLATE_TRACK_KEYS: u64 = 1 << 40;
 /// The LPR state of one camera.
 pub struct CameraLpr {
     passes: PassTracker<PassMedia>,
-    plate_tracks: IouTracker,
+    plate_tracks: Tracker,
     /// Pass id → capture time of the read its snapshot shows.
     snapshot_of: HashMap<u64, (Duration, Media)>,
     alerted: HashSet<(u64, String)>,
@@ -83,10 +83,13 @@ impl CameraLpr {
     pub fn new(shared: &LprShared) -> Self {
         Self {
             passes: PassTracker::new(shared.pass.clone(), shared.grammar.clone()),
-            plate_tracks: IouTracker::new(TrackerConfig {
-                iou_threshold: 0.05,
+            plate_tracks: Tracker::new(TrackerConfig {
+                high_score: 0.0,
+                match_iou: 0.05,
+                low_match_iou: 0.05,
                 min_hits: 1,
                 lost_timeout_ms: shared.pass.end_after_ms,
+                class_groups: Vec::new(),
             }),
             snapshot_of: HashMap::new(),
             alerted: HashSet::new(),

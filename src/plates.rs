@@ -145,6 +145,7 @@ impl PlateReader {
                     nms_iou_threshold: 0.5,
                     classes: Vec::new(),
                     max_detections: lpr.max_candidates,
+                    nms_groups: Vec::new(),
                 },
                 provider: inf.execution_provider,
                 threads: inf.threads_per_worker,

@@ -142,7 +142,11 @@ impl FrameHub {
         let mut st = self.lock();
         loop {
             if let Some(camera) = st.order.pop_front() {
-                return st.slots.remove(&camera);
+                let f = st.slots.remove(&camera);
+                drop(st);
+                // Wake a producer waiting in `offer_wait` for this slot.
+                self.ready.notify_all();
+                return f;
             }
             if st.closed {
                 return None;
@@ -163,6 +167,32 @@ impl FrameHub {
         let mut st = self.lock();
         st.order.retain(|c| c != camera);
         st.slots.remove(camera).is_some()
+    }
+
+    /// Like [`FrameHub::offer`], but waits while the camera's slot is occupied instead of
+    /// replacing the older frame: back-pressure for sources that are not live (a file
+    /// analysed as fast as possible), where dropping would only lose data. Returns
+    /// [`Offer::Closed`] if the hub closes while waiting.
+    pub fn offer_wait(&self, frame: Frame) -> Offer {
+        let mut st = self.lock();
+        loop {
+            if st.closed {
+                return Offer::Closed;
+            }
+            if !st.slots.contains_key(&frame.camera) {
+                break;
+            }
+            st = self
+                .ready
+                .wait_timeout(st, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        st.order.push_back(frame.camera.clone());
+        st.slots.insert(frame.camera.clone(), frame);
+        drop(st);
+        self.ready.notify_all();
+        Offer::Queued
     }
 
     /// Closes the hub: later offers are refused, waiting workers wake up.
@@ -229,6 +259,28 @@ mod tests {
         let waiter = std::thread::spawn(move || h.take(Duration::from_secs(30)));
         hub.offer(frame("a", 7));
         assert_eq!(waiter.join().unwrap().unwrap().seq, 7);
+    }
+
+    #[test]
+    fn offer_wait_blocks_until_the_slot_is_taken() {
+        let hub = Arc::new(FrameHub::new());
+        hub.offer(frame("a", 1));
+        let h = hub.clone();
+        let producer = std::thread::spawn(move || h.offer_wait(frame("a", 2)));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!producer.is_finished(), "waits while the slot is full");
+        assert_eq!(hub.take(Duration::ZERO).unwrap().seq, 1);
+        assert_eq!(producer.join().unwrap(), Offer::Queued);
+        assert_eq!(
+            hub.take(Duration::from_secs(1)).unwrap().seq,
+            2,
+            "nothing was dropped"
+        );
+        let h = hub.clone();
+        hub.offer(frame("b", 1));
+        let blocked = std::thread::spawn(move || h.offer_wait(frame("b", 2)));
+        hub.close();
+        assert_eq!(blocked.join().unwrap(), Offer::Closed);
     }
 
     #[test]

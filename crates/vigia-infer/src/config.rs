@@ -45,6 +45,9 @@ pub struct DetectorConfig {
     pub classes: Vec<String>,
     /// At most this many detections per frame, highest scores first. Default 100.
     pub max_detections: usize,
+    /// Labels that suppress each other in NMS (one vehicle detected as both `car` and
+    /// `truck` keeps its best box). Default `[["car", "truck", "bus"]]`.
+    pub nms_groups: Vec<Vec<String>>,
 }
 
 impl Default for DetectorConfig {
@@ -57,6 +60,7 @@ impl Default for DetectorConfig {
                 .map(String::from)
                 .to_vec(),
             max_detections: 100,
+            nms_groups: vec![["car", "truck", "bus"].map(String::from).to_vec()],
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::error::InferError;
 use crate::image::{Preprocessor, RgbView};
 use crate::manifest::{ModelManifest, OutputSpec, Task};
 use crate::model::{InputBatch, LoadedModel, RunSettings};
-use crate::nms::nms;
+use crate::nms::nms_grouped;
 use crate::{yolov8, yolox};
 
 /// How to build a [`Detector`].
@@ -31,6 +31,8 @@ pub struct Detector {
     input: InputBatch,
     labels: Vec<Arc<str>>,
     keep: Vec<bool>,
+    /// NMS group per class id.
+    groups: Vec<u32>,
     cfg: DetectorConfig,
 }
 
@@ -83,6 +85,15 @@ impl Detector {
             .map_err(|e| model.model_err(format!("classes: {e}")))?;
         check_output(&model).map_err(|e| model.model_err(e))?;
         let labels = m.labels.iter().map(|l| Arc::from(l.as_str())).collect();
+        let groups = (0..m.labels.len())
+            .map(|i| {
+                opts.detector
+                    .nms_groups
+                    .iter()
+                    .position(|g| g.contains(&m.labels[i]))
+                    .map_or(i as u32, |g| (m.labels.len() + g) as u32)
+            })
+            .collect();
         let pre = Preprocessor::new(m.input.clone());
         let input = InputBatch::new(m.input.dtype, pre.item_len(), 1);
         Ok(Self {
@@ -91,6 +102,7 @@ impl Detector {
             input,
             labels,
             keep,
+            groups,
             cfg: opts.detector.clone(),
         })
     }
@@ -158,10 +170,11 @@ impl Detector {
             other => Err(format!("{} is not a detector output", other.decode_name())),
         }
         .map_err(|m| self.model.run_err(m))?;
-        let kept = nms(
+        let kept = nms_grouped(
             candidates,
             self.cfg.nms_iou_threshold,
             self.cfg.max_detections,
+            &self.groups,
         );
         let (w, h) = (img.width as f32, img.height as f32);
         Ok(kept

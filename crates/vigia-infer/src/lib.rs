@@ -4,6 +4,7 @@
 //! - [`manifest`]: model manifests (file, sha256, input spec, output decoding, labels).
 //! - [`image`]: RGB views, letterbox/stretch resize, tensor fill.
 //! - [`nms`]: class-aware non-maximum suppression.
+//! - [`motion`]: the motion gate (skip the detector when nothing moved).
 //! - [`yolox`], [`yolov8`]: detector output decoding.
 //! - [`model`]: loading, verifying and running any model (shared by the stages below).
 //! - [`detector`]: [`Detector`], an object detector session.
@@ -19,6 +20,7 @@ pub mod error;
 pub mod image;
 pub mod manifest;
 pub mod model;
+pub mod motion;
 pub mod nms;
 pub mod recognizer;
 pub mod runtime;

@@ -14,6 +14,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -45,6 +48,10 @@ pub struct CameraStats {
 pub struct FrameSink {
     /// Signalled once, when this pipeline delivers its first frame.
     pub first_frame: tokio::sync::Notify,
+    /// A file analysed as fast as possible: frames are stamped with stream time (so time
+    /// rules see the video's own timing) and wait for analysis instead of being dropped.
+    pub replay: bool,
+    time_base: std::sync::Mutex<Option<TimeBase>>,
     pub camera: CameraId,
     pub hub: Arc<FrameHub>,
     pub metrics: Arc<Metrics>,
@@ -63,6 +70,8 @@ impl FrameSink {
     ) -> Self {
         Self {
             first_frame: tokio::sync::Notify::new(),
+            replay: false,
+            time_base: std::sync::Mutex::new(None),
             camera,
             hub,
             metrics,
@@ -72,16 +81,56 @@ impl FrameSink {
         }
     }
 
+    /// Marks the sink as replaying a file (see [`FrameSink::replay`]).
+    pub fn replaying(mut self, replay: bool) -> Self {
+        self.replay = replay;
+        self
+    }
+
+    /// Capture times: arrival for live sources, stream time for replays.
+    fn stamp(&self, pts: Option<gst::ClockTime>) -> (Duration, DateTime<Utc>) {
+        let now = (self.clock.monotonic(), self.clock.now_utc());
+        let (true, Some(pts)) = (self.replay, pts) else {
+            return now;
+        };
+        let pts = Duration::from_nanos(pts.nseconds());
+        let mut tb = self.time_base.lock().unwrap_or_else(|e| e.into_inner());
+        let base = match tb.as_mut() {
+            // A loop or seek took the stream time back: continue from the last frame.
+            Some(b) if pts < b.last_pts => {
+                let (mono, utc) = b.at(b.last_pts);
+                let gap = Duration::from_millis(40);
+                *b = TimeBase {
+                    first_pts: pts,
+                    mono: mono + gap,
+                    utc: utc + chrono::Duration::from_std(gap).unwrap_or_default(),
+                    last_pts: pts,
+                };
+                b
+            }
+            Some(b) => b,
+            None => tb.insert(TimeBase {
+                first_pts: pts,
+                mono: now.0,
+                utc: now.1,
+                last_pts: pts,
+            }),
+        };
+        base.last_pts = pts;
+        base.at(pts)
+    }
+
     fn on_sample(&self, sink: &gst_app::AppSink) -> Result<gst::FlowSuccess, gst::FlowError> {
         let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
         let caps = sample.caps().ok_or(gst::FlowError::NotNegotiated)?;
         let info =
             gst_video::VideoInfo::from_caps(caps).map_err(|_| gst::FlowError::NotNegotiated)?;
         let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
+        let pts = buffer.pts();
         let map = buffer
             .into_mapped_buffer_readable()
             .map_err(|_| gst::FlowError::Error)?;
-        let now = self.clock.monotonic();
+        let (now, now_utc) = self.stamp(pts);
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         if seq == 0 {
             self.first_frame.notify_one();
@@ -93,7 +142,7 @@ impl FrameSink {
             height: info.height(),
             stride: info.stride()[0] as usize,
             data: Arc::new(map),
-            captured_utc: self.clock.now_utc(),
+            captured_utc: now_utc,
             captured_mono: now,
         };
         self.stats
@@ -101,7 +150,12 @@ impl FrameSink {
             .store(now.as_millis() as u64 + 1, Ordering::Relaxed);
         self.stats.delivered.fetch_add(1, Ordering::Relaxed);
         let cam = self.camera.as_str();
-        match self.hub.offer(frame) {
+        let offered = if self.replay {
+            self.hub.offer_wait(frame)
+        } else {
+            self.hub.offer(frame)
+        };
+        match offered {
             Offer::Queued => {}
             Offer::Replaced => {
                 self.stats.superseded.fetch_add(1, Ordering::Relaxed);
@@ -118,6 +172,25 @@ impl FrameSink {
             }
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// Maps stream time to capture time for a replayed file.
+#[derive(Debug, Clone, Copy)]
+struct TimeBase {
+    first_pts: Duration,
+    mono: Duration,
+    utc: DateTime<Utc>,
+    last_pts: Duration,
+}
+
+impl TimeBase {
+    fn at(&self, pts: Duration) -> (Duration, DateTime<Utc>) {
+        let d = pts.saturating_sub(self.first_pts);
+        (
+            self.mono + d,
+            self.utc + chrono::Duration::from_std(d).unwrap_or_default(),
+        )
     }
 }
 

@@ -168,13 +168,17 @@ async fn run_once(
     attempts: u32,
 ) -> Outcome {
     let camera = &cfg.id;
-    let sink = Arc::new(FrameSink::new(
-        camera.clone(),
-        ctx.hub.clone(),
-        ctx.metrics.clone(),
-        ctx.clock.clone(),
-        stats.clone(),
-    ));
+    let replay = matches!(cfg.source(), Ok(Source::File { .. })) && !cfg.file_realtime;
+    let sink = Arc::new(
+        FrameSink::new(
+            camera.clone(),
+            ctx.hub.clone(),
+            ctx.metrics.clone(),
+            ctx.clock.clone(),
+            stats.clone(),
+        )
+        .replaying(replay),
+    );
     let built = match pipeline::build(cfg, &sink) {
         Ok(p) => p,
         Err(e) => {

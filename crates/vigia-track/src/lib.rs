@@ -1,11 +1,14 @@
 //! Multi-object tracking per camera.
 //!
-//! - [`iou`]: [`IouTracker`], a greedy IoU tracker with confirmation and a lost timeout.
-//!   It gives each object that appears and leaves exactly one `New` and one `End`.
+//! - [`tracker`]: [`Tracker`], ByteTrack-style: two-stage association (confident detections
+//!   first, then weak ones to continue existing tracks), optimal assignment on IoU with
+//!   motion-predicted boxes, confirmation after `min_hits`, a lost timeout, per-track
+//!   velocity, and class groups whose labels may alternate within one track
+//!   (car / truck / bus).
 //!
-//! Time is passed in (monotonic `Duration` of the frame), never read from a clock, so the
-//! tracker is deterministic and tests drive it frame by frame.
+//! Time is passed in (the frame's monotonic time), never read from a clock, so tracking is
+//! deterministic and tests drive it frame by frame.
 
-pub mod iou;
+pub mod tracker;
 
-pub use iou::{IouTracker, TrackEvent, TrackedObject, TrackerConfig};
+pub use tracker::{TrackEvent, TrackedObject, Tracker, TrackerConfig};

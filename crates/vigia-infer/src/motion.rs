@@ -1,0 +1,262 @@
+//! The motion gate: decides whether the detector needs to run on a frame.
+//!
+//! The frame is reduced to a small grey picture (box-filter average, `width` pixels wide)
+//! and compared with the picture of the last frame the detector ran on. When more than
+//! `min_changed_fraction` of its pixels changed by more than `pixel_threshold`, something
+//! moved and the detector runs. Otherwise it is skipped — unless `max_skip_ms` passed since
+//! its last run: a minimum cadence keeps still objects tracked and catches slow changes.
+//! Comparing with the last *detected* frame (not the previous frame) means slow motion adds
+//! up until it counts.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::image::RgbView;
+
+/// `[motion]` settings.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MotionConfig {
+    /// Whether frames without motion skip the detector. Default true.
+    pub enabled: bool,
+    /// Width of the grey picture compared. Default 96.
+    pub width: u32,
+    /// A pixel changed when its grey value moved by more than this (0–255). Default 18.
+    pub pixel_threshold: u8,
+    /// Motion when at least this fraction of pixels changed. Default 0.003.
+    pub min_changed_fraction: f32,
+    /// The detector runs at least this often, motion or not. Default 1000 ms.
+    pub max_skip_ms: u64,
+}
+
+impl Default for MotionConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            width: 96,
+            pixel_threshold: 18,
+            min_changed_fraction: 0.003,
+            max_skip_ms: 1000,
+        }
+    }
+}
+
+impl MotionConfig {
+    pub fn validate(&self) -> Vec<(&'static str, String)> {
+        let mut e = Vec::new();
+        if !(16..=640).contains(&self.width) {
+            e.push(("width", "must be 16..=640".to_string()));
+        }
+        if !(0.0..=1.0).contains(&self.min_changed_fraction) {
+            e.push(("min_changed_fraction", "must be in [0, 1]".to_string()));
+        }
+        if self.max_skip_ms == 0 {
+            e.push(("max_skip_ms", "must be > 0".to_string()));
+        }
+        e
+    }
+}
+
+/// Why a frame goes to the detector or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Something moved.
+    Motion,
+    /// Nothing moved, but the minimum cadence is due (or it is the first frame).
+    Cadence,
+    /// Nothing moved: skip the detector.
+    Skip,
+}
+
+impl Decision {
+    pub fn run_detector(&self) -> bool {
+        !matches!(self, Decision::Skip)
+    }
+}
+
+/// Motion state of one camera.
+#[derive(Debug)]
+pub struct MotionGate {
+    cfg: MotionConfig,
+    reference: Option<(u32, u32, Vec<u8>)>,
+    last_run: Option<Duration>,
+    scratch: Vec<u32>,
+}
+
+impl MotionGate {
+    pub fn new(cfg: MotionConfig) -> Self {
+        Self {
+            cfg,
+            reference: None,
+            last_run: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Grey box-filtered picture `w` wide.
+    fn small(&mut self, img: &RgbView) -> (u32, u32, Vec<u8>) {
+        let w = self.cfg.width.min(img.width).max(1);
+        let h = ((img.height as u64 * w as u64 / img.width as u64) as u32).max(1);
+        self.scratch.clear();
+        self.scratch.resize((w * h * 2) as usize, 0);
+        for y in 0..img.height {
+            let sy = (y as u64 * h as u64 / img.height as u64) as usize;
+            let row = &img.data[y as usize * img.stride..];
+            for x in 0..img.width {
+                let sx = (x as u64 * w as u64 / img.width as u64) as usize;
+                let p = &row[x as usize * 3..x as usize * 3 + 3];
+                // Integer luma (BT.601).
+                let luma =
+                    (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8;
+                let i = (sy * w as usize + sx) * 2;
+                self.scratch[i] += luma;
+                self.scratch[i + 1] += 1;
+            }
+        }
+        let grey = self
+            .scratch
+            .chunks_exact(2)
+            .map(|c| (c[0] / c[1].max(1)) as u8)
+            .collect();
+        (w, h, grey)
+    }
+
+    /// Looks at a frame taken at `now`. When the decision runs the detector, the frame
+    /// becomes the new reference.
+    pub fn check(&mut self, img: &RgbView, now: Duration) -> Decision {
+        if !self.cfg.enabled {
+            return Decision::Motion;
+        }
+        let (w, h, grey) = self.small(img);
+        let due = self
+            .last_run
+            .is_none_or(|t| now.saturating_sub(t) >= Duration::from_millis(self.cfg.max_skip_ms));
+        let moved = match &self.reference {
+            Some((rw, rh, r)) if *rw == w && *rh == h => {
+                let t = self.cfg.pixel_threshold;
+                let changed = r
+                    .iter()
+                    .zip(&grey)
+                    .filter(|(a, b)| a.abs_diff(**b) > t)
+                    .count();
+                changed as f32 >= self.cfg.min_changed_fraction * grey.len() as f32
+            }
+            _ => true,
+        };
+        let decision = if moved && self.reference.is_some() {
+            Decision::Motion
+        } else if due || self.reference.is_none() {
+            Decision::Cadence
+        } else {
+            Decision::Skip
+        };
+        if decision.run_detector() {
+            self.reference = Some((w, h, grey));
+            self.last_run = Some(now);
+        }
+        decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scene(w: u32, h: u32, square_at: Option<(u32, u32)>) -> Vec<u8> {
+        let mut v = vec![100u8; (w * h * 3) as usize];
+        if let Some((sx, sy)) = square_at {
+            for y in sy..(sy + 40).min(h) {
+                for x in sx..(sx + 40).min(w) {
+                    let i = ((y * w + x) * 3) as usize;
+                    v[i..i + 3].copy_from_slice(&[230, 230, 230]);
+                }
+            }
+        }
+        v
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    fn view(d: &[u8], w: u32, h: u32) -> RgbView<'_> {
+        RgbView::new(w, h, (w * 3) as usize, d).unwrap()
+    }
+
+    #[test]
+    fn runs_on_motion_and_on_cadence_only() {
+        let (w, h) = (640, 360);
+        let mut g = MotionGate::new(MotionConfig::default());
+        let still = scene(w, h, Some((100, 100)));
+        assert_eq!(
+            g.check(&view(&still, w, h), ms(0)),
+            Decision::Cadence,
+            "first frame"
+        );
+        assert_eq!(g.check(&view(&still, w, h), ms(200)), Decision::Skip);
+        assert_eq!(g.check(&view(&still, w, h), ms(800)), Decision::Skip);
+        assert_eq!(
+            g.check(&view(&still, w, h), ms(1000)),
+            Decision::Cadence,
+            "cadence"
+        );
+        let moved = scene(w, h, Some((160, 100)));
+        assert_eq!(g.check(&view(&moved, w, h), ms(1200)), Decision::Motion);
+        assert_eq!(
+            g.check(&view(&moved, w, h), ms(1400)),
+            Decision::Skip,
+            "reference follows"
+        );
+        // Sensor noise of a few grey levels is not motion.
+        let noisy: Vec<u8> = moved
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.saturating_add((i % 5) as u8))
+            .collect();
+        assert_eq!(g.check(&view(&noisy, w, h), ms(1600)), Decision::Skip);
+    }
+
+    #[test]
+    fn slow_motion_adds_up_against_the_last_detected_frame() {
+        let (w, h) = (640, 360);
+        let cfg = MotionConfig {
+            max_skip_ms: 60_000,
+            ..MotionConfig::default()
+        };
+        let mut g = MotionGate::new(cfg);
+        let frames: Vec<Vec<u8>> = (0..20)
+            .map(|i| scene(w, h, Some((100 + i * 2, 100))))
+            .collect();
+        let mut decisions = Vec::new();
+        for (i, f) in frames.iter().enumerate() {
+            let v = RgbView::new(w, h, (w * 3) as usize, f).unwrap();
+            decisions.push(g.check(&v, ms(i as u64 * 200)));
+        }
+        // 2 px per frame is below the threshold frame to frame, but not for long.
+        assert!(
+            decisions[1..].iter().any(|d| *d == Decision::Motion),
+            "{decisions:?}"
+        );
+        assert!(
+            decisions[1..]
+                .iter()
+                .filter(|d| **d == Decision::Skip)
+                .count()
+                > 5,
+            "{decisions:?}"
+        );
+    }
+
+    #[test]
+    fn disabled_always_runs() {
+        let mut g = MotionGate::new(MotionConfig {
+            enabled: false,
+            ..MotionConfig::default()
+        });
+        let d = scene(64, 32, None);
+        let v = RgbView::new(64, 32, 192, &d).unwrap();
+        assert!(g.check(&v, ms(0)).run_detector());
+        assert!(g.check(&v, ms(1)).run_detector());
+    }
+}
