@@ -1,0 +1,316 @@
+//! [`RuleSet`]: the rules of one camera, fed with the camera's tracks each analysed frame.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use vigia_core::BBox;
+
+use crate::config::{Anchor, RuleConfig, RuleKind};
+use crate::debounce::{Debouncer, Episode, Gate};
+use crate::geom::{Point, inside, side};
+
+/// A track as rules see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackView {
+    pub id: u64,
+    pub label: Arc<str>,
+    /// Normalised box.
+    pub bbox: BBox,
+    /// Normalised velocity: frame widths / heights per second.
+    pub velocity: [f32; 2],
+}
+
+impl TrackView {
+    fn anchor(&self, a: Anchor) -> Point {
+        match a {
+            Anchor::BottomCenter => [self.bbox.x + self.bbox.w / 2.0, self.bbox.y2()],
+            Anchor::Center => [
+                self.bbox.x + self.bbox.w / 2.0,
+                self.bbox.y + self.bbox.h / 2.0,
+            ],
+        }
+    }
+
+    fn speed(&self) -> f32 {
+        (self.velocity[0].powi(2) + self.velocity[1].powi(2)).sqrt()
+    }
+}
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Start,
+    Update,
+    End,
+}
+
+/// Direction of a line crossing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crossing {
+    AToB,
+    BToA,
+}
+
+/// An incident change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Index of the rule in the set.
+    pub rule: usize,
+    /// Unique within the set; the same for start, updates and end.
+    pub incident: u64,
+    pub phase: Phase,
+    /// Tracks involved now (at the end: the last ones).
+    pub objects: Vec<u64>,
+    pub started_at: Duration,
+    pub at: Duration,
+    /// Objects counted (zone rules).
+    pub count: Option<u32>,
+    pub max_count: Option<u32>,
+    pub crossing: Option<Crossing>,
+    /// Crossings so far: `[a_to_b, b_to_a]`.
+    pub totals: Option<[u64; 2]>,
+    /// Classifier score, when the rule has a classifier.
+    pub score: Option<f32>,
+}
+
+enum State {
+    Zone(Debouncer),
+    PerObject(BTreeMap<u64, Debouncer>),
+    Line {
+        sides: HashMap<u64, i8>,
+        totals: [u64; 2],
+    },
+}
+
+struct Entry {
+    cfg: RuleConfig,
+    classes: Vec<String>,
+    min_duration: Duration,
+    clear_after: Duration,
+    state: State,
+}
+
+/// The rules of one camera.
+pub struct RuleSet {
+    rules: Vec<Entry>,
+    next_incident: u64,
+}
+
+fn secs(v: Option<f32>, default: f32) -> Duration {
+    Duration::from_secs_f32(v.unwrap_or(default).max(0.0))
+}
+
+impl RuleSet {
+    /// Rules are expected to be valid ([`RuleConfig::validate`]).
+    pub fn new(rules: Vec<RuleConfig>) -> Self {
+        let rules = rules
+            .into_iter()
+            .map(|cfg| {
+                let min_duration = match cfg.kind {
+                    RuleKind::Loitering | RuleKind::StoppedVehicle => secs(cfg.dwell_secs, 0.0),
+                    RuleKind::Crowding => secs(cfg.min_duration_secs, 3.0),
+                    RuleKind::WrongWay => secs(cfg.min_duration_secs, 1.0),
+                    _ => secs(cfg.min_duration_secs, 0.0),
+                };
+                let clear_after = secs(cfg.clear_after_secs, 2.0);
+                let state = match cfg.kind {
+                    RuleKind::ZoneIntrusion | RuleKind::Crowding => {
+                        State::Zone(Debouncer::new(min_duration, clear_after))
+                    }
+                    RuleKind::LineCrossing => State::Line {
+                        sides: HashMap::new(),
+                        totals: [0, 0],
+                    },
+                    _ => State::PerObject(BTreeMap::new()),
+                };
+                Entry {
+                    classes: cfg.watched_classes(),
+                    cfg,
+                    min_duration,
+                    clear_after,
+                    state,
+                }
+            })
+            .collect();
+        Self {
+            rules,
+            next_incident: 1,
+        }
+    }
+
+    pub fn rules(&self) -> impl Iterator<Item = &RuleConfig> {
+        self.rules.iter().map(|e| &e.cfg)
+    }
+
+    pub fn rule(&self, i: usize) -> &RuleConfig {
+        &self.rules[i].cfg
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Feeds the camera's live tracks at monotonic `now` and local wall time `local`.
+    /// `gate` decides whether an incident may start (the classifier stage); rules without a
+    /// classifier are not asked.
+    pub fn update(
+        &mut self,
+        now: Duration,
+        local: NaiveDateTime,
+        tracks: &[TrackView],
+        gate: &mut dyn FnMut(usize, &[u64]) -> Gate,
+    ) -> Vec<Change> {
+        let mut out = Vec::new();
+        let next = &mut self.next_incident;
+        for (ri, e) in self.rules.iter_mut().enumerate() {
+            let change = |phase: Phase, ep: &Episode| Change {
+                rule: ri,
+                incident: ep.incident,
+                phase,
+                objects: ep.objects.clone(),
+                started_at: ep.started_at,
+                at: now,
+                count: Some(ep.count),
+                max_count: Some(ep.max_count),
+                crossing: None,
+                totals: None,
+                score: ep.score,
+            };
+            if !e.cfg.active_at(local) {
+                // Outside its schedule a rule ends what it had and watches nothing.
+                match &mut e.state {
+                    State::Zone(d) => out.extend(d.force_end().map(|ep| change(Phase::End, &ep))),
+                    State::PerObject(m) => {
+                        for (_, mut d) in std::mem::take(m) {
+                            out.extend(d.force_end().map(|ep| change(Phase::End, &ep)));
+                        }
+                    }
+                    State::Line { sides, .. } => sides.clear(),
+                }
+                continue;
+            }
+            let has_gate = e.cfg.classifier.is_some();
+            let mut ask = |objs: &[u64]| {
+                if has_gate {
+                    gate(ri, objs)
+                } else {
+                    Gate::Allow(None)
+                }
+            };
+            let watched: Vec<&TrackView> = tracks
+                .iter()
+                .filter(|t| e.classes.iter().any(|c| **c == *t.label))
+                .collect();
+            let anchor = e.cfg.anchor;
+            let in_zone = |t: &TrackView| {
+                e.cfg
+                    .zone
+                    .as_deref()
+                    .is_none_or(|z| inside(z, t.anchor(anchor)))
+            };
+            match &mut e.state {
+                State::Zone(d) => {
+                    let ids: Vec<u64> = watched
+                        .iter()
+                        .filter(|t| in_zone(t))
+                        .map(|t| t.id)
+                        .collect();
+                    let n = ids.len() as u32;
+                    let cond = match e.cfg.kind {
+                        RuleKind::Crowding => n >= e.cfg.min_count.unwrap_or(2),
+                        _ => n > 0,
+                    };
+                    let mut ids = ids;
+                    ids.sort_unstable();
+                    if let Some((p, ep)) = d.step(now, cond, &ids, n, next, &mut ask) {
+                        out.push(change(p, &ep));
+                    }
+                }
+                State::PerObject(map) => {
+                    let cos_tol = e.cfg.angle_tolerance_deg.unwrap_or(60.0).to_radians().cos();
+                    let min_speed = e.cfg.min_speed.unwrap_or(0.05);
+                    let max_speed = e.cfg.max_speed.unwrap_or(0.02);
+                    let dir = e.cfg.direction.unwrap_or([0.0, 1.0]);
+                    let dlen = (dir[0].powi(2) + dir[1].powi(2)).sqrt().max(f32::EPSILON);
+                    let holds = |t: &TrackView| -> bool {
+                        if !in_zone(t) {
+                            return false;
+                        }
+                        match e.cfg.kind {
+                            RuleKind::StoppedVehicle => t.speed() <= max_speed,
+                            RuleKind::WrongWay => {
+                                let s = t.speed();
+                                s >= min_speed
+                                    && (-(t.velocity[0] * dir[0] + t.velocity[1] * dir[1])
+                                        / (s * dlen))
+                                        >= cos_tol
+                            }
+                            _ => true,
+                        }
+                    };
+                    let now_true: Vec<u64> =
+                        watched.iter().filter(|t| holds(t)).map(|t| t.id).collect();
+                    for id in &now_true {
+                        map.entry(*id)
+                            .or_insert_with(|| Debouncer::new(e.min_duration, e.clear_after));
+                    }
+                    let ids: Vec<u64> = map.keys().copied().collect();
+                    for id in ids {
+                        let cond = now_true.contains(&id);
+                        let d = map.get_mut(&id).expect("present");
+                        if let Some((p, ep)) = d.step(now, cond, &[id], 1, next, &mut ask) {
+                            out.push(change(p, &ep));
+                        }
+                        if d.idle() {
+                            map.remove(&id);
+                        }
+                    }
+                }
+                State::Line { sides, totals } => {
+                    let [a, b] = e.cfg.line.expect("validated");
+                    let hysteresis = e.cfg.hysteresis.unwrap_or(0.01);
+                    let mut seen = Vec::new();
+                    for t in &watched {
+                        seen.push(t.id);
+                        let (dist, along) = side(a, b, t.anchor(anchor));
+                        if !(-0.05..=1.05).contains(&along) || dist.abs() < hysteresis {
+                            continue;
+                        }
+                        let s: i8 = if dist > 0.0 { 1 } else { -1 };
+                        if let Some(prev) = sides.insert(t.id, s) {
+                            if prev != s {
+                                let crossing = if prev > 0 {
+                                    Crossing::AToB
+                                } else {
+                                    Crossing::BToA
+                                };
+                                totals[usize::from(crossing == Crossing::BToA)] += 1;
+                                let incident = *next;
+                                *next += 1;
+                                for phase in [Phase::Start, Phase::End] {
+                                    out.push(Change {
+                                        rule: ri,
+                                        incident,
+                                        phase,
+                                        objects: vec![t.id],
+                                        started_at: now,
+                                        at: now,
+                                        count: None,
+                                        max_count: None,
+                                        crossing: Some(crossing),
+                                        totals: Some(*totals),
+                                        score: None,
+                                    });
+                                }
+                            }
+                        }
+                    }
+                    sides.retain(|id, _| seen.contains(id));
+                }
+            }
+        }
+        out
+    }
+}
