@@ -16,7 +16,9 @@ use vigia_publish::{OutboxMessage, Topics};
 use vigia_telemetry::Metrics;
 use vigia_track::{TrackEvent, TrackedObject, Tracker, TrackerConfig};
 
+use crate::incidents::{CameraRules, IncidentShared};
 use crate::lpr_events::{CameraLpr, LprShared, PlateSighting};
+use crate::snapshots::OwnedRgb;
 
 /// What the analytics thread consumes.
 #[derive(Debug)]
@@ -31,6 +33,14 @@ pub enum Input {
         detections: Vec<Detection>,
         /// Plates read in the frame (cameras with `lpr = true`).
         plates: Vec<PlateSighting>,
+        /// A copy of the frame (cameras with rules: snapshots and the classifier stage).
+        frame: Option<Arc<OwnedRgb>>,
+    },
+    /// A frame the motion gate kept from the detector: nothing moved.
+    Skipped {
+        camera: CameraId,
+        captured_mono: Duration,
+        captured_utc: DateTime<Utc>,
     },
     /// A camera status change.
     Status(CameraStatus),
@@ -165,6 +175,14 @@ impl EventWriter {
     }
 }
 
+/// Optional analytics stages.
+pub struct Stages<'a> {
+    pub lpr: Option<&'a LprShared>,
+    pub incidents: Option<&'a IncidentShared>,
+    /// The rules of each camera that has some.
+    pub rules: HashMap<CameraId, CameraRules>,
+}
+
 /// The analytics loop; returns when every sender is gone.
 pub fn run(
     mut rx: mpsc::Receiver<Input>,
@@ -172,14 +190,62 @@ pub fn run(
     origin: &Origin,
     tracker_cfg: &TrackerConfig,
     clock: &dyn Clock,
-    lpr: Option<&LprShared>,
+    mut stages: Stages<'_>,
 ) {
     struct Cam {
         tracker: Tracker,
         size: (u32, u32),
         lpr: Option<CameraLpr>,
+        rules: Option<CameraRules>,
+        /// Time of the last frame, and the clock's monotonic time when it arrived: ticks
+        /// between frames advance from there, so replays (stream time ahead of the clock)
+        /// never see time go back.
+        last: Option<(Duration, DateTime<Utc>, Duration)>,
+    }
+    impl Cam {
+        fn now(&self, clock: &dyn Clock) -> (Duration, DateTime<Utc>) {
+            match self.last {
+                Some((t, utc, arrived)) => {
+                    let d = clock.monotonic().saturating_sub(arrived);
+                    (
+                        t + d,
+                        utc + chrono::Duration::from_std(d).unwrap_or_default(),
+                    )
+                }
+                None => (clock.monotonic(), clock.now_utc()),
+            }
+        }
     }
     let mut cams: HashMap<CameraId, Cam> = HashMap::new();
+    let mut cam_entry = |cams: &mut HashMap<CameraId, Cam>, camera: &CameraId, size: (u32, u32)| {
+        if !cams.contains_key(camera) {
+            cams.insert(
+                camera.clone(),
+                Cam {
+                    tracker: Tracker::new(tracker_cfg.clone()),
+                    size,
+                    lpr: None,
+                    rules: stages.rules.remove(camera),
+                    last: None,
+                },
+            );
+        }
+    };
+    let run_rules = |cam: &mut Cam,
+                     camera: &CameraId,
+                     now: Duration,
+                     utc: DateTime<Utc>,
+                     frame: Option<&OwnedRgb>,
+                     shared: Option<&IncidentShared>| {
+        if let (Some(rules), Some(shared)) = (cam.rules.as_mut(), shared) {
+            let views: Vec<_> = cam
+                .tracker
+                .confirmed()
+                .map(|o| crate::incidents::view(o, cam.size.0, cam.size.1))
+                .collect();
+            rules.update(shared, writer, origin, camera, now, utc, &views, frame);
+        }
+    };
     while let Some(input) = rx.blocking_recv() {
         match input {
             Input::Detections {
@@ -190,17 +256,19 @@ pub fn run(
                 captured_utc,
                 detections,
                 plates,
+                frame,
             } => {
-                let cam = cams.entry(camera.clone()).or_insert_with(|| Cam {
-                    tracker: Tracker::new(tracker_cfg.clone()),
-                    size: (width, height),
-                    lpr: None,
-                });
+                cam_entry(&mut cams, &camera, (width, height));
+                let cam = cams.get_mut(&camera).expect("inserted");
                 cam.size = (width, height);
+                cam.last = Some((captured_mono, captured_utc, clock.monotonic()));
                 for change in cam.tracker.update(captured_mono, captured_utc, &detections) {
                     writer.write(&object_event(origin, &camera, width, height, &change));
                 }
-                if let Some(shared) = lpr.filter(|_| !plates.is_empty() || cam.lpr.is_some()) {
+                if let Some(shared) = stages
+                    .lpr
+                    .filter(|_| !plates.is_empty() || cam.lpr.is_some())
+                {
                     let vehicles: Vec<(&Detection, u64)> = detections
                         .iter()
                         .zip(cam.tracker.assignments().iter().copied())
@@ -218,19 +286,46 @@ pub fn run(
                             plates,
                         );
                 }
+                run_rules(
+                    cam,
+                    &camera,
+                    captured_mono,
+                    captured_utc,
+                    frame.as_deref(),
+                    stages.incidents,
+                );
+            }
+            Input::Skipped {
+                camera,
+                captured_mono,
+                captured_utc,
+            } => {
+                if let Some(cam) = cams.get_mut(&camera) {
+                    cam.last = Some((captured_mono, captured_utc, clock.monotonic()));
+                    cam.tracker.touch(captured_mono, captured_utc);
+                    run_rules(
+                        cam,
+                        &camera,
+                        captured_mono,
+                        captured_utc,
+                        None,
+                        stages.incidents,
+                    );
+                }
             }
             Input::Status(st) => writer.write(&status_event(origin, &st, clock.now_utc())),
             Input::Tick => {
-                let now = clock.monotonic();
                 for (camera, cam) in &mut cams {
+                    let (now, utc) = cam.now(clock);
                     for change in cam.tracker.expire(now) {
                         writer.write(&object_event(
                             origin, camera, cam.size.0, cam.size.1, &change,
                         ));
                     }
-                    if let (Some(shared), Some(l)) = (lpr, cam.lpr.as_mut()) {
+                    if let (Some(shared), Some(l)) = (stages.lpr, cam.lpr.as_mut()) {
                         l.on_tick(shared, writer, origin, camera, now);
                     }
+                    run_rules(cam, camera, now, utc, None, stages.incidents);
                 }
             }
         }

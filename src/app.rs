@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -23,13 +23,18 @@ use tokio::task::JoinHandle;
 use vigia_core::event::{LprModels, format_utc};
 use vigia_core::{CameraId, Clock, FrameHub, Shutdown, SystemClock};
 use vigia_infer::RgbView;
+use vigia_infer::classifier::Classifier;
 use vigia_infer::detector::{Detector, DetectorOptions};
+use vigia_infer::model::RunSettings;
+use vigia_infer::motion::{Decision, MotionConfig, MotionGate};
 use vigia_infer::runtime;
 use vigia_ingest::pipeline::CameraStats;
 use vigia_ingest::source::redact_url;
 use vigia_ingest::{CameraStatus, IngestContext, run_camera};
 use vigia_outbox::Outbox;
 use vigia_publish::{AckedMessage, BrokerUrl, Publisher, PublisherSettings, Topics};
+use vigia_rules::RuleConfig;
+use vigia_rules::config::ClassifierGate;
 use vigia_telemetry::Metrics;
 use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 
@@ -37,6 +42,7 @@ use crate::analytics::{self, EventWriter, Input, Origin};
 use crate::config::Config;
 use crate::hotlists::HotlistSet;
 use crate::http::{self, CameraView, HttpState};
+use crate::incidents::{CameraRules, Gatekeeper, IncidentShared};
 use crate::lpr_events::{LprShared, PlateSighting};
 use crate::plates::PlateReader;
 use crate::snapshots::{OwnedRgb, SnapshotStore};
@@ -96,50 +102,97 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     let inf = cfg.inference.clone();
     let lpr_cfg = cfg.lpr.clone();
     let any_lpr = cfg.cameras.iter().any(|c| c.enabled && c.lpr);
-    let workers = tokio::task::spawn_blocking(move || -> Result<Vec<WorkerModels>> {
-        let env = runtime::environment(inf.ort_library.as_deref())?;
-        let opts = DetectorOptions {
-            detector: inf.detector.clone(),
-            provider: inf.execution_provider,
-            threads: inf.threads_per_worker,
-            models_dirs: inf.models_dirs.clone(),
-        };
-        (0..inf.workers)
-            .map(|_| {
-                Ok(WorkerModels {
-                    detector: Detector::load(&env, &opts)?,
-                    plates: if any_lpr {
-                        Some(PlateReader::load(&env, &lpr_cfg, &inf)?)
-                    } else {
-                        None
-                    },
+    let rules = active_rules(&cfg);
+    let gate_specs: Vec<(CameraId, usize, ClassifierGate)> = rules
+        .iter()
+        .flat_map(|(cam, rs)| {
+            rs.iter()
+                .enumerate()
+                .filter_map(|(i, r)| r.classifier.clone().map(|g| (cam.clone(), i, g)))
+        })
+        .collect();
+    let (workers, classifiers) =
+        tokio::task::spawn_blocking(move || -> Result<(Vec<WorkerModels>, Vec<RuleGate>)> {
+            let env = runtime::environment(inf.ort_library.as_deref())?;
+            let run = RunSettings {
+                provider: inf.execution_provider,
+                threads: inf.threads_per_worker,
+                models_dirs: inf.models_dirs.clone(),
+            };
+            let classifiers = gate_specs
+                .into_iter()
+                .map(|(cam, i, g)| {
+                    let c = Classifier::load(&env, &g.manifest, &run, 8).with_context(|| {
+                        format!(
+                            "loading the classifier of a rule on camera {cam} ({})",
+                            g.manifest.display()
+                        )
+                    })?;
+                    Ok((cam, i, Gatekeeper::new(c, g.label, g.min_score)))
                 })
-            })
-            .collect()
-    })
-    .await??;
+                .collect::<Result<Vec<_>>>()?;
+            let opts = DetectorOptions {
+                detector: inf.detector.clone(),
+                provider: inf.execution_provider,
+                threads: inf.threads_per_worker,
+                models_dirs: inf.models_dirs.clone(),
+            };
+            (0..inf.workers)
+                .map(|_| {
+                    Ok(WorkerModels {
+                        detector: Detector::load(&env, &opts)?,
+                        plates: if any_lpr {
+                            Some(PlateReader::load(&env, &lpr_cfg, &inf)?)
+                        } else {
+                            None
+                        },
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(|w| (w, classifiers))
+        })
+        .await??;
     let detector_name = workers
         .first()
         .map(|w| w.detector.name().to_string())
         .ok_or_else(|| anyhow!("no inference worker configured"))?;
 
-    // License plates: grammar, hotlists, snapshots.
+    // Snapshots (plate reads and incidents).
+    let snapshots = if cfg.snapshots.enabled && (any_lpr || !rules.is_empty()) {
+        let dir = cfg.snapshot_dir();
+        let host = cfg.node.clone();
+        let base = cfg
+            .snapshots
+            .resolved_base_url(cfg.telemetry.http_listen, &host);
+        let store = SnapshotStore::open(&dir, cfg.snapshots.max_bytes, base)
+            .with_context(|| format!("opening the snapshot directory {}", dir.display()))?;
+        Some(Arc::new(store))
+    } else {
+        None
+    };
+
+    // Incident rules: one rule set per camera, with their classifier stages.
+    let mut camera_rules: HashMap<CameraId, CameraRules> = HashMap::new();
+    let mut gates: HashMap<CameraId, HashMap<usize, Gatekeeper>> = HashMap::new();
+    for (cam, i, g) in classifiers {
+        gates.entry(cam).or_default().insert(i, g);
+    }
+    for (cam, rs) in rules {
+        let g = gates.remove(&cam).unwrap_or_default();
+        camera_rules.insert(cam, CameraRules::new(rs, g));
+    }
+    let incidents = (!camera_rules.is_empty()).then(|| IncidentShared {
+        snapshots: snapshots.clone(),
+        jpeg_quality: cfg.snapshots.jpeg_quality,
+        metrics: metrics.clone(),
+        utc_offset: cfg.utc_offset,
+    });
+
+    // License plates: grammar, hotlists.
     let lpr = match workers.first().and_then(|w| w.plates.as_ref()) {
         Some(reader) => {
             let hotlists = Arc::new(HotlistSet::load(&cfg.lpr.hotlists));
             metrics.hotlist_entries.set(hotlists.len() as i64);
-            let snapshots = if cfg.snapshots.enabled {
-                let dir = cfg.snapshot_dir();
-                let host = cfg.node.clone();
-                let base = cfg
-                    .snapshots
-                    .resolved_base_url(cfg.telemetry.http_listen, &host);
-                let store = SnapshotStore::open(&dir, cfg.snapshots.max_bytes, base)
-                    .with_context(|| format!("opening the snapshot directory {}", dir.display()))?;
-                Some(Arc::new(store))
-            } else {
-                None
-            };
             let (plate_detector, ocr) = reader.model_names();
             Some(LprParts {
                 shared: LprShared {
@@ -157,7 +210,6 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
                     metrics: metrics.clone(),
                 },
                 hotlists,
-                snapshots,
             })
         }
         None => None,
@@ -258,6 +310,9 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
         workers,
         detector_name,
         lpr,
+        snapshots,
+        incidents,
+        camera_rules,
         outbox,
         topics,
         settings,
@@ -276,6 +331,9 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     })
 }
 
+/// A rule's classifier stage: camera, rule index within the camera's rules.
+type RuleGate = (CameraId, usize, Gatekeeper);
+
 /// The models one inference worker owns.
 struct WorkerModels {
     detector: Detector,
@@ -286,7 +344,17 @@ struct WorkerModels {
 struct LprParts {
     shared: LprShared,
     hotlists: Arc<HotlistSet>,
-    snapshots: Option<Arc<SnapshotStore>>,
+}
+
+/// The enabled rules of each enabled camera, in configuration order.
+fn active_rules(cfg: &Config) -> HashMap<CameraId, Vec<RuleConfig>> {
+    let mut out: HashMap<CameraId, Vec<RuleConfig>> = HashMap::new();
+    for r in cfg.rules.iter().filter(|r| r.enabled) {
+        if cfg.cameras.iter().any(|c| c.enabled && c.id == r.camera) {
+            out.entry(r.camera.clone()).or_default().push(r.clone());
+        }
+    }
+    out
 }
 
 struct Parts {
@@ -297,6 +365,9 @@ struct Parts {
     workers: Vec<WorkerModels>,
     detector_name: String,
     lpr: Option<LprParts>,
+    snapshots: Option<Arc<SnapshotStore>>,
+    incidents: Option<IncidentShared>,
+    camera_rules: HashMap<CameraId, CameraRules>,
     outbox: Arc<Outbox>,
     topics: Topics,
     settings: PublisherSettings,
@@ -315,6 +386,9 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         workers: workers_models,
         detector_name,
         lpr,
+        snapshots,
+        incidents,
+        camera_rules,
         outbox,
         topics,
         settings,
@@ -371,10 +445,11 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
     };
     let tracker_cfg = cfg.tracker.clone();
     let an_clock = clock.clone();
-    let (lpr_shared, hotlists, snapshots) = match lpr {
-        Some(l) => (Some(l.shared), Some(l.hotlists), l.snapshots),
-        None => (None, None, None),
+    let (lpr_shared, hotlists) = match lpr {
+        Some(l) => (Some(l.shared), Some(l.hotlists)),
+        None => (None, None),
     };
+    let rule_cameras: Arc<HashSet<CameraId>> = Arc::new(camera_rules.keys().cloned().collect());
     let analytics_thread =
         std::thread::Builder::new()
             .name("analytics".into())
@@ -385,7 +460,11 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
                     &origin,
                     &tracker_cfg,
                     &*an_clock,
-                    lpr_shared.as_ref(),
+                    analytics::Stages {
+                        lpr: lpr_shared.as_ref(),
+                        incidents: incidents.as_ref(),
+                        rules: camera_rules,
+                    },
                 )
             })?;
 
@@ -416,18 +495,19 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
             .map(|c| c.id.clone())
             .collect(),
     );
-    let gate = cfg.lpr.vehicle_gate;
+    let routing = Arc::new(Routing {
+        lpr_cameras,
+        rule_cameras,
+        vehicle_gate: cfg.lpr.vehicle_gate,
+        motion: cfg.motion.clone(),
+        gates: Mutex::new(HashMap::new()),
+    });
     for (i, models) in workers_models.into_iter().enumerate() {
-        let (hub, tx, m, cams) = (
-            hub.clone(),
-            an_tx.clone(),
-            metrics.clone(),
-            lpr_cameras.clone(),
-        );
+        let (hub, tx, m, routing) = (hub.clone(), an_tx.clone(), metrics.clone(), routing.clone());
         workers.push(
             std::thread::Builder::new()
                 .name(format!("infer-{i}"))
-                .spawn(move || infer_loop(models, &cams, gate, &hub, &tx, &m))?,
+                .spawn(move || infer_loop(models, &routing, &hub, &tx, &m))?,
         );
     }
 
@@ -595,10 +675,32 @@ fn render_slideshow_cached(
     Ok(out)
 }
 
+/// What the inference workers do with each camera's frames.
+struct Routing {
+    /// Cameras whose frames go to the plate reader.
+    lpr_cameras: Arc<HashSet<CameraId>>,
+    /// Cameras with incident rules (their frames are copied for snapshots and classifiers).
+    rule_cameras: Arc<HashSet<CameraId>>,
+    /// Plates are read only in frames with a vehicle.
+    vehicle_gate: bool,
+    motion: MotionConfig,
+    /// Each camera's motion gate (shared: any worker may take any camera's next frame).
+    gates: Mutex<HashMap<CameraId, MotionGate>>,
+}
+
+impl Routing {
+    fn motion(&self, camera: &CameraId, img: &RgbView, now: Duration) -> Decision {
+        let mut gates = self.gates.lock().unwrap_or_else(|e| e.into_inner());
+        gates
+            .entry(camera.clone())
+            .or_insert_with(|| MotionGate::new(self.motion.clone()))
+            .check(img, now)
+    }
+}
+
 fn infer_loop(
     mut models: WorkerModels,
-    lpr_cameras: &HashSet<CameraId>,
-    vehicle_gate: bool,
+    routing: &Routing,
     hub: &FrameHub,
     tx: &mpsc::Sender<Input>,
     metrics: &Metrics,
@@ -632,6 +734,25 @@ fn infer_loop(
                 continue;
             }
         };
+        if !routing
+            .motion(&cam, &view, frame.captured_mono)
+            .run_detector()
+        {
+            metrics
+                .frames_skipped
+                .with_label_values(&[cam.as_str(), "no_motion"])
+                .inc();
+            let input = Input::Skipped {
+                camera: cam,
+                captured_mono: frame.captured_mono,
+                captured_utc: frame.captured_utc,
+            };
+            drop(frame);
+            if tx.blocking_send(input).is_err() {
+                return;
+            }
+            continue;
+        }
         let t = Instant::now();
         let result = models.detector.detect(&view);
         hist.observe(t.elapsed().as_secs_f64());
@@ -659,12 +780,12 @@ fn infer_loop(
         if let Some(reader) = models
             .plates
             .as_mut()
-            .filter(|_| lpr_cameras.contains(&cam))
+            .filter(|_| routing.lpr_cameras.contains(&cam))
         {
             let vehicle = detections
                 .iter()
                 .any(|d| VEHICLE_CLASSES.contains(&&*d.label));
-            if vehicle || !vehicle_gate {
+            if vehicle || !routing.vehicle_gate {
                 match reader.read(&view) {
                     Ok((found, times)) => {
                         if let (Some(p), Some(o)) = (&plate_hist, &ocr_hist) {
@@ -698,6 +819,7 @@ fn infer_loop(
                 }
             }
         }
+        let copy = routing.rule_cameras.contains(&cam);
         let input = Input::Detections {
             camera: cam,
             width: frame.width,
@@ -706,6 +828,14 @@ fn infer_loop(
             captured_utc: frame.captured_utc,
             detections,
             plates,
+            frame: copy.then(|| {
+                Arc::new(OwnedRgb::copy_from(
+                    frame.width,
+                    frame.height,
+                    frame.stride,
+                    frame.bytes(),
+                ))
+            }),
         };
         // Give the GStreamer buffer back before possibly waiting on analytics.
         drop(frame);
@@ -826,6 +956,40 @@ pub fn describe_acked(m: &AckedMessage) -> String {
                 } else {
                     String::new()
                 }
+            )
+        }
+        "incident" => {
+            let objects: Vec<String> = v["objects"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|o| {
+                            format!("{} #{}", o["class"].as_str().unwrap_or("?"), o["track_id"])
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut extra = String::new();
+            if let Some(d) = v["direction"].as_str() {
+                extra.push_str(&format!(" {d}"));
+            }
+            if let Some(c) = v["count"].as_u64() {
+                extra.push_str(&format!(" count={c}"));
+            }
+            if let Some(c) = v["classifier"]["score"].as_f64() {
+                extra.push_str(&format!(
+                    " {}={c:.2}",
+                    v["classifier"]["label"].as_str().unwrap_or("?")
+                ));
+            }
+            format!(
+                "{:<6} {} \"{}\" {}{extra} [{}] {:.1} s",
+                s("lifecycle"),
+                s("kind"),
+                s("rule"),
+                s("severity"),
+                objects.join(", "),
+                v["duration_ms"].as_f64().unwrap_or(0.0) / 1000.0
             )
         }
         "alert" => format!("!!! {}", s("summary")),

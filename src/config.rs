@@ -15,9 +15,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use vigia_core::CameraId;
+use vigia_infer::motion::MotionConfig;
 use vigia_infer::{InferenceConfig, ModelManifest};
 use vigia_ingest::CameraConfig;
 use vigia_lpr::LprConfig;
+use vigia_rules::RuleConfig;
 
 use crate::snapshots::SnapshotConfig;
 use vigia_outbox::OutboxConfig;
@@ -71,6 +73,12 @@ pub struct Config {
     pub inference: InferenceConfig,
     pub tracker: TrackerConfig,
     pub lpr: LprConfig,
+    /// `[motion]`: the motion gate.
+    pub motion: MotionConfig,
+    /// `[[rules]]`: incident rules.
+    pub rules: Vec<RuleConfig>,
+    /// Offset of local time from UTC for rule schedules, `"-05:00"`. Default `"+00:00"`.
+    pub utc_offset: chrono::FixedOffset,
     pub snapshots: SnapshotConfig,
     pub outbox: OutboxConfig,
     pub mqtt: MqttConfig,
@@ -126,6 +134,9 @@ const SECTIONS: &[&str] = &[
     "inference",
     "tracker",
     "lpr",
+    "motion",
+    "rules",
+    "utc_offset",
     "snapshots",
     "outbox",
     "mqtt",
@@ -239,6 +250,7 @@ impl Config {
         let mut c = Collector { errors: Vec::new() };
         // Position in the file of each camera that parsed (error paths use these).
         let mut positions = Vec::new();
+        let mut rule_positions = Vec::new();
         let mut cfg = Config::defaults(source);
         for (key, value) in table {
             match key.as_str() {
@@ -249,6 +261,29 @@ impl Config {
                 "inference" => cfg.inference = c.take("inference", value).unwrap_or_default(),
                 "tracker" => cfg.tracker = c.take("tracker", value).unwrap_or_default(),
                 "lpr" => cfg.lpr = c.take("lpr", value).unwrap_or_default(),
+                "motion" => cfg.motion = c.take("motion", value).unwrap_or_default(),
+                "utc_offset" => {
+                    if let Some(s) = c.take::<String>("utc_offset", value) {
+                        match s.parse::<chrono::FixedOffset>() {
+                            Ok(o) => cfg.utc_offset = o,
+                            Err(_) => c.push(
+                                "utc_offset",
+                                format!("{s:?} is not an offset like \"-05:00\""),
+                            ),
+                        }
+                    }
+                }
+                "rules" => match value {
+                    toml::Value::Array(items) => {
+                        for (i, item) in items.into_iter().enumerate() {
+                            if let Some(r) = c.take::<RuleConfig>(&format!("rules[{i}]"), item) {
+                                cfg.rules.push(r);
+                                rule_positions.push(i);
+                            }
+                        }
+                    }
+                    _ => c.push("rules", "must be an array of tables ([[rules]])"),
+                },
                 "snapshots" => cfg.snapshots = c.take("snapshots", value).unwrap_or_default(),
                 "outbox" => cfg.outbox = c.take("outbox", value).unwrap_or_default(),
                 "mqtt" => cfg.mqtt = c.take("mqtt", value).unwrap_or_default(),
@@ -274,6 +309,7 @@ impl Config {
         }
         cfg.resolve_paths(base);
         cfg.check(&mut c, &positions);
+        cfg.check_rules(&mut c, &rule_positions);
         if c.errors.is_empty() {
             Ok(cfg)
         } else {
@@ -306,6 +342,11 @@ impl Config {
         }
         for h in &mut self.lpr.hotlists {
             h.path = resolve(base, &h.path);
+        }
+        for r in &mut self.rules {
+            if let Some(c) = &mut r.classifier {
+                c.manifest = resolve(base, &c.manifest);
+            }
         }
         if let Some(f) = &self.mqtt.password_file {
             self.mqtt.password_file = Some(resolve(base, f));
@@ -439,6 +480,67 @@ impl Config {
         }
     }
 
+    fn check_rules(&self, c: &mut Collector, positions: &[usize]) {
+        for (field, msg) in self.motion.validate() {
+            c.push(format!("motion.{field}"), msg);
+        }
+        let detected = &self.inference.detector.classes;
+        let mut names = HashSet::new();
+        for (r, &i) in self.rules.iter().zip(positions) {
+            let at = |f: &str| format!("rules[{i}].{f}");
+            for (field, msg) in r.validate() {
+                c.push(at(&field), msg);
+            }
+            if !self.cameras.iter().any(|cam| cam.id == r.camera) {
+                c.push(
+                    at("camera"),
+                    format!("no camera {:?} in [[cameras]]", r.camera.as_str()),
+                );
+            }
+            if !names.insert((r.camera.clone(), r.name.clone())) {
+                c.push(
+                    at("name"),
+                    format!(
+                        "duplicate rule name {:?} on camera {:?}",
+                        r.name,
+                        r.camera.as_str()
+                    ),
+                );
+            }
+            if !detected.is_empty() {
+                for class in r.watched_classes() {
+                    if !detected.contains(&class) {
+                        c.push(
+                            at("classes"),
+                            format!("{class:?} is not detected: add it to inference.detector.classes or leave it out"),
+                        );
+                    }
+                }
+            }
+            if let Some(g) = &r.classifier {
+                match ModelManifest::load(&g.manifest) {
+                    Err(e) => c.push(at("classifier.manifest"), e.to_string()),
+                    Ok(m) => {
+                        if m.task != vigia_infer::manifest::Task::Classify {
+                            c.push(
+                                at("classifier.manifest"),
+                                format!("{} is not a classify model", m.name),
+                            );
+                        } else if !m.labels.contains(&g.label) {
+                            c.push(
+                                at("classifier.label"),
+                                format!(
+                                    "{:?} is not a label of {} ({:?})",
+                                    g.label, m.name, m.labels
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// Every default (what an empty file gives), before path resolution and checks.
     pub fn defaults(source: &Path) -> Self {
         Config {
@@ -449,6 +551,9 @@ impl Config {
             inference: InferenceConfig::default(),
             tracker: TrackerConfig::default(),
             lpr: LprConfig::default(),
+            motion: MotionConfig::default(),
+            rules: Vec::new(),
+            utc_offset: chrono::FixedOffset::east_opt(0).expect("zero offset"),
             snapshots: SnapshotConfig::default(),
             outbox: OutboxConfig::default(),
             mqtt: MqttConfig::default(),

@@ -8,6 +8,7 @@
 //! - [`analytics`]: trackers → events → outbox.
 //! - [`hotlists`]: hotlist files, reloaded when they change.
 //! - [`http`]: health, readiness, metrics and the REST API.
+//! - [`incidents`]: tracks → rules → `incident` events.
 //! - [`lpr_events`]: plate sightings → passes → `lpr` and `alert` events.
 //! - [`plates`]: reading plates in a picture (detector → OCR → grammar).
 //! - [`tools`]: `vigia read` and `vigia eval`.
@@ -18,6 +19,7 @@ pub mod app;
 pub mod config;
 pub mod hotlists;
 pub mod http;
+pub mod incidents;
 pub mod lpr_events;
 pub mod plates;
 pub mod snapshots;

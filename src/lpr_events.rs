@@ -196,7 +196,7 @@ impl CameraLpr {
                     &format!("lpr-{}", ev.pass_id),
                     ev.best.at_utc,
                     &scene,
-                    &crop,
+                    Some(&crop),
                 )
             });
         match result {
@@ -286,11 +286,13 @@ impl CameraLpr {
                         reason: "hotlist".to_string(),
                         severity: Severity::High,
                         summary,
-                        plate: ev.read.number.clone(),
-                        hotlist: hotlist.clone(),
-                        lpr_event_id: event.id,
-                        pass_id: ev.pass_id,
+                        source_event_id: event.id,
+                        plate: Some(ev.read.number.clone()),
+                        hotlist: Some(hotlist.clone()),
+                        pass_id: Some(ev.pass_id),
                         vehicle: vehicle_info(&ev),
+                        incident_id: None,
+                        rule: None,
                         media: media.clone(),
                     })),
                 );

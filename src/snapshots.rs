@@ -183,20 +183,21 @@ impl SnapshotStore {
         Ok(store)
     }
 
-    /// Writes (or replaces) a read's scene and plate crop; returns their URLs.
+    /// Writes (or replaces) a scene and, for plate reads, the plate crop; returns their URLs.
     pub fn save(
         &self,
         camera: &CameraId,
         name: &str,
         when: DateTime<Utc>,
         scene: &[u8],
-        plate: &[u8],
+        plate: Option<&[u8]>,
     ) -> Result<Media> {
         let day = when.format("%Y%m%d").to_string();
         let dir = self.dir.join(camera.as_str()).join(&day);
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut urls = Vec::new();
-        for (suffix, bytes) in [("scene", scene), ("plate", plate)] {
+        let parts = std::iter::once(("scene", scene)).chain(plate.map(|p| ("plate", p)));
+        for (suffix, bytes) in parts {
             let file = format!("{name}-{suffix}.jpg");
             let path = dir.join(&file);
             let tmp = dir.join(format!(".{file}.tmp"));
@@ -220,7 +221,7 @@ impl SnapshotStore {
         self.enforce_budget();
         Ok(Media {
             snapshot_url: urls[0].clone(),
-            plate_crop_url: urls[1].clone(),
+            plate_crop_url: urls.get(1).cloned(),
         })
     }
 
@@ -285,7 +286,9 @@ mod tests {
         let when = DateTime::parse_from_rfc3339("2026-11-23T10:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let m = store.save(&cam, "pass-1", when, &scene, &crop).unwrap();
+        let m = store
+            .save(&cam, "pass-1", when, &scene, Some(&crop))
+            .unwrap();
         assert_eq!(
             m.snapshot_url,
             "http://node:9400/api/v1/snapshots/gate-1/20261123/pass-1-scene.jpg"
@@ -307,7 +310,9 @@ mod tests {
         );
         // Replacing a read's files does not double count.
         let before = store.bytes();
-        store.save(&cam, "pass-1", when, &scene, &crop).unwrap();
+        store
+            .save(&cam, "pass-1", when, &scene, Some(&crop))
+            .unwrap();
         assert_eq!(store.bytes(), before);
         // A tiny budget keeps only the newest.
         let small = SnapshotStore::open(
@@ -316,7 +321,9 @@ mod tests {
             "http://x".into(),
         )
         .unwrap();
-        small.save(&cam, "pass-2", when, &scene, &crop).unwrap();
+        small
+            .save(&cam, "pass-2", when, &scene, Some(&crop))
+            .unwrap();
         assert!(small.bytes() <= (scene.len() + crop.len()) as u64);
         assert!(
             small

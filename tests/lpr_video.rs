@@ -218,7 +218,7 @@ lpr = true
         .iter()
         .map(|v| v["id"].as_str().unwrap())
         .collect();
-    assert!(lpr_ids.contains(a["lpr_event_id"].as_str().unwrap()));
+    assert!(lpr_ids.contains(a["source_event_id"].as_str().unwrap()));
 
     app.stop().await.unwrap();
     drop(server);

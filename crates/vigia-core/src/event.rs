@@ -70,7 +70,9 @@ pub enum EventPayload {
     CameraStatus(CameraStatusEvent),
     /// A license plate read: one per vehicle pass (`new`, `update`, `end`).
     Lpr(Box<LprEvent>),
-    /// Something an operator must look at now (hotlist hit).
+    /// An incident from a rule (zone intrusion, loitering, ...): `start` / `update` / `end`.
+    Incident(Box<IncidentEvent>),
+    /// Something an operator must look at now (hotlist hit, high-severity incident).
     Alert(Box<AlertEvent>),
 }
 
@@ -80,6 +82,7 @@ impl EventPayload {
             EventPayload::Object(_) => "object",
             EventPayload::CameraStatus(_) => "camera_status",
             EventPayload::Lpr(_) => "lpr",
+            EventPayload::Incident(_) => "incident",
             EventPayload::Alert(_) => "alert",
         }
     }
@@ -241,7 +244,9 @@ pub struct HotlistInfo {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Media {
     pub snapshot_url: String,
-    pub plate_crop_url: String,
+    /// Plate reads: the plate crop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate_crop_url: Option<String>,
 }
 
 /// Models that produced a read.
@@ -287,20 +292,103 @@ pub enum Severity {
 /// An alert (published on `<prefix>/alerts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {
-    /// `hotlist`.
+    /// `hotlist` or `incident`.
     pub reason: String,
     pub severity: Severity,
     /// One line for an operator's screen.
     pub summary: String,
-    pub plate: String,
-    pub hotlist: HotlistInfo,
-    /// The `id` of the `lpr` event that raised it.
-    pub lpr_event_id: Uuid,
-    pub pass_id: u64,
+    /// The `id` of the event that raised it (an `lpr` or `incident` event).
+    pub source_event_id: Uuid,
+    /// Hotlist alerts: the plate, the hotlist entry, the pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hotlist: Option<HotlistInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_id: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vehicle: Option<VehicleInfo>,
+    /// Incident alerts: which incident and rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
+}
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentPhase {
+    Start,
+    Update,
+    End,
+}
+
+/// An object involved in an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentObject {
+    pub track_id: u64,
+    pub class: String,
+    /// Normalised box.
+    #[serde(rename = "box")]
+    pub bbox: BBox,
+}
+
+/// A classifier's verdict on an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierScore {
+    pub model: String,
+    pub label: String,
+    pub score: f32,
+}
+
+/// An incident event (`<prefix>/cameras/<camera>/incidents`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentEvent {
+    pub lifecycle: IncidentPhase,
+    /// The same for the start, updates and end of one incident.
+    pub incident_id: Uuid,
+    /// The rule's name.
+    pub rule: String,
+    /// `zone_intrusion`, `line_crossing`, `loitering`, `crowding`, `wrong_way`,
+    /// `stopped_vehicle`.
+    pub kind: String,
+    pub severity: Severity,
+    /// The rule's zone (normalised polygon), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Vec<[f32; 2]>>,
+    /// The rule's line (normalised), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<[[f32; 2]; 2]>,
+    /// Objects involved now (at `end`: the last ones).
+    pub objects: Vec<IncidentObject>,
+    #[serde(with = "rfc3339_ms")]
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u64,
+    /// Objects in the zone (zone rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_count: Option<u32>,
+    /// Line crossings: `a_to_b` or `b_to_a`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// Line crossings so far on this rule: `{"a_to_b": n, "b_to_a": m}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crossings: Option<CrossingTotals>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<ClassifierScore>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
+}
+
+/// Crossings per direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossingTotals {
+    pub a_to_b: u64,
+    pub b_to_a: u64,
 }
 
 /// RFC 3339 with milliseconds and `Z`, as the contract states.

@@ -8,12 +8,14 @@
 //! - [`yolox`], [`yolov8`]: detector output decoding.
 //! - [`model`]: loading, verifying and running any model (shared by the stages below).
 //! - [`detector`]: [`Detector`], an object detector session.
+//! - [`classifier`]: [`Classifier`], scores of crops (the rules' optional classifier stage).
 //! - [`recognizer`]: [`Recognizer`], batched text recognition (plate OCR): fixed slots or CTC.
 //! - [`config`]: the `[inference]` config section.
 //!
 //! Sessions are not shared: `Session::run` takes `&mut self`, so each inference worker
 //! thread owns its own [`Detector`]. Inference never runs on a GStreamer or tokio thread.
 
+pub mod classifier;
 pub mod config;
 pub mod detector;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod runtime;
 pub mod yolov8;
 pub mod yolox;
 
+pub use classifier::Classifier;
 pub use config::{DetectorConfig, ExecutionProvider, InferenceConfig};
 pub use detector::Detector;
 pub use error::InferError;

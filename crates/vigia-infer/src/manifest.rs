@@ -153,6 +153,13 @@ pub enum OutputSpec {
         #[serde(default)]
         blank_index: usize,
     },
+    /// Class scores `[N, classes]` for each crop, in `labels` order; `softmax = true` when
+    /// the model outputs logits.
+    Scores {
+        name: String,
+        #[serde(default)]
+        softmax: bool,
+    },
 }
 
 impl OutputSpec {
@@ -163,6 +170,7 @@ impl OutputSpec {
             OutputSpec::Yolov8 { .. } => "yolov8",
             OutputSpec::Slots { .. } => "slots",
             OutputSpec::Ctc { .. } => "ctc",
+            OutputSpec::Scores { .. } => "scores",
         }
     }
 
@@ -172,7 +180,8 @@ impl OutputSpec {
             OutputSpec::Yolox { name, .. }
             | OutputSpec::Yolov8 { name }
             | OutputSpec::Slots { name, .. }
-            | OutputSpec::Ctc { name, .. } => name,
+            | OutputSpec::Ctc { name, .. }
+            | OutputSpec::Scores { name, .. } => name,
         }
     }
 }
@@ -195,6 +204,8 @@ pub enum Task {
     Detect,
     /// Text recognition of a cropped region: `slots` or `ctc` outputs.
     Recognize,
+    /// Classification of a cropped region: `scores` output.
+    Classify,
 }
 
 /// A model manifest.
@@ -258,6 +269,11 @@ impl ModelManifest {
                 }
             }
             (Task::Recognize, OutputSpec::Slots { .. } | OutputSpec::Ctc { .. }) => {}
+            (Task::Classify, OutputSpec::Scores { .. }) => {
+                if self.labels.is_empty() {
+                    p.push("labels: a classifier needs its class names".to_string());
+                }
+            }
             (task, out) => p.push(format!(
                 "output.decode: {} does not fit task {task:?}",
                 out.decode_name()
@@ -274,7 +290,7 @@ impl ModelManifest {
             p.push("input.std: must not contain 0".to_string());
         }
         match &self.output {
-            OutputSpec::Yolov8 { .. } => {}
+            OutputSpec::Yolov8 { .. } | OutputSpec::Scores { .. } => {}
             OutputSpec::Slots { alphabet, pad, .. } => {
                 if !alphabet.contains(*pad) {
                     p.push(format!("output.pad: {pad:?} is not in the alphabet"));

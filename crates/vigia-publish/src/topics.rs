@@ -6,7 +6,8 @@
 //! | `<p>/cameras/<camera>/status` | camera status events | yes |
 //! | `<p>/cameras/<camera>/objects` | tracked objects `new` / `end` | no |
 //! | `<p>/cameras/<camera>/lpr` | plate reads `new` / `update` / `end` | no |
-//! | `<p>/alerts` | hotlist hits, all cameras | no |
+//! | `<p>/cameras/<camera>/incidents` | incidents `start` / `update` / `end` | no |
+//! | `<p>/alerts` | hotlist hits and high-severity incidents, all cameras | no |
 
 use vigia_core::{Event, EventPayload};
 
@@ -62,6 +63,10 @@ impl Topics {
         format!("{}/cameras/{camera}/lpr", self.prefix)
     }
 
+    pub fn incidents(&self, camera: &str) -> String {
+        format!("{}/cameras/{camera}/incidents", self.prefix)
+    }
+
     /// Hotlist hits and high-priority incidents of every camera.
     pub fn alerts(&self) -> String {
         format!("{}/alerts", self.prefix)
@@ -74,6 +79,7 @@ impl Topics {
             EventPayload::Object(_) => (self.objects(camera), false),
             EventPayload::CameraStatus(_) => (self.camera_status(camera), true),
             EventPayload::Lpr(_) => (self.lpr(camera), false),
+            EventPayload::Incident(_) => (self.incidents(camera), false),
             EventPayload::Alert(_) => (self.alerts(), false),
         }
     }

@@ -307,10 +307,10 @@ impl RuleConfig {
                 push(&format!("schedule[{i}]"), m);
             }
         }
-        if let Some(c) = &self.classifier {
-            if !(0.0..=1.0).contains(&c.min_score) {
-                push("classifier.min_score", "must be in [0, 1]".into());
-            }
+        if let Some(c) = &self.classifier
+            && !(0.0..=1.0).contains(&c.min_score)
+        {
+            push("classifier.min_score", "must be in [0, 1]".into());
         }
         e
     }

@@ -279,31 +279,31 @@ impl RuleSet {
                             continue;
                         }
                         let s: i8 = if dist > 0.0 { 1 } else { -1 };
-                        if let Some(prev) = sides.insert(t.id, s) {
-                            if prev != s {
-                                let crossing = if prev > 0 {
-                                    Crossing::AToB
-                                } else {
-                                    Crossing::BToA
-                                };
-                                totals[usize::from(crossing == Crossing::BToA)] += 1;
-                                let incident = *next;
-                                *next += 1;
-                                for phase in [Phase::Start, Phase::End] {
-                                    out.push(Change {
-                                        rule: ri,
-                                        incident,
-                                        phase,
-                                        objects: vec![t.id],
-                                        started_at: now,
-                                        at: now,
-                                        count: None,
-                                        max_count: None,
-                                        crossing: Some(crossing),
-                                        totals: Some(*totals),
-                                        score: None,
-                                    });
-                                }
+                        if let Some(prev) = sides.insert(t.id, s)
+                            && prev != s
+                        {
+                            let crossing = if prev > 0 {
+                                Crossing::AToB
+                            } else {
+                                Crossing::BToA
+                            };
+                            totals[usize::from(crossing == Crossing::BToA)] += 1;
+                            let incident = *next;
+                            *next += 1;
+                            for phase in [Phase::Start, Phase::End] {
+                                out.push(Change {
+                                    rule: ri,
+                                    incident,
+                                    phase,
+                                    objects: vec![t.id],
+                                    started_at: now,
+                                    at: now,
+                                    count: None,
+                                    max_count: None,
+                                    crossing: Some(crossing),
+                                    totals: Some(*totals),
+                                    score: None,
+                                });
                             }
                         }
                     }

@@ -47,6 +47,10 @@ pub struct Metrics {
     pub mqtt_connection_errors: IntCounter,
     /// Plate reads (one per plate per analysed frame). Labels: camera.
     pub plate_reads: IntCounterVec,
+    /// Incidents started. Labels: camera, kind.
+    pub incidents: IntCounterVec,
+    /// Frames not given to the detector. Labels: camera, reason (`no_motion`).
+    pub frames_skipped: IntCounterVec,
     /// Hotlist hits (one per pass and entry). Labels: list.
     pub hotlist_hits: IntCounterVec,
     /// Hotlist entries loaded.
@@ -168,6 +172,12 @@ impl Metrics {
         registry
             .register(Box::new(mqtt_connection_errors.clone()))
             .expect("unique metric");
+        let incidents = counter_vec(n::INCIDENTS, "Incidents started", &["camera", "kind"]);
+        let frames_skipped = counter_vec(
+            n::FRAMES_SKIPPED,
+            "Frames not given to the detector",
+            &["camera", "reason"],
+        );
         let plate_reads = counter_vec(
             n::PLATE_READS,
             "Plate reads (per plate per analysed frame)",
@@ -182,6 +192,8 @@ impl Metrics {
         let snapshot_bytes = gauge(n::SNAPSHOT_BYTES, "Bytes of snapshot files on disk");
         Self {
             registry,
+            incidents,
+            frames_skipped,
             plate_reads,
             hotlist_hits,
             hotlist_entries,
