@@ -175,6 +175,9 @@ impl EventWriter {
     }
 }
 
+/// A camera's time advances on ticks only once it has sent no frame for this long.
+const TICK_AFTER: Duration = Duration::from_secs(1);
+
 /// Optional analytics stages.
 pub struct Stages<'a> {
     pub lpr: Option<&'a LprShared>,
@@ -198,22 +201,30 @@ pub fn run(
         lpr: Option<CameraLpr>,
         rules: Option<CameraRules>,
         /// Time of the last frame, and the clock's monotonic time when it arrived: ticks
-        /// between frames advance from there, so replays (stream time ahead of the clock)
-        /// never see time go back.
+        /// advance from there, so replays (stream time ahead of the clock) keep their time.
         last: Option<(Duration, DateTime<Utc>, Duration)>,
+        /// The latest time given to the tracker and rules: time never goes back for them,
+        /// even when a tick ran ahead of a late frame.
+        high_water: Duration,
     }
     impl Cam {
-        fn now(&self, clock: &dyn Clock) -> (Duration, DateTime<Utc>) {
-            match self.last {
-                Some((t, utc, arrived)) => {
-                    let d = clock.monotonic().saturating_sub(arrived);
-                    (
-                        t + d,
-                        utc + chrono::Duration::from_std(d).unwrap_or_default(),
-                    )
-                }
-                None => (clock.monotonic(), clock.now_utc()),
-            }
+        /// The camera's time at a tick, when it has been quiet for [`TICK_AFTER`] (a
+        /// camera that sends frames is timed by its frames alone, which keeps replays
+        /// deterministic); `None` while frames flow.
+        fn tick_time(&self, clock: &dyn Clock) -> Option<(Duration, DateTime<Utc>)> {
+            let (t, utc, arrived) = self.last?;
+            let d = clock.monotonic().saturating_sub(arrived);
+            (d >= TICK_AFTER).then(|| {
+                (
+                    (t + d).max(self.high_water),
+                    utc + chrono::Duration::from_std(d).unwrap_or_default(),
+                )
+            })
+        }
+        /// A frame's time, never before what the tracker and rules already saw.
+        fn frame_time(&mut self, t: Duration) -> Duration {
+            self.high_water = self.high_water.max(t);
+            self.high_water
         }
     }
     let mut cams: HashMap<CameraId, Cam> = HashMap::new();
@@ -227,6 +238,7 @@ pub fn run(
                     lpr: None,
                     rules: stages.rules.remove(camera),
                     last: None,
+                    high_water: Duration::ZERO,
                 },
             );
         }
@@ -262,6 +274,7 @@ pub fn run(
                 let cam = cams.get_mut(&camera).expect("inserted");
                 cam.size = (width, height);
                 cam.last = Some((captured_mono, captured_utc, clock.monotonic()));
+                let captured_mono = cam.frame_time(captured_mono);
                 for change in cam.tracker.update(captured_mono, captured_utc, &detections) {
                     writer.write(&object_event(origin, &camera, width, height, &change));
                 }
@@ -302,6 +315,7 @@ pub fn run(
             } => {
                 if let Some(cam) = cams.get_mut(&camera) {
                     cam.last = Some((captured_mono, captured_utc, clock.monotonic()));
+                    let captured_mono = cam.frame_time(captured_mono);
                     cam.tracker.touch(captured_mono, captured_utc);
                     run_rules(
                         cam,
@@ -316,7 +330,10 @@ pub fn run(
             Input::Status(st) => writer.write(&status_event(origin, &st, clock.now_utc())),
             Input::Tick => {
                 for (camera, cam) in &mut cams {
-                    let (now, utc) = cam.now(clock);
+                    let Some((now, utc)) = cam.tick_time(clock) else {
+                        continue;
+                    };
+                    cam.high_water = now;
                     for change in cam.tracker.expire(now) {
                         writer.write(&object_event(
                             origin, camera, cam.size.0, cam.size.1, &change,

@@ -14,6 +14,8 @@ use vigia_testkit::mqtt::Subscriber;
 use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 use vigia_testkit::{free_port, paths, shared_or_skip};
 
+mod common;
+
 const PREFIX: &str = "sies/test/e2e";
 
 fn config_text(data_dir: &Path, http_port: u16, broker_port: u16, cameras: &str) -> String {
@@ -46,6 +48,7 @@ reconnect_max_backoff_secs = 1
 fn check_envelope(topic: &str, payload: &[u8]) -> Value {
     let v: Value =
         serde_json::from_slice(payload).unwrap_or_else(|e| panic!("{topic}: not JSON: {e}"));
+    common::assert_valid_event(&v);
     assert_eq!(v["schema"], "vigia.event/1", "{v}");
     let id = uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap();
     assert_eq!(id.get_version_num(), 7, "{v}");
@@ -220,13 +223,7 @@ impl Vigia {
     }
 }
 
-fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
+use common::metric;
 
 fn outbox_event_ids(dir: &Path) -> Vec<String> {
     let (ob, _) = vigia_outbox::Outbox::open(dir, &vigia_outbox::OutboxConfig::default()).unwrap();
@@ -315,6 +312,7 @@ async fn kill_9_then_restart_publishes_what_was_in_the_outbox() {
             continue;
         }
         let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        common::assert_valid_event(&v);
         want.remove(v["id"].as_str().unwrap());
     }
     let status = second.terminate();

@@ -16,6 +16,8 @@ use vigia_testkit::paths::{self, shared_dir};
 use vigia_testkit::render::{RenderSpec, render_slideshow};
 use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 
+mod common;
+
 const PREFIX: &str = "sies/test/lpr";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,6 +135,7 @@ lpr = true
             continue;
         }
         let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        common::assert_valid_event(&v);
         match v["type"].as_str().unwrap() {
             "lpr" => {
                 assert_eq!(m.topic, format!("{PREFIX}/cameras/lpr-1/lpr"));

@@ -25,6 +25,9 @@ pub struct RenderSpec {
     pub gap: Duration,
     /// Photo height on screen (aspect kept).
     pub photo_height: u32,
+    /// Each photo stops halfway across the frame for this long (a vehicle that stops),
+    /// then moves on. Default zero.
+    pub hold: Duration,
 }
 
 impl Default for RenderSpec {
@@ -36,6 +39,7 @@ impl Default for RenderSpec {
             slide: Duration::from_secs(4),
             gap: Duration::from_millis(2500),
             photo_height: 420,
+            hold: Duration::ZERO,
         }
     }
 }
@@ -109,6 +113,7 @@ pub fn render_slideshow(
         let from = frame_dur * n;
         let frames = per(spec.slide).max(2);
         let y0 = (h - ph) / 2;
+        let hold_at = frames / 2;
         for i in 0..frames {
             // Left to right, staying inside the frame: the plate is readable all along.
             let x0 = ((w - pw) as f64 * (0.05 + 0.9 * i as f64 / (frames - 1) as f64)) as u32;
@@ -119,7 +124,10 @@ pub fn render_slideshow(
                 frame[dst..dst + (pw * 3) as usize]
                     .copy_from_slice(&img.as_raw()[srow..srow + (pw * 3) as usize]);
             }
-            push(&frame, &mut n)?;
+            let copies = if i == hold_at { 1 + per(spec.hold) } else { 1 };
+            for _ in 0..copies {
+                push(&frame, &mut n)?;
+            }
         }
         shown.push(Shown {
             photo: photo.clone(),

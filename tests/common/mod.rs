@@ -1,0 +1,48 @@
+//! Shared by the integration tests: the published event schema.
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The event contract's JSON Schema, as published in docs/.
+pub fn event_schema() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let path =
+            vigia_testkit::paths::project_root().join("docs/schema/vigia.event.v1.schema.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+        jsonschema::draft202012::new(&schema).expect("the schema compiles")
+    })
+}
+
+/// Every way `event` breaks the schema (empty when it validates).
+pub fn schema_errors(event: &Value) -> Vec<String> {
+    event_schema()
+        .iter_errors(event)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// Panics, naming the event and the errors, when `event` does not validate.
+pub fn assert_valid_event(event: &Value) {
+    let errors = schema_errors(event);
+    assert!(
+        errors.is_empty(),
+        "event does not match docs/schema/vigia.event.v1.schema.json:\n{}\n{}",
+        serde_json::to_string_pretty(event).unwrap_or_default(),
+        errors.join("\n")
+    );
+}
+
+/// The value of the first Prometheus sample whose line starts with `name` (0 when absent).
+pub fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
