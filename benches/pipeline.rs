@@ -5,7 +5,11 @@
 //!   into YOLOX's 416x416 f32 input;
 //! - `detector`: YOLOX-nano end to end (preprocess, ONNX Runtime, decode, NMS) with 1 and 2
 //!   intra-op threads (needs the set-up; skipped with a message otherwise);
-//! - `tracker`: one IoU tracker update with 5 and 50 objects in the frame;
+//! - `tracker`: one tracker update with 5 and 50 objects in the frame;
+//! - `tracking_and_rules`: per analysed frame, the tracker alone (baseline) vs the tracker
+//!   plus one rule of each of the six kinds, with 5 and 50 moving objects;
+//! - `motion_gate`: the gate's check of a 768x432 frame (what a skipped frame costs instead
+//!   of the detector);
 //! - `outbox_append`: one 600-byte event with `fsync = "never"` (baseline) vs `"always"`.
 //!
 //! Run: `cargo bench --bench pipeline` (add `-- --quick` for a short run).
@@ -141,5 +145,145 @@ fn outbox(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, preprocess, detector, tracker, outbox);
+/// `n` people walking right, 20 px per frame, wrapping around a 1280x720 frame.
+fn walkers(n: usize, step: u64) -> Vec<Detection> {
+    (0..n)
+        .map(|i| {
+            let x = ((i as u64 * 97 + step * 20) % 1200) as f32;
+            let y = (i / 10) as f32 * 120.0 + 40.0;
+            Detection {
+                class_id: 0,
+                label: "person".into(),
+                score: 0.8,
+                bbox: BBox::new(x, y, 40.0, 100.0),
+            }
+        })
+        .collect()
+}
+
+fn six_rules() -> Vec<vigia_rules::RuleConfig> {
+    let text = r#"
+[[rules]]
+name = "zone"
+camera = "c"
+kind = "zone_intrusion"
+zone = [[0.1, 0.1], [0.6, 0.1], [0.6, 0.9], [0.1, 0.9]]
+[[rules]]
+name = "line"
+camera = "c"
+kind = "line_crossing"
+line = [[0.5, 0.0], [0.5, 1.0]]
+[[rules]]
+name = "loiter"
+camera = "c"
+kind = "loitering"
+zone = [[0.1, 0.1], [0.6, 0.1], [0.6, 0.9], [0.1, 0.9]]
+dwell_secs = 10
+[[rules]]
+name = "crowd"
+camera = "c"
+kind = "crowding"
+zone = [[0, 0], [1, 0], [1, 1], [0, 1]]
+min_count = 5
+[[rules]]
+name = "wrong"
+camera = "c"
+kind = "wrong_way"
+direction = [-1, 0]
+classes = ["person"]
+[[rules]]
+name = "stopped"
+camera = "c"
+kind = "stopped_vehicle"
+zone = [[0, 0], [1, 0], [1, 1], [0, 1]]
+dwell_secs = 10
+classes = ["person"]
+"#;
+    #[derive(serde::Deserialize)]
+    struct F {
+        rules: Vec<vigia_rules::RuleConfig>,
+    }
+    toml::from_str::<F>(text).unwrap().rules
+}
+
+fn tracking_and_rules(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tracking_and_rules");
+    let (w, h) = (1280u32, 720u32);
+    let local = Utc::now().naive_utc();
+    for n in [5usize, 50] {
+        let frames: Vec<Vec<Detection>> = (0..64).map(|s| walkers(n, s)).collect();
+        for with_rules in [false, true] {
+            let mut tr = Tracker::new(TrackerConfig::default());
+            let mut rules =
+                vigia_rules::RuleSet::new(if with_rules { six_rules() } else { Vec::new() });
+            let mut step = 0u64;
+            let name = if with_rules {
+                "tracker_and_6_rules"
+            } else {
+                "tracker_only"
+            };
+            g.bench_function(BenchmarkId::new(name, format!("{n}_objects")), |b| {
+                b.iter(|| {
+                    step += 1;
+                    let now = Duration::from_millis(step * 200);
+                    let dets = &frames[(step % 64) as usize];
+                    let changes = tr.update(now, Utc::now(), black_box(dets));
+                    if with_rules {
+                        let views: Vec<vigia_rules::TrackView> = tr
+                            .confirmed()
+                            .map(|o| vigia_rules::TrackView {
+                                id: o.id,
+                                label: o.label.clone(),
+                                bbox: o.bbox.normalised(w, h),
+                                velocity: [o.velocity.0 / w as f32, o.velocity.1 / h as f32],
+                            })
+                            .collect();
+                        let out = rules.update(now, local, &views, &mut |_, _| {
+                            vigia_rules::debounce::Gate::Allow(None)
+                        });
+                        black_box(out);
+                    }
+                    black_box(changes)
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn motion_gate(c: &mut Criterion) {
+    let mut g = c.benchmark_group("motion_gate");
+    let (w, h) = (768u32, 432u32);
+    let a = frame(w, h);
+    let mut b2 = a.clone();
+    b2.iter_mut()
+        .take(20_000)
+        .for_each(|v| *v = v.wrapping_add(60));
+    let views = [
+        RgbView::new(w, h, w as usize * 3, &a).unwrap(),
+        RgbView::new(w, h, w as usize * 3, &b2).unwrap(),
+    ];
+    let mut gate = vigia_infer::motion::MotionGate::new(Default::default());
+    let mut i = 0u64;
+    g.bench_function(BenchmarkId::new("check", format!("{w}x{h}")), |b| {
+        b.iter(|| {
+            i += 1;
+            gate.check(
+                black_box(&views[(i % 2) as usize]),
+                Duration::from_millis(i * 200),
+            )
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    preprocess,
+    detector,
+    tracker,
+    tracking_and_rules,
+    motion_gate,
+    outbox
+);
 criterion_main!(benches);

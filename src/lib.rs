@@ -11,12 +11,14 @@
 //! - [`incidents`]: tracks → rules → `incident` events.
 //! - [`lpr_events`]: plate sightings → passes → `lpr` and `alert` events.
 //! - [`plates`]: reading plates in a picture (detector → OCR → grammar).
-//! - [`tools`]: `vigia read` and `vigia eval`.
+//! - [`tools`]: `vigia read`, `vigia eval`, `vigia draw-rules`.
+//! - [`draw`]: rules drawn on a frame.
 //! - [`snapshots`]: JPEG scene and plate crops of plate reads, with a disk budget.
 
 pub mod analytics;
 pub mod app;
 pub mod config;
+pub mod draw;
 pub mod hotlists;
 pub mod http;
 pub mod incidents;

@@ -64,6 +64,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Draw a camera's rules (zones, lines with their A/B sides, allowed directions) on a
+    /// frame of it; prints the legend.
+    DrawRules {
+        /// Configuration file with the `[[rules]]`.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// The camera (default: the only camera with rules).
+        #[arg(long)]
+        camera: Option<String>,
+        /// A picture of the camera's view (JPEG, PNG) or a video of it; default: the
+        /// camera's own `file://` source.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// For a video: the time of the frame, in seconds.
+        #[arg(long, default_value_t = 0.0)]
+        at: f64,
+        /// Where to write the picture (PNG or JPEG).
+        #[arg(short, long)]
+        out: PathBuf,
+    },
 }
 
 fn tool_config(config: Option<&PathBuf>) -> Result<Config, ExitCode> {
@@ -131,6 +151,40 @@ fn main() -> ExitCode {
                     } else {
                         print!("{}", r.table());
                     }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::DrawRules {
+            config,
+            camera,
+            image,
+            at,
+            out,
+        } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match vigia::tools::draw_camera_rules(
+                &cfg,
+                camera.as_deref(),
+                image.as_deref(),
+                at,
+                &out,
+            ) {
+                Ok(legend) => {
+                    for l in legend {
+                        println!("{l}");
+                    }
+                    println!("wrote {}", out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -82,6 +82,8 @@ pub struct MotionGate {
     reference: Option<(u32, u32, Vec<u8>)>,
     last_run: Option<Duration>,
     scratch: Vec<u32>,
+    /// Cell column of each sampled pixel column, for (frame width, cells, step).
+    cols: ((u32, u32, usize), Vec<u32>),
 }
 
 impl MotionGate {
@@ -91,27 +93,39 @@ impl MotionGate {
             reference: None,
             last_run: None,
             scratch: Vec::new(),
+            cols: ((0, 0, 0), Vec::new()),
         }
     }
 
-    /// Grey box-filtered picture `w` wide.
+    /// Grey box-filtered picture `w` wide. Each cell averages a grid of samples of its
+    /// block (every pixel for small blocks; every `block / 4`-th pixel in both directions
+    /// for large ones, which keeps the cost per frame nearly independent of the resolution).
     fn small(&mut self, img: &RgbView) -> (u32, u32, Vec<u8>) {
         let w = self.cfg.width.min(img.width).max(1);
         let h = ((img.height as u64 * w as u64 / img.width as u64) as u32).max(1);
+        let step = ((img.width / w) / 4).max(1) as usize;
+        let key = (img.width, w, step);
+        if self.cols.0 != key {
+            let cols = (0..img.width as usize)
+                .step_by(step)
+                .map(|x| (x as u64 * w as u64 / img.width as u64) as u32)
+                .collect();
+            self.cols = (key, cols);
+        }
+        let cols = &self.cols.1;
         self.scratch.clear();
         self.scratch.resize((w * h * 2) as usize, 0);
-        for y in 0..img.height {
-            let sy = (y as u64 * h as u64 / img.height as u64) as usize;
-            let row = &img.data[y as usize * img.stride..];
-            for x in 0..img.width {
-                let sx = (x as u64 * w as u64 / img.width as u64) as usize;
-                let p = &row[x as usize * 3..x as usize * 3 + 3];
+        for y in (0..img.height as usize).step_by(step) {
+            let sy = y * h as usize / img.height as usize;
+            let cells = &mut self.scratch[sy * w as usize * 2..(sy + 1) * w as usize * 2];
+            let row = &img.data[y * img.stride..];
+            for (p, &sx) in row.chunks_exact(3).step_by(step).zip(cols) {
                 // Integer luma (BT.601).
                 let luma =
                     (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8;
-                let i = (sy * w as usize + sx) * 2;
-                self.scratch[i] += luma;
-                self.scratch[i + 1] += 1;
+                let i = sx as usize * 2;
+                cells[i] += luma;
+                cells[i + 1] += 1;
             }
         }
         let grey = self
@@ -246,6 +260,27 @@ mod tests {
                 > 5,
             "{decisions:?}"
         );
+    }
+
+    #[test]
+    fn sampled_full_hd_frames_still_see_a_person_sized_object_move() {
+        // 1920 px into 96 cells: blocks of 20 px, sampled every 5 px.
+        let (w, h) = (1920u32, 1080u32);
+        let frame = |x0: u32| {
+            let mut v = vec![90u8; (w * h * 3) as usize];
+            for y in 400..650 {
+                for x in x0..x0 + 100 {
+                    let i = ((y * w + x) * 3) as usize;
+                    v[i..i + 3].copy_from_slice(&[220, 210, 200]);
+                }
+            }
+            v
+        };
+        let mut g = MotionGate::new(MotionConfig::default());
+        let (a, b) = (frame(600), frame(700));
+        assert_eq!(g.check(&view(&a, w, h), ms(0)), Decision::Cadence);
+        assert_eq!(g.check(&view(&a, w, h), ms(200)), Decision::Skip);
+        assert_eq!(g.check(&view(&b, w, h), ms(400)), Decision::Motion);
     }
 
     #[test]

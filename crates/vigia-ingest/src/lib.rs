@@ -14,6 +14,7 @@ pub mod decoder;
 pub mod error;
 pub mod pipeline;
 pub mod source;
+pub mod still;
 pub mod supervisor;
 
 pub use config::{CameraConfig, DecoderPreference, RtspTransport};
