@@ -206,6 +206,9 @@ pub fn run(
         /// The latest time given to the tracker and rules: time never goes back for them,
         /// even when a tick ran ahead of a late frame.
         high_water: Duration,
+        /// The last analysed frame (cameras with rules). Frames the motion gate skipped
+        /// look the same, so it stands for them in snapshots and the classifier stage.
+        last_frame: Option<Arc<OwnedRgb>>,
     }
     impl Cam {
         /// The camera's time at a tick, when it has been quiet for [`TICK_AFTER`] (a
@@ -239,6 +242,7 @@ pub fn run(
                     rules: stages.rules.remove(camera),
                     last: None,
                     high_water: Duration::ZERO,
+                    last_frame: None,
                 },
             );
         }
@@ -299,6 +303,10 @@ pub fn run(
                             plates,
                         );
                 }
+                if frame.is_some() {
+                    cam.last_frame = frame;
+                }
+                let frame = cam.last_frame.clone();
                 run_rules(
                     cam,
                     &camera,
@@ -317,12 +325,13 @@ pub fn run(
                     cam.last = Some((captured_mono, captured_utc, clock.monotonic()));
                     let captured_mono = cam.frame_time(captured_mono);
                     cam.tracker.touch(captured_mono, captured_utc);
+                    let frame = cam.last_frame.clone();
                     run_rules(
                         cam,
                         &camera,
                         captured_mono,
                         captured_utc,
-                        None,
+                        frame.as_deref(),
                         stages.incidents,
                     );
                 }
@@ -342,7 +351,8 @@ pub fn run(
                     if let (Some(shared), Some(l)) = (stages.lpr, cam.lpr.as_mut()) {
                         l.on_tick(shared, writer, origin, camera, now);
                     }
-                    run_rules(cam, camera, now, utc, None, stages.incidents);
+                    let frame = cam.last_frame.clone();
+                    run_rules(cam, camera, now, utc, frame.as_deref(), stages.incidents);
                 }
             }
         }

@@ -270,6 +270,13 @@ classifier = {{ manifest = "{{root}}/models/ppocr_cls.toml", label = "180", min_
         .unwrap();
     assert_eq!(code, 200);
     assert!(body.starts_with(&[0xff, 0xd8]), "a JPEG");
+    // Every incident carries a snapshot, also those that start while the motion gate skips
+    // frames (people standing still at the table).
+    for (_, v) in &r.events {
+        if v["type"] == "incident" {
+            assert!(v["media"]["snapshot_url"].is_string(), "{v}");
+        }
+    }
     for v in r.incidents("table-area") {
         if v["lifecycle"] == "end" {
             let d = v["duration_ms"].as_u64().unwrap();
