@@ -643,6 +643,82 @@ mod tests {
     }
 
     #[test]
+    fn rule_errors_name_the_rule_and_field() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let text = format!(
+            r#"
+utc_offset = "Bogota"
+[motion]
+width = 4
+[[cameras]]
+id = "lobby"
+url = "rtsp://10.0.0.1/live"
+[[rules]]
+name = "ok"
+camera = "lobby"
+kind = "zone_intrusion"
+zone = [[0, 0], [1, 0], [1, 1]]
+[[rules]]
+name = "ok"
+camera = "lobby"
+kind = "loitering"
+[[rules]]
+name = "elsewhere"
+camera = "gate"
+kind = "line_crossing"
+line = [[0.5, 0], [0.5, 2]]
+[[rules]]
+name = "boats"
+camera = "lobby"
+kind = "zone_intrusion"
+zone = [[0, 0], [1, 0], [1, 1]]
+classes = ["boat"]
+colour = "red"
+[[rules]]
+name = "scored"
+camera = "lobby"
+kind = "crowding"
+zone = [[0, 0], [1, 0], [1, 1]]
+min_count = 1
+schedule = [{{ days = ["someday"], from = "25:00", to = "06:00" }}]
+classifier = {{ manifest = "{cls}", label = "fight" }}
+[[rules]]
+name = "boats-only"
+camera = "lobby"
+kind = "zone_intrusion"
+zone = [[0, 0], [1, 0], [1, 1]]
+classes = ["boat"]
+"#,
+            cls = root.join("models/ppocr_cls.toml").display()
+        );
+        let errs = parse(&text).unwrap_err();
+        let p = paths(&errs);
+        for want in [
+            "utc_offset",
+            "motion.width",
+            "rules[1].name",
+            "rules[1].zone",
+            "rules[1].dwell_secs",
+            "rules[2].camera",
+            "rules[2].line",
+            "rules[3].colour",
+            "rules[5].classes",
+            "rules[4].min_count",
+            "rules[4].schedule[0]",
+            "rules[4].classifier.label",
+        ] {
+            assert!(p.contains(&want), "missing {want} in {errs:#?}");
+        }
+        // A good rule is accepted with its defaults.
+        let ok = parse(
+            "[[cameras]]\nid = \"lobby\"\nurl = \"rtsp://h/x\"\n[[rules]]\nname = \"exit\"\ncamera = \"lobby\"\nkind = \"line_crossing\"\nline = [[0.5, 0], [0.5, 1]]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.rules.len(), 1);
+        assert_eq!(ok.rules[0].severity, vigia_core::event::Severity::Medium);
+    }
+
+    #[test]
     fn reports_every_error_with_its_path() {
         let text = r#"
 site = "a b"
