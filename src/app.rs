@@ -32,7 +32,7 @@ use vigia_ingest::pipeline::CameraStats;
 use vigia_ingest::source::redact_url;
 use vigia_ingest::{CameraStatus, IngestContext, run_camera};
 use vigia_outbox::Outbox;
-use vigia_publish::{AckedMessage, BrokerUrl, Publisher, PublisherSettings, Topics};
+use vigia_publish::{AckedMessage, BrokerLink, Publisher, PublisherSettings, Topics};
 use vigia_rules::RuleConfig;
 use vigia_rules::config::ClassifierGate;
 use vigia_telemetry::Metrics;
@@ -232,26 +232,20 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     metrics.outbox_depth.set(outbox.pending() as i64);
 
     // The broker.
-    let (host, port) = match &cfg.mqtt.url {
-        Some(url) => {
-            let u = BrokerUrl::parse(url)?;
-            (u.host, u.port)
-        }
+    let link = match BrokerLink::from_config(&cfg.mqtt)? {
+        Some(link) => link,
         None => {
             let listen = cfg.mqtt.embedded_listen;
             let b =
                 tokio::task::spawn_blocking(move || vigia_publish::broker::start(listen)).await??;
-            ("127.0.0.1".to_string(), b.addr.port())
+            BrokerLink::plain("127.0.0.1", b.addr.port())
         }
     };
-    let broker = format!("{host}:{port}");
+    let broker = link.address();
     let topics = Topics::new(&cfg.topic_prefix())?;
     let settings = PublisherSettings {
-        host,
-        port,
+        broker: link,
         client_id: cfg.client_id(),
-        username: cfg.mqtt.username.clone(),
-        password: cfg.mqtt.password()?,
         keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_secs),
         inflight_window: cfg.mqtt.inflight_window,
         min_backoff: Duration::from_millis(cfg.mqtt.reconnect_min_backoff_ms),

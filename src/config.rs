@@ -348,8 +348,15 @@ impl Config {
                 c.manifest = resolve(base, &c.manifest);
             }
         }
-        if let Some(f) = &self.mqtt.password_file {
-            self.mqtt.password_file = Some(resolve(base, f));
+        for f in [
+            &mut self.mqtt.password_file,
+            &mut self.mqtt.ca_file,
+            &mut self.mqtt.client_cert_file,
+            &mut self.mqtt.client_key_file,
+        ] {
+            if let Some(p) = f {
+                *f = Some(resolve(base, p));
+            }
         }
         if let Some(sim) = &mut self.simulator {
             for s in &mut sim.streams {
@@ -417,7 +424,29 @@ impl Config {
         for (field, msg) in self.outbox.validate() {
             c.push(format!("outbox.{field}"), msg);
         }
-        for (field, msg) in self.mqtt.validate() {
+        let mqtt_errors = self.mqtt.validate();
+        let tls = self
+            .mqtt
+            .url
+            .as_deref()
+            .is_some_and(|u| vigia_publish::BrokerUrl::parse(u).is_ok_and(|u| u.tls));
+        if mqtt_errors.is_empty() && tls {
+            // Reads the CA, certificate and key now, so a bad file is reported by
+            // `check-config` and at start, not at the first connection attempt.
+            match self.mqtt.tls_files().client_config() {
+                Ok(_) => {}
+                Err(vigia_publish::PublishError::File {
+                    field,
+                    path,
+                    message,
+                }) => c.push(
+                    format!("mqtt.{field}"),
+                    format!("{}: {message}", path.display()),
+                ),
+                Err(e) => c.push("mqtt.url", e.to_string()),
+            }
+        }
+        for (field, msg) in mqtt_errors {
             c.push(format!("mqtt.{field}"), msg);
         }
         if let Some(sim) = &self.simulator {

@@ -11,8 +11,10 @@ use crate::error::PublishError;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttConfig {
-    /// Broker URL, `mqtt://host[:port]` (port 1883 by default). When absent, vigia starts
-    /// an embedded broker on `embedded_listen` and publishes there (demo, single node).
+    /// Broker URL: `mqtt://host[:port]` (port 1883 by default) or, over TLS,
+    /// `mqtts://host[:port]` (port 8883 by default; the broker's certificate is always
+    /// verified). When absent, vigia starts an embedded broker on `embedded_listen` and
+    /// publishes there (demo, single node).
     pub url: Option<String>,
     /// MQTT client id; keep it stable per node so the broker keeps the session.
     /// Default `vigia-<site>-<node>`.
@@ -25,6 +27,13 @@ pub struct MqttConfig {
     pub password_env: Option<String>,
     /// File holding the broker password (first line).
     pub password_file: Option<PathBuf>,
+    /// `mqtts://` only: PEM file with the CA certificate(s) that signed the broker's
+    /// certificate. Default: the system trust store.
+    pub ca_file: Option<PathBuf>,
+    /// `mqtts://` only: PEM client certificate (chain) for brokers that require one.
+    pub client_cert_file: Option<PathBuf>,
+    /// `mqtts://` only: the client certificate's private key (PEM: PKCS#8, RSA or EC).
+    pub client_key_file: Option<PathBuf>,
     /// MQTT keep-alive. Default 30 s.
     pub keep_alive_secs: u64,
     /// Publishes awaiting their PUBACK at once. Default 32.
@@ -50,6 +59,9 @@ impl Default for MqttConfig {
             username: None,
             password_env: None,
             password_file: None,
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
             keep_alive_secs: 30,
             inflight_window: 32,
             reconnect_min_backoff_ms: 500,
@@ -65,22 +77,31 @@ impl Default for MqttConfig {
 pub struct BrokerUrl {
     pub host: String,
     pub port: u16,
+    /// `mqtts://`: TLS.
+    pub tls: bool,
 }
 
 impl BrokerUrl {
-    /// Parses `mqtt://host[:port]` (IPv6 hosts in brackets).
+    /// Parses `mqtt://host[:port]` or `mqtts://host[:port]` (IPv6 hosts in brackets).
     pub fn parse(url: &str) -> Result<Self, PublishError> {
         let err = |message: &str| PublishError::Url {
             url: url.to_string(),
             message: message.to_string(),
         };
-        if url.starts_with("mqtts://") || url.starts_with("ssl://") {
-            return Err(err("TLS brokers are not supported yet; use mqtt://"));
-        }
-        let rest = url
+        let (rest, tls) = if let Some(r) = url
+            .strip_prefix("mqtts://")
+            .or_else(|| url.strip_prefix("ssl://"))
+        {
+            (r, true)
+        } else if let Some(r) = url
             .strip_prefix("mqtt://")
             .or_else(|| url.strip_prefix("tcp://"))
-            .ok_or_else(|| err("use mqtt://host[:port]"))?;
+        {
+            (r, false)
+        } else {
+            return Err(err("use mqtt://host[:port] or mqtts://host[:port]"));
+        };
+        let default_port = if tls { 8883 } else { 1883 };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') || rest.contains('@') {
             return Err(err(
@@ -91,14 +112,14 @@ impl BrokerUrl {
             let (h, after) = v6.split_once(']').ok_or_else(|| err("unclosed '['"))?;
             let port = match after.strip_prefix(':') {
                 Some(p) => p.parse().map_err(|_| err("bad port"))?,
-                None if after.is_empty() => 1883,
+                None if after.is_empty() => default_port,
                 None => return Err(err("bad port")),
             };
             (h.to_string(), port)
         } else {
             match rest.rsplit_once(':') {
                 Some((h, p)) => (h.to_string(), p.parse().map_err(|_| err("bad port"))?),
-                None => (rest.to_string(), 1883),
+                None => (rest.to_string(), default_port),
             }
         };
         if host.is_empty() {
@@ -107,7 +128,7 @@ impl BrokerUrl {
         if port == 0 {
             return Err(err("port 0"));
         }
-        Ok(Self { host, port })
+        Ok(Self { host, port, tls })
     }
 }
 
@@ -115,10 +136,33 @@ impl MqttConfig {
     /// Checks the values; returns `(field, message)` pairs.
     pub fn validate(&self) -> Vec<(&'static str, String)> {
         let mut errs = Vec::new();
-        if let Some(url) = &self.url
-            && let Err(e) = BrokerUrl::parse(url)
-        {
-            errs.push(("url", e.to_string()));
+        let tls = match self.url.as_deref().map(BrokerUrl::parse) {
+            Some(Ok(u)) => u.tls,
+            Some(Err(e)) => {
+                errs.push(("url", e.to_string()));
+                true
+            }
+            None => false,
+        };
+        if !tls {
+            for (field, set) in [
+                ("ca_file", self.ca_file.is_some()),
+                ("client_cert_file", self.client_cert_file.is_some()),
+                ("client_key_file", self.client_key_file.is_some()),
+            ] {
+                if set {
+                    errs.push((
+                        field,
+                        "needs a TLS broker: url = \"mqtts://host[:port]\"".to_string(),
+                    ));
+                }
+            }
+        }
+        if self.client_cert_file.is_some() != self.client_key_file.is_some() {
+            errs.push((
+                "client_cert_file",
+                "set client_cert_file and client_key_file together".to_string(),
+            ));
         }
         if let Some(p) = &self.topic_prefix
             && let Err(e) = crate::topics::Topics::new(p)
@@ -151,6 +195,17 @@ impl MqttConfig {
         errs
     }
 
+    /// The TLS files, for an `mqtts://` broker.
+    pub fn tls_files(&self) -> crate::tls::TlsFiles {
+        crate::tls::TlsFiles {
+            ca_file: self.ca_file.clone(),
+            client_auth: self
+                .client_cert_file
+                .clone()
+                .zip(self.client_key_file.clone()),
+        }
+    }
+
     /// The broker password from `password_env` / `password_file`, if configured.
     pub fn password(&self) -> Result<Option<String>, PublishError> {
         vigia_core::secrets::read_secret(
@@ -171,9 +226,13 @@ mod tests {
             BrokerUrl::parse("mqtt://broker.sies.local").unwrap(),
             BrokerUrl {
                 host: "broker.sies.local".into(),
-                port: 1883
+                port: 1883,
+                tls: false,
             }
         );
+        let tls = BrokerUrl::parse("mqtts://broker.sies.local").unwrap();
+        assert_eq!((tls.port, tls.tls), (8883, true));
+        assert_eq!(BrokerUrl::parse("mqtts://[::1]:18883").unwrap().port, 18883);
         assert_eq!(
             BrokerUrl::parse("mqtt://10.1.2.3:11883/").unwrap().port,
             11883
@@ -185,7 +244,8 @@ mod tests {
             "mqtt://h:0",
             "mqtt://h:x",
             "mqtt://u:p@h",
-            "mqtts://h",
+            "mqtts://",
+            "https://h",
         ] {
             assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
         }
@@ -202,5 +262,20 @@ mod tests {
         let fields: Vec<_> = c.validate().into_iter().map(|e| e.0).collect();
         assert_eq!(fields, vec!["url", "topic_prefix", "inflight_window"]);
         assert!(MqttConfig::default().validate().is_empty());
+        let plain_with_tls_files = MqttConfig {
+            url: Some("mqtt://h".into()),
+            ca_file: Some("ca.pem".into()),
+            client_cert_file: Some("c.pem".into()),
+            ..MqttConfig::default()
+        };
+        let fields: Vec<_> = plain_with_tls_files
+            .validate()
+            .into_iter()
+            .map(|e| e.0)
+            .collect();
+        assert_eq!(
+            fields,
+            vec!["ca_file", "client_cert_file", "client_cert_file"]
+        );
     }
 }

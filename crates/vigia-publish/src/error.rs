@@ -5,6 +5,13 @@
 pub enum PublishError {
     #[error("mqtt.url {url:?}: {message}")]
     Url { url: String, message: String },
+    /// A file named by `[mqtt]` (CA, client certificate or key) is missing or unusable.
+    #[error("mqtt.{field} {}: {message}", path.display())]
+    File {
+        field: &'static str,
+        path: std::path::PathBuf,
+        message: String,
+    },
     #[error("mqtt: {0}")]
     Config(String),
     #[error("embedded MQTT broker on {listen}: {message}")]

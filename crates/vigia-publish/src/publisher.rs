@@ -24,16 +24,14 @@ use vigia_core::Shutdown;
 use vigia_outbox::Outbox;
 use vigia_telemetry::Metrics;
 
+use crate::link::BrokerLink;
 use crate::record::OutboxMessage;
 
 /// Connection settings, resolved from [`crate::MqttConfig`].
 #[derive(Debug, Clone)]
 pub struct PublisherSettings {
-    pub host: String,
-    pub port: u16,
+    pub broker: BrokerLink,
     pub client_id: String,
-    pub username: Option<String>,
-    pub password: Option<String>,
     pub keep_alive: Duration,
     pub inflight_window: u16,
     pub min_backoff: Duration,
@@ -117,21 +115,17 @@ impl Publisher {
 
     fn options(&self) -> MqttOptions {
         let s = &self.settings;
-        let mut o = MqttOptions::new(&s.client_id, &s.host, s.port);
+        let mut o = s.broker.options(&s.client_id);
         o.set_keep_alive(s.keep_alive);
         // A persistent session with a stable client id.
         o.set_clean_session(false);
         o.set_inflight(s.inflight_window.saturating_add(1));
-        o.set_max_packet_size(4 << 20, 4 << 20);
         o.set_last_will(LastWill::new(
             &s.available_topic,
             "offline",
             QoS::AtLeastOnce,
             true,
         ));
-        if let Some(user) = &s.username {
-            o.set_credentials(user, s.password.clone().unwrap_or_default());
-        }
         o
     }
 
@@ -180,7 +174,7 @@ impl Publisher {
                         self.metrics.mqtt_connection_errors.inc();
                         if was || !logged_down {
                             tracing::warn!(
-                                broker = %format!("{}:{}", self.settings.host, self.settings.port),
+                                broker = %self.settings.broker.address(),
                                 error = %describe(&e),
                                 pending = self.outbox.pending(),
                                 "MQTT connection lost or refused; events wait in the outbox"
@@ -262,7 +256,7 @@ impl Publisher {
                 conn.connected = true;
                 self.metrics.mqtt_connected.set(1);
                 tracing::info!(
-                    broker = %format!("{}:{}", self.settings.host, self.settings.port),
+                    broker = %self.settings.broker.address(),
                     session_present = ack.session_present,
                     pending = self.outbox.pending(),
                     "connected to MQTT broker"

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use vigia_core::Shutdown;
 use vigia_outbox::{FsyncPolicy, Outbox, OutboxConfig};
-use vigia_publish::{AckedMessage, OutboxMessage, Publisher, PublisherSettings};
+use vigia_publish::{AckedMessage, BrokerLink, OutboxMessage, Publisher, PublisherSettings};
 use vigia_telemetry::Metrics;
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
@@ -27,11 +27,8 @@ fn outbox() -> (tempfile::TempDir, Arc<Outbox>) {
 
 fn settings(port: u16) -> PublisherSettings {
     PublisherSettings {
-        host: "127.0.0.1".into(),
-        port,
+        broker: BrokerLink::plain("127.0.0.1", port),
         client_id: format!("vigia-test-{}", vigia_testkit::free_port().unwrap()),
-        username: None,
-        password: None,
         keep_alive: Duration::from_secs(5),
         inflight_window: 8,
         min_backoff: Duration::from_millis(50),

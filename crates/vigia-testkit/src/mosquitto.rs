@@ -13,6 +13,19 @@ pub struct Mosquitto {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    secure: Option<Secure>,
+}
+
+/// A TLS listener with authentication: the broker presents `cert`/`key` (signed by `ca`),
+/// requires a client certificate signed by `ca` when `require_client_cert`, and accepts
+/// only the `users` (name, password); anonymous clients are refused.
+#[derive(Debug, Clone)]
+pub struct Secure {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub require_client_cert: bool,
+    pub users: Vec<(String, String)>,
 }
 
 fn binary() -> Result<PathBuf, TestkitError> {
@@ -35,6 +48,15 @@ fn binary() -> Result<PathBuf, TestkitError> {
 impl Mosquitto {
     /// Starts a broker on a free port.
     pub fn start() -> Result<Self, TestkitError> {
+        Self::start_with(None)
+    }
+
+    /// Starts a broker with a TLS listener and authentication on a free port.
+    pub fn start_secure(secure: Secure) -> Result<Self, TestkitError> {
+        Self::start_with(Some(secure))
+    }
+
+    fn start_with(secure: Option<Secure>) -> Result<Self, TestkitError> {
         let dir = tempfile::Builder::new()
             .prefix("vigia-mosquitto")
             .tempdir()?;
@@ -48,21 +70,71 @@ impl Mosquitto {
             child: None,
             port: free_port()?,
             dir,
+            secure,
         };
+        m.write_security()?;
         m.spawn()?;
         Ok(m)
     }
 
+    /// Copies the TLS files where the broker (which drops root for the `mosquitto` user)
+    /// can read them, and writes the password file with `mosquitto_passwd`.
+    fn write_security(&self) -> Result<(), TestkitError> {
+        use std::os::unix::fs::PermissionsExt;
+        let Some(sec) = &self.secure else {
+            return Ok(());
+        };
+        let dir = self.dir.path();
+        for (from, name) in [
+            (&sec.ca, "ca.pem"),
+            (&sec.cert, "server.pem"),
+            (&sec.key, "server.key"),
+        ] {
+            let to = dir.join(name);
+            std::fs::copy(from, &to)?;
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644))?;
+        }
+        let passwd = dir.join("passwd");
+        std::fs::write(&passwd, "")?;
+        for (user, password) in &sec.users {
+            let status = Command::new("mosquitto_passwd")
+                .arg("-b")
+                .arg(&passwd)
+                .arg(user)
+                .arg(password)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .map_err(|e| {
+                    TestkitError::Mosquitto(format!(
+                        "mosquitto_passwd (Debian package mosquitto) could not run: {e}"
+                    ))
+                })?;
+            if !status.success() {
+                return Err(TestkitError::Mosquitto(format!(
+                    "mosquitto_passwd failed with {status}"
+                )));
+            }
+        }
+        std::fs::set_permissions(&passwd, std::fs::Permissions::from_mode(0o644))?;
+        Ok(())
+    }
+
     fn spawn(&mut self) -> Result<(), TestkitError> {
         let conf = self.dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {dir}/\nlog_dest file {dir}/mosquitto.log\nmax_queued_messages 100000\n",
-                port = self.port,
-                dir = self.dir.path().display()
-            ),
-        )?;
+        let dir = self.dir.path().display();
+        let mut text = format!(
+            "listener {port} 127.0.0.1\npersistence true\npersistence_location {dir}/\nlog_dest file {dir}/mosquitto.log\nmax_queued_messages 100000\n",
+            port = self.port,
+        );
+        match &self.secure {
+            None => text.push_str("allow_anonymous true\n"),
+            Some(sec) => text.push_str(&format!(
+                "cafile {dir}/ca.pem\ncertfile {dir}/server.pem\nkeyfile {dir}/server.key\nrequire_certificate {}\nallow_anonymous false\npassword_file {dir}/passwd\n",
+                sec.require_client_cert
+            )),
+        }
+        std::fs::write(&conf, text)?;
         let child = Command::new(binary()?)
             .arg("-c")
             .arg(&conf)
@@ -104,9 +176,14 @@ impl Mosquitto {
         std::fs::read_to_string(self.dir.path().join("mosquitto.log")).unwrap_or_default()
     }
 
-    /// `mqtt://127.0.0.1:<port>`.
+    /// `mqtt://127.0.0.1:<port>`, or `mqtts://…` for a secure broker.
     pub fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        let scheme = if self.secure.is_some() {
+            "mqtts"
+        } else {
+            "mqtt"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Stops the broker the way an operator does (SIGTERM): it saves its persistent

@@ -25,11 +25,20 @@ impl Subscriber {
     /// broker lost the session, it subscribes again). Returns once the subscription is
     /// acknowledged.
     pub async fn connect(port: u16, filter: &str) -> Subscriber {
-        let mut opts = MqttOptions::new(
-            format!("vigia-test-sub-{}-{}", std::process::id(), fastrand_id()),
-            "127.0.0.1",
-            port,
-        );
+        Self::connect_with(
+            MqttOptions::new(Self::client_id(), "127.0.0.1", port),
+            filter,
+        )
+        .await
+    }
+
+    /// A fresh client id for a test subscriber.
+    pub fn client_id() -> String {
+        format!("vigia-test-sub-{}-{}", std::process::id(), fastrand_id())
+    }
+
+    /// Like [`Subscriber::connect`] with the caller's options (TLS, credentials).
+    pub async fn connect_with(mut opts: MqttOptions, filter: &str) -> Subscriber {
         opts.set_clean_session(false);
         opts.set_keep_alive(Duration::from_secs(30));
         opts.set_max_packet_size(1 << 20, 1 << 20);
