@@ -215,45 +215,12 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
         None => None,
     };
 
-    // The outbox.
-    let outbox_dir = cfg.outbox_dir();
-    let (outbox, report) = Outbox::open(&outbox_dir, &cfg.outbox)
-        .with_context(|| format!("opening the outbox in {}", outbox_dir.display()))?;
-    for c in &report.corrupt {
-        tracing::warn!(file = %c.file.display(), offset = c.offset, len = c.len, "outbox: skipped torn or corrupt bytes");
-    }
-    tracing::info!(
-        dir = %outbox_dir.display(),
-        pending = report.pending,
-        fsync = ?cfg.outbox.fsync,
-        "outbox open; unacknowledged events will be published first"
-    );
-    let outbox = Arc::new(outbox);
-    metrics.outbox_depth.set(outbox.pending() as i64);
-
-    // The broker.
-    let link = match BrokerLink::from_config(&cfg.mqtt)? {
-        Some(link) => link,
-        None => {
-            let listen = cfg.mqtt.embedded_listen;
-            let b =
-                tokio::task::spawn_blocking(move || vigia_publish::broker::start(listen)).await??;
-            BrokerLink::plain("127.0.0.1", b.addr.port())
-        }
-    };
+    // The outbox and the broker.
+    let outbox = open_outbox(&cfg, &metrics)?;
+    let link = broker_link(&cfg).await?;
     let broker = link.address();
     let topics = Topics::new(&cfg.topic_prefix())?;
-    let settings = PublisherSettings {
-        broker: link,
-        client_id: cfg.client_id(),
-        keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_secs),
-        inflight_window: cfg.mqtt.inflight_window,
-        min_backoff: Duration::from_millis(cfg.mqtt.reconnect_min_backoff_ms),
-        max_backoff: Duration::from_secs(cfg.mqtt.reconnect_max_backoff_secs)
-            .max(Duration::from_millis(cfg.mqtt.reconnect_min_backoff_ms)),
-        available_topic: topics.available(),
-        drain_timeout: Duration::from_secs(cfg.mqtt.drain_timeout_secs),
-    };
+    let settings = publisher_settings(&cfg, link, &topics);
 
     // The simulator (demo cameras).
     let simulator = match &cfg.simulator {
@@ -329,6 +296,59 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
 type RuleGate = (CameraId, usize, Gatekeeper);
 
 /// The models one inference worker owns.
+/// Opens the outbox named by the configuration, reporting skipped corrupt bytes.
+pub(crate) fn open_outbox(cfg: &Config, metrics: &Metrics) -> Result<Arc<Outbox>> {
+    let outbox_dir = cfg.outbox_dir();
+    let (outbox, report) = Outbox::open(&outbox_dir, &cfg.outbox)
+        .with_context(|| format!("opening the outbox in {}", outbox_dir.display()))?;
+    for c in &report.corrupt {
+        tracing::warn!(file = %c.file.display(), offset = c.offset, len = c.len, "outbox: skipped torn or corrupt bytes");
+    }
+    metrics
+        .outbox_corrupt_regions
+        .inc_by(report.corrupt.len() as u64);
+    tracing::info!(
+        dir = %outbox_dir.display(),
+        pending = report.pending,
+        fsync = ?cfg.outbox.fsync,
+        "outbox open; unacknowledged events will be published first"
+    );
+    metrics.outbox_depth.set(outbox.pending() as i64);
+    Ok(Arc::new(outbox))
+}
+
+/// The configured broker, or the embedded one (started here) when none is configured.
+pub(crate) async fn broker_link(cfg: &Config) -> Result<BrokerLink> {
+    Ok(match BrokerLink::from_config(&cfg.mqtt)? {
+        Some(link) => link,
+        None => {
+            let listen = cfg.mqtt.embedded_listen;
+            let b =
+                tokio::task::spawn_blocking(move || vigia_publish::broker::start(listen)).await??;
+            BrokerLink::plain("127.0.0.1", b.addr.port())
+        }
+    })
+}
+
+/// Publisher settings from `[mqtt]`.
+pub(crate) fn publisher_settings(
+    cfg: &Config,
+    link: BrokerLink,
+    topics: &Topics,
+) -> PublisherSettings {
+    PublisherSettings {
+        broker: link,
+        client_id: cfg.client_id(),
+        keep_alive: Duration::from_secs(cfg.mqtt.keep_alive_secs),
+        inflight_window: cfg.mqtt.inflight_window,
+        min_backoff: Duration::from_millis(cfg.mqtt.reconnect_min_backoff_ms),
+        max_backoff: Duration::from_secs(cfg.mqtt.reconnect_max_backoff_secs)
+            .max(Duration::from_millis(cfg.mqtt.reconnect_min_backoff_ms)),
+        available_topic: topics.available(),
+        drain_timeout: Duration::from_secs(cfg.mqtt.drain_timeout_secs),
+    }
+}
+
 struct WorkerModels {
     detector: Detector,
     plates: Option<PlateReader>,

@@ -18,6 +18,7 @@
 pub mod analytics;
 pub mod app;
 pub mod config;
+pub mod delivery;
 pub mod draw;
 pub mod hotlists;
 pub mod http;

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use vigia::{Config, RunOptions};
@@ -63,6 +64,47 @@ enum Command {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Feed synthetic events through the node's outbox and publisher to its broker; prints
+    /// each event id once the outbox accepted it (proves a broker link end to end).
+    Loadgen {
+        /// Configuration file (its [mqtt], [outbox], site and node are used).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Events to generate (0: only deliver what the outbox holds).
+        #[arg(long, default_value_t = 100)]
+        events: u64,
+        /// Events per second.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        /// Camera id the synthetic events name.
+        #[arg(long, default_value = "loadgen")]
+        camera: String,
+        /// Seconds to wait for the broker to acknowledge everything before exiting.
+        #[arg(long, default_value_t = 30.0)]
+        wait: f64,
+    },
+    /// Subscribe to a node's events and print them as JSON lines, dropping duplicate
+    /// deliveries by event id; `--check` validates each against the published schema.
+    Tail {
+        /// Configuration file (its [mqtt] broker, credentials, TLS and topic prefix).
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Topic filter (default `<prefix>/#`).
+        #[arg(long)]
+        topic: Option<String>,
+        /// Validate every event against the schema (docs/schema/vigia.event.v1.schema.json).
+        #[arg(long)]
+        check: bool,
+        /// Exit after this many distinct events.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Exit after this many seconds.
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// Print duplicate deliveries too, marked `"duplicate": true`.
+        #[arg(long)]
+        show_duplicates: bool,
     },
     /// Draw a camera's rules (zones, lines with their A/B sides, allowed directions) on a
     /// frame of it; prints the legend.
@@ -193,6 +235,88 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Loadgen {
+            config,
+            events,
+            rate,
+            camera,
+            wait,
+        } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let _ = vigia_telemetry::logging::init(LogFormat::Text, "warn");
+            let opts = vigia::delivery::LoadgenOptions {
+                events,
+                rate,
+                camera,
+                wait: Duration::from_secs_f64(wait.max(0.0)),
+            };
+            let out = Box::new(std::io::stdout());
+            match block_on(vigia::delivery::loadgen(cfg, opts, out)) {
+                Ok(r) => {
+                    eprintln!(
+                        "loadgen: accepted {}, acknowledged {}, pending {}, corrupt regions skipped {}, {:.1} s",
+                        r.accepted, r.acknowledged, r.pending, r.corrupt_regions_skipped, r.seconds
+                    );
+                    if r.pending == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(3)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Tail {
+            config,
+            topic,
+            check,
+            count,
+            seconds,
+            show_duplicates,
+        } => {
+            let cfg = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let _ = vigia_telemetry::logging::init(LogFormat::Text, "warn");
+            let opts = vigia::delivery::TailOptions {
+                filter: topic,
+                check,
+                count,
+                duration: seconds.map(|s| Duration::from_secs_f64(s.max(0.0))),
+                show_duplicates,
+            };
+            let out = Box::new(std::io::stdout());
+            match block_on(vigia::delivery::tail(cfg, opts, out)) {
+                Ok(r) => {
+                    eprintln!(
+                        "tail: {} messages, {} events, {} duplicates dropped, {} invalid, {} other",
+                        r.messages, r.events, r.duplicates, r.invalid, r.other
+                    );
+                    if r.invalid == 0 {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(4)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Run {
             config,
             log_format,
@@ -235,6 +359,15 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Runs a tool's future on a small runtime.
+fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(f)
 }
 
 async fn serve(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {

@@ -41,6 +41,8 @@ pub struct Metrics {
     pub outbox_append_seconds: Histogram,
     /// 1 while the outbox refuses appends because its disk budget is exhausted.
     pub outbox_full: IntGauge,
+    /// Torn or corrupt outbox regions found (and skipped) when the outbox was opened.
+    pub outbox_corrupt_regions: IntCounter,
     /// 1 while connected to the MQTT broker.
     pub mqtt_connected: IntGauge,
     /// MQTT connection attempts that failed or connections that broke.
@@ -163,6 +165,14 @@ impl Metrics {
             n::OUTBOX_FULL,
             "1 while the outbox disk budget is exhausted",
         );
+        let outbox_corrupt_regions = IntCounter::new(
+            n::OUTBOX_CORRUPT_REGIONS,
+            "Torn or corrupt outbox regions skipped when the outbox was opened",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(outbox_corrupt_regions.clone()))
+            .expect("unique metric");
         let mqtt_connected = gauge(n::MQTT_CONNECTED, "1 while connected to the MQTT broker");
         let mqtt_connection_errors = IntCounter::new(
             n::MQTT_CONNECTION_ERRORS,
@@ -212,6 +222,7 @@ impl Metrics {
             outbox_bytes,
             outbox_append_seconds,
             outbox_full,
+            outbox_corrupt_regions,
             mqtt_connected,
             mqtt_connection_errors,
         }

@@ -1,0 +1,452 @@
+//! Fault tests of the delivery path with the real binary and a real mosquitto on
+//! 127.0.0.1: `vigia loadgen` feeds synthetic events through the node's outbox and
+//! publisher and prints each event id once the outbox accepted it; a subscriber with a
+//! persistent session collects what the broker delivers. Each test counts produced
+//! (accepted) against received unique ids: lost must be 0; duplicates (at-least-once
+//! redeliveries, dropped by the center by `id`) are reported.
+//!
+//! `cargo test --test delivery_faults -- --nocapture` prints the counts.
+
+#![allow(
+    clippy::print_stderr,
+    reason = "the fault report is the point of these tests"
+)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use vigia_testkit::mosquitto::Mosquitto;
+use vigia_testkit::mqtt::Subscriber;
+
+const PREFIX: &str = "sies/test/faults";
+
+struct Node {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Node {
+    fn new(broker_port: u16) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("vigia.toml");
+        let manifest = vigia_testkit::paths::project_root().join("models/yolox_nano.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"site = "test"
+node = "faults"
+data_dir = "{data}"
+
+[inference.detector]
+manifest = "{manifest}"
+
+[outbox]
+fsync = "always"
+
+[mqtt]
+url = "mqtt://127.0.0.1:{broker_port}"
+keep_alive_secs = 5
+reconnect_min_backoff_ms = 50
+reconnect_max_backoff_secs = 1
+"#,
+                data = dir.path().join("data").display(),
+                manifest = manifest.display(),
+            ),
+        )
+        .unwrap();
+        Node { dir, config }
+    }
+
+    fn outbox_dir(&self) -> PathBuf {
+        self.dir.path().join("data/outbox")
+    }
+
+    /// Starts `vigia loadgen`; accepted ids are added to `accepted` as they are printed.
+    fn loadgen(&self, events: u64, rate: f64, wait_s: f64, accepted: &Accepted) -> Loadgen {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vigia"))
+            .args(["loadgen", "--config"])
+            .arg(&self.config)
+            .args([
+                "--events",
+                &events.to_string(),
+                "--rate",
+                &rate.to_string(),
+                "--wait",
+                &wait_s.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let acc = accepted.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                acc.lock()
+                    .unwrap()
+                    .push(v["accepted"].as_str().unwrap().to_string());
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let err = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut s);
+            s
+        });
+        Loadgen { child, reader, err }
+    }
+}
+
+type Accepted = Arc<Mutex<Vec<String>>>;
+
+struct Loadgen {
+    child: Child,
+    reader: std::thread::JoinHandle<()>,
+    err: std::thread::JoinHandle<String>,
+}
+
+impl Loadgen {
+    /// Waits for it to exit; returns (exit code, stderr).
+    fn wait(mut self, within: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + within;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("loadgen did not finish within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.reader.join().unwrap();
+        (status.code(), self.err.join().unwrap())
+    }
+
+    /// SIGKILL.
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.join().unwrap();
+    }
+}
+
+/// What the center received.
+struct Center {
+    sub: Subscriber,
+    /// Every delivery's event id, in arrival order.
+    ids: Vec<String>,
+}
+
+impl Center {
+    async fn connect(port: u16) -> Center {
+        Center {
+            sub: Subscriber::connect(port, &format!("{PREFIX}/cameras/+/objects")).await,
+            ids: Vec::new(),
+        }
+    }
+
+    /// Receives until every accepted id arrived (or `within` passes); every delivery must
+    /// be a valid event.
+    async fn receive_all(&mut self, accepted: &Accepted, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let want: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+            let have: HashSet<&String> = self.ids.iter().collect();
+            if want.iter().all(|w| have.contains(w)) {
+                // A short grace period to count late duplicates too.
+                while let Ok(Some(m)) =
+                    tokio::time::timeout(Duration::from_millis(300), self.sub.rx.recv()).await
+                {
+                    self.take(&m.payload);
+                }
+                return;
+            }
+            match tokio::time::timeout_at(deadline, self.sub.rx.recv()).await {
+                Ok(Some(m)) => self.take(&m.payload),
+                _ => return,
+            }
+        }
+    }
+
+    fn take(&mut self, payload: &[u8]) {
+        let v: serde_json::Value =
+            serde_json::from_slice(payload).expect("every delivery is a JSON event, never garbage");
+        common::assert_valid_event(&v);
+        self.ids.push(v["id"].as_str().unwrap().to_string());
+    }
+
+    /// Prints and returns (produced, received unique, lost, duplicates).
+    fn report(&self, what: &str, accepted: &Accepted) -> (usize, usize, usize, usize) {
+        let produced: HashSet<String> = accepted.lock().unwrap().iter().cloned().collect();
+        let unique: HashSet<&String> = self.ids.iter().collect();
+        let lost = produced.iter().filter(|p| !unique.contains(p)).count();
+        let duplicates = self.ids.len() - unique.len();
+        eprintln!(
+            "[{what}] produced {} · received {} unique ({} deliveries) · lost {lost} · duplicated {duplicates}",
+            produced.len(),
+            unique.len(),
+            self.ids.len()
+        );
+        (produced.len(), unique.len(), lost, duplicates)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarted_20_times_while_events_flow_loses_nothing() {
+    let mut broker = Mosquitto::start().unwrap();
+    let node = Node::new(broker.port());
+    let mut center = Center::connect(broker.port()).await;
+    let accepted = Accepted::default();
+    let run = node.loadgen(1500, 150.0, 60.0, &accepted);
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        broker.restart().unwrap();
+    }
+    let (code, err) = tokio::task::spawn_blocking(move || run.wait(Duration::from_secs(90)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "loadgen: {err}");
+    center.receive_all(&accepted, Duration::from_secs(30)).await;
+    let (produced, _, lost, _) = center.report("20 broker restarts", &accepted);
+    assert_eq!(produced, 1500);
+    assert_eq!(lost, 0, "broker log:\n{}", broker.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sustained_broker_outage_loses_nothing() {
+    let mut broker = Mosquitto::start().unwrap();
+    let node = Node::new(broker.port());
+    let mut center = Center::connect(broker.port()).await;
+    broker.stop();
+    let accepted = Accepted::default();
+    let run = node.loadgen(600, 100.0, 60.0, &accepted);
+    // Down for 10 s while 600 events are produced; then back.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert!(
+        accepted.lock().unwrap().len() >= 500,
+        "events are accepted while the broker is down"
+    );
+    broker.start_again().unwrap();
+    let (code, err) = tokio::task::spawn_blocking(move || run.wait(Duration::from_secs(90)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "loadgen: {err}");
+    center.receive_all(&accepted, Duration::from_secs(30)).await;
+    let (produced, _, lost, _) = center.report("10 s broker outage", &accepted);
+    assert_eq!(produced, 600);
+    assert_eq!(lost, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigia_killed_10_times_mid_stream_loses_nothing() {
+    let broker = Mosquitto::start().unwrap();
+    let node = Node::new(broker.port());
+    let mut center = Center::connect(broker.port()).await;
+    let accepted = Accepted::default();
+    for i in 0..10u64 {
+        let run = node.loadgen(1_000_000, 300.0, 0.0, &accepted);
+        // Killed at a different point of each run (some while records are in flight).
+        let at = Duration::from_millis(250 + (i * 97) % 500);
+        tokio::time::sleep(at).await;
+        tokio::task::spawn_blocking(move || run.kill9())
+            .await
+            .unwrap();
+    }
+    let before_last = accepted.lock().unwrap().len();
+    assert!(
+        before_last > 500,
+        "the runs produced events ({before_last})"
+    );
+    // A last run with nothing new delivers whatever the killed runs left.
+    let (code, err) = tokio::task::spawn_blocking({
+        let run = node.loadgen(0, 1.0, 60.0, &accepted);
+        move || run.wait(Duration::from_secs(90))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "loadgen: {err}");
+    center.receive_all(&accepted, Duration::from_secs(30)).await;
+    let (_, _, lost, _) = center.report("10 × SIGKILL of vigia", &accepted);
+    assert_eq!(lost, 0);
+}
+
+fn newest_segment(outbox: &Path) -> PathBuf {
+    let mut segs: Vec<PathBuf> = std::fs::read_dir(outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segs.sort();
+    segs.pop().expect("a segment file")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupt_bytes_in_an_outbox_tail_are_reported_and_skipped_never_published() {
+    let mut broker = Mosquitto::start().unwrap();
+    let node = Node::new(broker.port());
+    let mut center = Center::connect(broker.port()).await;
+    broker.stop();
+
+    // 1. Garbage after the last record (a torn write): nothing accepted is lost.
+    let accepted = Accepted::default();
+    let (code, _) = node
+        .loadgen(40, 1000.0, 0.0, &accepted)
+        .wait(Duration::from_secs(30));
+    assert_eq!(
+        code,
+        Some(3),
+        "exits 3: events left pending with the broker down"
+    );
+    let seg = newest_segment(&node.outbox_dir());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes.extend((0..200u32).map(|i| (i * 7919 % 251) as u8));
+    std::fs::write(&seg, &bytes).unwrap();
+    broker.start_again().unwrap();
+    let (code, err) = node
+        .loadgen(0, 1.0, 30.0, &accepted)
+        .wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("corrupt regions skipped 1"), "{err}");
+    center.receive_all(&accepted, Duration::from_secs(20)).await;
+    let (produced, _, lost, _) = center.report("garbage appended to a segment", &accepted);
+    assert_eq!((produced, lost), (40, 0));
+
+    // 2. Bytes of the last stored record overwritten: that record cannot be trusted, so it
+    //    is reported and skipped (never published as garbage); every other one arrives.
+    broker.stop();
+    let second = Accepted::default();
+    let (code, _) = node
+        .loadgen(10, 1000.0, 0.0, &second)
+        .wait(Duration::from_secs(30));
+    assert_eq!(code, Some(3));
+    let seg = newest_segment(&node.outbox_dir());
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let n = bytes.len();
+    for b in &mut bytes[n - 20..n - 10] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&seg, &bytes).unwrap();
+    broker.start_again().unwrap();
+    let (code, err) = node
+        .loadgen(0, 1.0, 30.0, &second)
+        .wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("corrupt regions skipped 1"), "{err}");
+    let last = second.lock().unwrap().last().cloned().unwrap();
+    let intact: Accepted = Arc::new(Mutex::new(
+        second
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|id| **id != last)
+            .cloned()
+            .collect(),
+    ));
+    center.ids.clear();
+    center.receive_all(&intact, Duration::from_secs(20)).await;
+    let (_, received, lost, _) = center.report("last record overwritten", &intact);
+    assert_eq!((received, lost), (9, 0), "the 9 intact records arrive");
+    assert!(
+        !center.ids.contains(&last),
+        "the damaged record is not published"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_each_event_once_and_flags_events_that_break_the_schema() {
+    let broker = Mosquitto::start().unwrap();
+    let node = Node::new(broker.port());
+    let tail = Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args([
+            "tail",
+            "--check",
+            "--count",
+            "21",
+            "--seconds",
+            "60",
+            "--config",
+        ])
+        .arg(&node.config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it subscribe.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let accepted = Accepted::default();
+    let (code, err) = tokio::task::spawn_blocking({
+        let run = node.loadgen(20, 200.0, 30.0, &accepted);
+        move || run.wait(Duration::from_secs(60))
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{err}");
+
+    // A redelivery of the first event and an event that breaks the contract.
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(
+        rumqttc::MqttOptions::new("fault-test-pub", "127.0.0.1", broker.port()),
+        10,
+    );
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let first = accepted.lock().unwrap()[0].clone();
+    let dup = serde_json::json!({
+        "schema": "vigia.event/1", "id": first, "type": "object", "site": "test",
+        "node": "faults", "utc_time": "2026-01-01T00:00:00.000Z"
+    });
+    let mut bad = dup.clone();
+    bad["id"] = "0190a5b8-0000-7000-8000-000000000001".into();
+    bad["type"] = "teleport".into();
+    for v in [dup, bad] {
+        client
+            .publish(
+                format!("{PREFIX}/cameras/loadgen/objects"),
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                v.to_string(),
+            )
+            .await
+            .unwrap();
+    }
+    let out = tokio::task::spawn_blocking(move || tail.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "exit 4: an invalid event\n{stderr}"
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l.get("event").is_some()).collect();
+    assert_eq!(
+        events.len(),
+        21,
+        "20 loadgen events + the bad one, the duplicate dropped"
+    );
+    let invalid: Vec<_> = events
+        .iter()
+        .filter(|l| l.get("invalid").is_some())
+        .collect();
+    assert_eq!(invalid.len(), 1);
+    assert_eq!(invalid[0]["event"]["type"], "teleport");
+    assert!(
+        stderr.contains("1 duplicates dropped, 1 invalid"),
+        "{stderr}"
+    );
+}
