@@ -32,7 +32,7 @@ use vigia_ingest::pipeline::CameraStats;
 use vigia_ingest::source::redact_url;
 use vigia_ingest::{CameraStatus, IngestContext, run_camera};
 use vigia_outbox::Outbox;
-use vigia_publish::{AckedMessage, BrokerLink, Publisher, PublisherSettings, Topics};
+use vigia_publish::{AckedMessage, BrokerLink, Ephemeral, Publisher, PublisherSettings, Topics};
 use vigia_rules::RuleConfig;
 use vigia_rules::config::ClassifierGate;
 use vigia_telemetry::Metrics;
@@ -582,8 +582,11 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
     } else {
         (None, None)
     };
+    let (stats_tx, stats_rx) = mpsc::channel::<Ephemeral>(1);
     let publisher = tokio::spawn(
-        Publisher::new(settings, outbox.clone(), metrics.clone(), acked_tx).run(drain.clone()),
+        Publisher::new(settings, outbox.clone(), metrics.clone(), acked_tx)
+            .with_ephemeral(stats_rx)
+            .run(drain.clone()),
     );
     let printer = acked_rx.map(|rx| tokio::spawn(print_acked(rx)));
 
@@ -603,6 +606,27 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         snapshots: snapshots.clone(),
         hotlists: hotlists.clone(),
     };
+    let stats_task = (cfg.telemetry.stats_interval_secs > 0).then(|| {
+        let state = state.clone();
+        let topic = topics.stats();
+        let every = Duration::from_secs(cfg.telemetry.stats_interval_secs);
+        let clock = clock.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let payload = http::stats_json(&state, clock.now_utc())
+                    .to_string()
+                    .into_bytes();
+                // Full channel: the publisher is offline and an older snapshot waits; keep it.
+                let _ = stats_tx.try_send(Ephemeral {
+                    topic: topic.clone(),
+                    payload,
+                });
+            }
+        })
+    });
     let http_addr = listener.local_addr()?;
     let hs = http_stop.clone();
     let http = tokio::spawn(async move {
@@ -640,6 +664,9 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
     let _ = tokio::task::spawn_blocking(move || analytics_thread.join()).await;
     if let Some(r) = reloader {
         r.abort();
+    }
+    if let Some(t) = stats_task {
+        t.abort();
     }
     drain.cancel();
     let _ = publisher.await;

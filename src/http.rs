@@ -132,7 +132,35 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn status(State(s): State<HttpState>) -> impl IntoResponse {
-    Json(serde_json::json!({
+    Json(status_json(&s))
+}
+
+/// Node stats, published on `<prefix>/stats` (docs/schema/vigia.stats.v1.schema.json).
+pub fn stats_json(s: &HttpState, utc: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let mut v = status_json(s);
+    let cams = s.cameras.read().unwrap_or_else(|e| e.into_inner());
+    let cameras: Vec<serde_json::Value> = cams
+        .values()
+        .map(|c| {
+            serde_json::json!({
+                "id": c.id,
+                "state": c.state,
+                "decoded_fps": c.decoded_fps,
+                "analysed_fps": c.analysed_fps,
+            })
+        })
+        .collect();
+    v["schema"] = "vigia.stats/1".into();
+    v["event_schema"] = vigia_core::SCHEMA.into();
+    v["utc_time"] = utc
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        .into();
+    v["cameras"] = cameras.into();
+    v
+}
+
+fn status_json(s: &HttpState) -> serde_json::Value {
+    serde_json::json!({
         "site": s.site,
         "node": s.node,
         "version": env!("CARGO_PKG_VERSION"),
@@ -146,7 +174,7 @@ async fn status(State(s): State<HttpState>) -> impl IntoResponse {
             "max_bytes": s.outbox.max_bytes(),
             "full": s.metrics.outbox_full.get() == 1,
         },
-    }))
+    })
 }
 
 async fn snapshot(

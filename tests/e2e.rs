@@ -27,6 +27,7 @@ node = "e2e"
 data_dir = "{data}"
 [telemetry]
 http_listen = "127.0.0.1:{http_port}"
+stats_interval_secs = 1
 [inference]
 ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
 models_dirs = ["{root}/.vigia/models"]
@@ -96,19 +97,32 @@ async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center()
     // The center sees the node online, the camera streaming, and a person come and go.
     let mut online = false;
     let mut streaming = false;
+    let mut stats = 0;
     let mut tracks: HashMap<u64, Vec<String>> = HashMap::new();
     let mut classes = HashSet::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    while !(online && streaming && tracks.values().any(|l| l.len() == 2)) {
+    while !(online && streaming && stats >= 2 && tracks.values().any(|l| l.len() == 2)) {
         let m = tokio::time::timeout_at(deadline, sub.rx.recv())
             .await
             .unwrap_or_else(|_| {
-                panic!("timed out: online={online} streaming={streaming} tracks={tracks:?}")
+                panic!("timed out: online={online} streaming={streaming} stats={stats} tracks={tracks:?}")
             })
             .unwrap();
         if m.topic == format!("{PREFIX}/available") {
             // Live deliveries carry no retain flag; the retained value is checked below.
             online |= m.payload == b"online";
+            continue;
+        }
+        if m.topic == format!("{PREFIX}/stats") {
+            let v: Value = serde_json::from_slice(&m.payload).unwrap();
+            let errors: Vec<String> = common::stats_schema()
+                .iter_errors(&v)
+                .map(|e| format!("{e} at {}", e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "stats: {v}\n{}", errors.join("\n"));
+            assert!(!m.retain);
+            assert_eq!(v["cameras"][0]["id"], "lobby");
+            stats += 1;
             continue;
         }
         let v = check_envelope(&m.topic, &m.payload);

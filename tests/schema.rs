@@ -225,3 +225,62 @@ fn events_that_break_the_contract_are_rejected() {
         assert!(!schema_errors(&e).is_empty(), "{what}: should not validate");
     }
 }
+
+/// docs/asyncapi.json describes exactly the topics vigia publishes, with their QoS and
+/// retain flags, and every schema it points to exists.
+#[test]
+fn the_asyncapi_document_matches_the_topic_layout() {
+    use vigia_publish::Topics;
+    let root = vigia_testkit::paths::project_root().join("docs");
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("asyncapi.json")).unwrap())
+            .expect("asyncapi.json is JSON");
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    let t = Topics::new("{prefix}").unwrap();
+    let cam = "{camera}";
+    // (channel, address, qos, retain) from the code's own layout.
+    let status_retain = t
+        .for_event(&serde_json::from_value::<Event>(status_event()).unwrap())
+        .1;
+    let want = [
+        ("available", t.available(), 1, true),
+        ("cameraStatus", t.camera_status(cam), 1, status_retain),
+        ("objects", t.objects(cam), 1, false),
+        ("lpr", t.lpr(cam), 1, false),
+        ("incidents", t.incidents(cam), 1, false),
+        ("alerts", t.alerts(), 1, false),
+        ("stats", t.stats(), 0, false),
+    ];
+    let channels = doc["channels"].as_object().unwrap();
+    assert_eq!(channels.len(), want.len(), "one channel per topic");
+    let ops = doc["operations"].as_object().unwrap();
+    for (name, address, qos, retain) in want {
+        assert_eq!(channels[name]["address"], address.as_str(), "{name}");
+        let op = ops
+            .values()
+            .find(|o| o["channel"]["$ref"] == format!("#/channels/{name}").as_str())
+            .unwrap_or_else(|| panic!("no operation sends on {name}"));
+        assert_eq!(op["action"], "send");
+        assert_eq!(op["bindings"]["mqtt"]["qos"], qos, "{name}");
+        assert_eq!(op["bindings"]["mqtt"]["retain"], retain, "{name}");
+        for m in channels[name]["messages"].as_object().unwrap().values() {
+            let r = &m["payload"]["schema"]["$ref"];
+            if let Some(file) = r.as_str() {
+                let schema: Value =
+                    serde_json::from_str(&std::fs::read_to_string(root.join(file)).unwrap())
+                        .unwrap_or_else(|e| panic!("{file}: {e}"));
+                jsonschema::draft202012::new(&schema)
+                    .unwrap_or_else(|e| panic!("{file} does not compile: {e}"));
+            }
+        }
+    }
+}
+
+fn status_event() -> Value {
+    event(EventPayload::CameraStatus(CameraStatusEvent {
+        state: CameraState::Streaming,
+        reason: None,
+        decoder: Some("avdec_h264".into()),
+        attempts: 0,
+    }))
+}

@@ -19,6 +19,19 @@ pub fn event_schema() -> &'static jsonschema::Validator {
     })
 }
 
+/// The node stats schema (docs/schema/vigia.stats.v1.schema.json).
+pub fn stats_schema() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let path =
+            vigia_testkit::paths::project_root().join("docs/schema/vigia.stats.v1.schema.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+        jsonschema::draft202012::new(&schema).expect("the schema compiles")
+    })
+}
+
 /// Every way `event` breaks the schema (empty when it validates).
 pub fn schema_errors(event: &Value) -> Vec<String> {
     event_schema()

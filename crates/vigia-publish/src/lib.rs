@@ -22,7 +22,7 @@ pub mod topics;
 pub use config::{BrokerUrl, MqttConfig};
 pub use error::PublishError;
 pub use link::BrokerLink;
-pub use publisher::{AckedMessage, Publisher, PublisherSettings};
+pub use publisher::{AckedMessage, Ephemeral, Publisher, PublisherSettings};
 pub use record::OutboxMessage;
 pub use tls::TlsFiles;
 pub use topics::Topics;

@@ -61,12 +61,21 @@ enum Pending {
     Control,
 }
 
+/// A message published at QoS 0 and not kept anywhere (node stats): sent when connected,
+/// otherwise waits in its (small) channel to be replaced by a newer one.
+#[derive(Debug, Clone)]
+pub struct Ephemeral {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
 /// Publishes the outbox. Run it with [`Publisher::run`].
 pub struct Publisher {
     settings: PublisherSettings,
     outbox: Arc<Outbox>,
     metrics: Arc<Metrics>,
     acked: Option<mpsc::Sender<AckedMessage>>,
+    ephemeral: Option<mpsc::Receiver<Ephemeral>>,
 }
 
 struct Conn {
@@ -110,7 +119,14 @@ impl Publisher {
             outbox,
             metrics,
             acked,
+            ephemeral: None,
         }
+    }
+
+    /// Also publishes what arrives on `rx` at QoS 0, while connected.
+    pub fn with_ephemeral(mut self, rx: mpsc::Receiver<Ephemeral>) -> Self {
+        self.ephemeral = Some(rx);
+        self
     }
 
     fn options(&self) -> MqttOptions {
@@ -131,7 +147,8 @@ impl Publisher {
 
     /// Runs until `drain` is cancelled and then until the outbox is empty (or the drain
     /// timeout passes, or the broker is unreachable); then says `offline` and disconnects.
-    pub async fn run(self, drain: Shutdown) {
+    pub async fn run(mut self, drain: Shutdown) {
+        let mut ephemeral = self.ephemeral.take();
         let window = usize::from(self.settings.inflight_window);
         let (client, eventloop) = AsyncClient::new(self.options(), window * 2 + 16);
         let mut conn = Conn {
@@ -194,6 +211,15 @@ impl Publisher {
                 },
                 r = appended.changed(), if appended_open && conn.connected => {
                     if r.is_err() { appended_open = false; }
+                }
+                m = recv_ephemeral(&mut ephemeral), if conn.connected && ephemeral.is_some() => {
+                    match m {
+                        // QoS 0: its `Outgoing::Publish` carries pkid 0 and is not paired.
+                        Some(m) => {
+                            let _ = conn.client.try_publish(m.topic, QoS::AtMostOnce, false, m.payload);
+                        }
+                        None => ephemeral = None,
+                    }
                 }
                 _ = drain.cancelled(), if draining.is_none() => {
                     draining = Some(tokio::time::Instant::now() + self.settings.drain_timeout);
@@ -338,6 +364,13 @@ impl Publisher {
         })
         .await;
         self.metrics.mqtt_connected.set(0);
+    }
+}
+
+async fn recv_ephemeral(rx: &mut Option<mpsc::Receiver<Ephemeral>>) -> Option<Ephemeral> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

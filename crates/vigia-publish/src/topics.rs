@@ -8,6 +8,7 @@
 //! | `<p>/cameras/<camera>/lpr` | plate reads `new` / `update` / `end` | no |
 //! | `<p>/cameras/<camera>/incidents` | incidents `start` / `update` / `end` | no |
 //! | `<p>/alerts` | hotlist hits and high-severity incidents, all cameras | no |
+//! | `<p>/stats` | periodic node stats (QoS 0, not from the outbox) | no |
 
 use vigia_core::{Event, EventPayload};
 
@@ -70,6 +71,11 @@ impl Topics {
     /// Hotlist hits and high-priority incidents of every camera.
     pub fn alerts(&self) -> String {
         format!("{}/alerts", self.prefix)
+    }
+
+    /// Periodic node stats (QoS 0).
+    pub fn stats(&self) -> String {
+        format!("{}/stats", self.prefix)
     }
 
     /// Topic and retain flag for an event.

@@ -26,6 +26,9 @@ pub struct TelemetryConfig {
     /// Address of the HTTP server for `/healthz`, `/readyz`, `/metrics` and the REST API.
     /// Default `127.0.0.1:9400`; use `0.0.0.0:9400` to expose it. Port 0 picks a free port.
     pub http_listen: SocketAddr,
+    /// How often node stats are published on `<prefix>/stats` (QoS 0). 0 turns them off.
+    /// Default 30 s.
+    pub stats_interval_secs: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -34,6 +37,7 @@ impl Default for TelemetryConfig {
             log_format: LogFormat::Text,
             log_filter: "info".to_string(),
             http_listen: SocketAddr::from(([127, 0, 0, 1], 9400)),
+            stats_interval_secs: 30,
         }
     }
 }
