@@ -10,7 +10,10 @@
 //!   plus one rule of each of the six kinds, with 5 and 50 moving objects;
 //! - `motion_gate`: the gate's check of a 768x432 frame (what a skipped frame costs instead
 //!   of the detector);
-//! - `outbox_append`: one 600-byte event with `fsync = "never"` (baseline) vs `"always"`.
+//! - `outbox_append`: one 600-byte event appended and acknowledged with `fsync = "never"`
+//!   (baseline) vs `"interval"` (group commit every 50 ms) vs `"always"` (fdatasync per
+//!   record); `outbox_append_4_writers`: the same from 4 threads at once. Criterion prints
+//!   events/s (`thrpt`). Set `VIGIA_BENCH_DIR` to a directory on the outbox's disk.
 //!
 //! Run: `cargo bench --bench pipeline` (add `-- --quick` for a short run).
 
@@ -18,7 +21,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use chrono::Utc;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vigia_core::{BBox, Detection};
 use vigia_infer::detector::{Detector, DetectorOptions};
 use vigia_infer::image::Preprocessor;
@@ -118,17 +121,39 @@ fn tracker(c: &mut Criterion) {
     g.finish();
 }
 
+/// Where the outbox benchmarks write: `VIGIA_BENCH_DIR` (put it on the disk the outbox will
+/// use: fsync cost is the disk's), else the system temp dir.
+fn bench_dir() -> tempfile::TempDir {
+    match std::env::var_os("VIGIA_BENCH_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    }
+}
+
+fn open_outbox(policy: FsyncPolicy) -> (tempfile::TempDir, Outbox) {
+    let dir = bench_dir();
+    let cfg = OutboxConfig {
+        fsync: policy,
+        fsync_interval_ms: 50,
+        max_bytes: 64 << 30,
+        ..OutboxConfig::default()
+    };
+    let (ob, _) = Outbox::open(dir.path(), &cfg).unwrap();
+    (dir, ob)
+}
+
+const POLICIES: [FsyncPolicy; 3] = [
+    FsyncPolicy::Never,
+    FsyncPolicy::Interval,
+    FsyncPolicy::Always,
+];
+
 fn outbox(c: &mut Criterion) {
     let payload = vec![b'x'; 600];
     let mut g = c.benchmark_group("outbox_append");
-    for policy in [FsyncPolicy::Never, FsyncPolicy::Always] {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = OutboxConfig {
-            fsync: policy,
-            max_bytes: 64 << 30,
-            ..OutboxConfig::default()
-        };
-        let (ob, _) = Outbox::open(dir.path(), &cfg).unwrap();
+    g.throughput(Throughput::Elements(1));
+    for policy in POLICIES {
+        let (_dir, ob) = open_outbox(policy);
         g.bench_function(
             BenchmarkId::new(
                 "append_then_ack_600_bytes",
@@ -138,6 +163,32 @@ fn outbox(c: &mut Criterion) {
                 b.iter(|| {
                     let seq = ob.append(black_box(&payload)).unwrap();
                     ob.ack(seq).unwrap();
+                })
+            },
+        );
+    }
+    g.finish();
+
+    // Several cameras' analysis appending at once: 4 threads x 50 events per iteration.
+    let mut g = c.benchmark_group("outbox_append_4_writers");
+    g.throughput(Throughput::Elements(200));
+    g.sample_size(10);
+    for policy in POLICIES {
+        let (_dir, ob) = open_outbox(policy);
+        g.bench_function(
+            BenchmarkId::new("200_events_600_bytes", format!("{policy:?}").to_lowercase()),
+            |b| {
+                b.iter(|| {
+                    std::thread::scope(|s| {
+                        for _ in 0..4 {
+                            s.spawn(|| {
+                                for _ in 0..50 {
+                                    let seq = ob.append(black_box(&payload)).unwrap();
+                                    ob.ack(seq).unwrap();
+                                }
+                            });
+                        }
+                    });
                 })
             },
         );

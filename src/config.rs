@@ -661,6 +661,37 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_are_checked_and_named_by_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("ca.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let errs = parse(&format!(
+            "[mqtt]\nurl = \"mqtts://broker:8883\"\nca_file = \"{}\"\n",
+            junk.display()
+        ))
+        .unwrap_err();
+        assert_eq!(paths(&errs), vec!["mqtt.ca_file"]);
+        assert!(
+            errs[0].message.contains("no certificate"),
+            "{}",
+            errs[0].message
+        );
+        // Relative paths resolve against the config file's directory.
+        let errs = parse("[mqtt]\nurl = \"mqtts://broker\"\nca_file = \"ca.pem\"\n").unwrap_err();
+        assert!(
+            errs[0].message.contains("/etc/vigia/ca.pem"),
+            "{}",
+            errs[0].message
+        );
+        let errs =
+            parse("[mqtt]\nurl = \"mqtt://broker\"\nclient_key_file = \"k.pem\"\n").unwrap_err();
+        assert_eq!(
+            paths(&errs),
+            vec!["mqtt.client_key_file", "mqtt.client_cert_file"]
+        );
+    }
+
+    #[test]
     fn minimal_config_has_documented_defaults() {
         let c = parse("site = \"medellin\"\nnode = \"edge-01\"").unwrap();
         assert_eq!(c.topic_prefix(), "sies/medellin/edge-01");
