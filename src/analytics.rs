@@ -127,14 +127,16 @@ impl EventWriter {
         self.clock.now_utc()
     }
 
-    pub fn write(&self, event: &Event) {
+    /// Stores `event`; returns its outbox seq, or `None` when it had to be given up
+    /// (only while shutting down with the outbox refusing it).
+    pub fn write(&self, event: &Event) -> Option<u64> {
         let record = OutboxMessage::from_event(&self.topics, event).encode();
         let mut warned = false;
         let mut stopping_since: Option<Instant> = None;
         loop {
             let t = Instant::now();
             match self.outbox.append(&record) {
-                Ok(_) => {
+                Ok(seq) => {
                     self.metrics
                         .outbox_append_seconds
                         .observe(t.elapsed().as_secs_f64());
@@ -148,7 +150,7 @@ impl EventWriter {
                         self.metrics.outbox_full.set(0);
                         tracing::info!("outbox accepts events again");
                     }
-                    return;
+                    return Some(seq);
                 }
                 Err(e) => {
                     if !warned {
@@ -165,7 +167,7 @@ impl EventWriter {
                                 event = %serde_json::to_string(event).unwrap_or_default(),
                                 "shutting down with the outbox unable to store this event; it is lost"
                             );
-                            return;
+                            return None;
                         }
                     }
                     std::thread::sleep(Duration::from_millis(200));
@@ -336,7 +338,9 @@ pub fn run(
                     );
                 }
             }
-            Input::Status(st) => writer.write(&status_event(origin, &st, clock.now_utc())),
+            Input::Status(st) => {
+                writer.write(&status_event(origin, &st, clock.now_utc()));
+            }
             Input::Tick => {
                 for (camera, cam) in &mut cams {
                     let Some((now, utc)) = cam.tick_time(clock) else {

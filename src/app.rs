@@ -487,7 +487,7 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         let every = Duration::from_secs(cfg.lpr.hotlist_reload_secs);
         let m = metrics.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.tick().await;
             loop {
                 tick.tick().await;
@@ -612,7 +612,7 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         let every = Duration::from_secs(cfg.telemetry.stats_interval_secs);
         let clock = clock.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;

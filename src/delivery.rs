@@ -17,11 +17,12 @@ use chrono::Utc;
 use rumqttc::{AsyncClient, Event as MqttEvent, Packet, QoS};
 use serde::Serialize;
 use vigia_core::event::{Lifecycle, ObjectEvent};
-use vigia_core::{BBox, CameraId, Event, EventPayload, Shutdown};
-use vigia_publish::{BrokerLink, OutboxMessage, Publisher, Topics};
+use vigia_core::{BBox, CameraId, Event, EventPayload, Shutdown, SystemClock};
+use vigia_publish::{BrokerLink, Publisher, Topics};
 use vigia_telemetry::Metrics;
 
 use crate::Config;
+use crate::analytics::EventWriter;
 use crate::app::{broker_link, open_outbox, publisher_settings};
 
 /// The published event schema (docs/schema), compiled into the binary.
@@ -99,7 +100,14 @@ pub async fn loadgen(
         Publisher::new(settings, outbox.clone(), metrics.clone(), None).run(drain.clone()),
     );
 
-    let gen_outbox = outbox.clone();
+    let writer = EventWriter {
+        clock: Arc::new(SystemClock::new()),
+        outbox: outbox.clone(),
+        topics: topics.clone(),
+        metrics: metrics.clone(),
+        stopping: Shutdown::new(),
+        give_up_after: Duration::from_secs(5),
+    };
     let gen_cfg = cfg.clone();
     let accepted = tokio::task::spawn_blocking(move || -> Result<u64> {
         let mut out = out;
@@ -111,16 +119,9 @@ pub async fn loadgen(
                 std::thread::sleep(wait);
             }
             let event = synthetic(&gen_cfg, &camera, n);
-            let record = OutboxMessage::from_event(&topics, &event).encode();
-            let seq = loop {
-                match gen_outbox.append(&record) {
-                    Ok(seq) => break seq,
-                    // Back-pressure, as in `vigia run`: wait for space, never drop.
-                    Err(vigia_outbox::OutboxError::Full { .. }) => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(e) => return Err(e).context("appending to the outbox"),
-                }
+            // The same writer `vigia run` uses: a full outbox makes it wait (back-pressure).
+            let Some(seq) = writer.write(&event) else {
+                bail!("the outbox refused an event while stopping");
             };
             writeln!(out, "{{\"accepted\":\"{}\",\"seq\":{seq}}}", event.id)
                 .and_then(|()| out.flush())

@@ -94,6 +94,12 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     if s.stopping.is_cancelled() {
         reasons.push("shutting down".to_string());
     }
+    if s.metrics.outbox_full.get() == 1 {
+        reasons.push(
+            "outbox disk budget exhausted: analysis paused until the broker acknowledges events"
+                .to_string(),
+        );
+    }
     let cams = s.cameras.read().unwrap_or_else(|e| e.into_inner());
     let enabled: Vec<_> = cams.values().filter(|c| c.enabled).collect();
     if !enabled.is_empty() && !enabled.iter().any(|c| c.state == "streaming") {

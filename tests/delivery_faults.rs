@@ -33,6 +33,11 @@ struct Node {
 
 impl Node {
     fn new(broker_port: u16) -> Node {
+        Self::with_outbox(broker_port, "")
+    }
+
+    /// `outbox` is extra `[outbox]` settings.
+    fn with_outbox(broker_port: u16, outbox: &str) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("vigia.toml");
         let manifest = vigia_testkit::paths::project_root().join("models/yolox_nano.toml");
@@ -48,6 +53,7 @@ manifest = "{manifest}"
 
 [outbox]
 fsync = "always"
+{outbox}
 
 [mqtt]
 url = "mqtt://127.0.0.1:{broker_port}"
@@ -449,4 +455,32 @@ async fn tail_prints_each_event_once_and_flags_events_that_break_the_schema() {
         stderr.contains("1 duplicates dropped, 1 invalid"),
         "{stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_outbox_holds_new_events_back_and_resumes_when_the_broker_drains_it() {
+    let mut broker = Mosquitto::start().unwrap();
+    // A disk budget of about 20 events.
+    let node = Node::with_outbox(broker.port(), "segment_bytes = 4096\nmax_bytes = 16384");
+    let mut center = Center::connect(broker.port()).await;
+    broker.stop();
+    let accepted = Accepted::default();
+    let run = node.loadgen(200, 1000.0, 60.0, &accepted);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = accepted.lock().unwrap().len();
+    assert!(
+        (5..60).contains(&held),
+        "with the budget full, new events wait instead of being accepted or dropped ({held} accepted)"
+    );
+    broker.start_again().unwrap();
+    let (code, err) = tokio::task::spawn_blocking(move || run.wait(Duration::from_secs(90)))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "loadgen: {err}");
+    center.receive_all(&accepted, Duration::from_secs(30)).await;
+    let (produced, _, lost, _) = center.report(
+        &format!("disk budget full ({held} held while the broker was down)"),
+        &accepted,
+    );
+    assert_eq!((produced, lost), (200, 0));
 }

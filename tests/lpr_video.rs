@@ -135,6 +135,10 @@ lpr = true
             continue;
         }
         let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        if m.topic.ends_with("/stats") {
+            common::assert_valid_stats(&v);
+            continue;
+        }
         common::assert_valid_event(&v);
         match v["type"].as_str().unwrap() {
             "lpr" => {

@@ -51,6 +51,19 @@ pub fn assert_valid_event(event: &Value) {
     );
 }
 
+/// Panics, naming the message and the errors, when node stats do not validate.
+pub fn assert_valid_stats(stats: &Value) {
+    let errors: Vec<String> = stats_schema()
+        .iter_errors(stats)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "stats do not match docs/schema/vigia.stats.v1.schema.json:\n{stats}\n{}",
+        errors.join("\n")
+    );
+}
+
 /// The value of the first Prometheus sample whose line starts with `name` (0 when absent).
 pub fn metric(text: &str, name: &str) -> f64 {
     text.lines()
