@@ -127,23 +127,29 @@ impl EventWriter {
         self.clock.now_utc()
     }
 
-    /// Stores `event`; returns its outbox seq, or `None` when it had to be given up
-    /// (only while shutting down with the outbox refusing it).
+    /// Stores `event` (and its ONVIF-style mirror when configured); returns the event's
+    /// outbox seq, or `None` when it had to be given up (only while shutting down with the
+    /// outbox refusing it).
     pub fn write(&self, event: &Event) -> Option<u64> {
-        let record = OutboxMessage::from_event(&self.topics, event).encode();
+        let mut first = None;
+        for msg in OutboxMessage::for_event(&self.topics, event) {
+            let seq = self.store(&msg.encode(), &msg.kind, event)?;
+            first.get_or_insert(seq);
+        }
+        first
+    }
+
+    fn store(&self, record: &[u8], kind: &str, event: &Event) -> Option<u64> {
         let mut warned = false;
         let mut stopping_since: Option<Instant> = None;
         loop {
             let t = Instant::now();
-            match self.outbox.append(&record) {
+            match self.outbox.append(record) {
                 Ok(seq) => {
                     self.metrics
                         .outbox_append_seconds
                         .observe(t.elapsed().as_secs_f64());
-                    self.metrics
-                        .events_created
-                        .with_label_values(&[event.kind()])
-                        .inc();
+                    self.metrics.events_created.with_label_values(&[kind]).inc();
                     self.metrics.outbox_depth.set(self.outbox.pending() as i64);
                     self.metrics.outbox_bytes.set(self.outbox.bytes() as i64);
                     if warned {

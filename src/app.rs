@@ -219,7 +219,7 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     let outbox = open_outbox(&cfg, &metrics)?;
     let link = broker_link(&cfg).await?;
     let broker = link.address();
-    let topics = Topics::new(&cfg.topic_prefix())?;
+    let topics = Topics::new(&cfg.topic_prefix())?.with_onvif_mirror(cfg.mqtt.onvif_mirror);
     let settings = publisher_settings(&cfg, link, &topics);
 
     // The simulator (demo cameras).

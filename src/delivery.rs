@@ -93,7 +93,7 @@ pub async fn loadgen(
     let outbox = open_outbox(&cfg, &metrics)?;
     let pending_at_start = outbox.pending();
     let link = broker_link(&cfg).await?;
-    let topics = Topics::new(&cfg.topic_prefix())?;
+    let topics = Topics::new(&cfg.topic_prefix())?.with_onvif_mirror(cfg.mqtt.onvif_mirror);
     let settings = publisher_settings(&cfg, link, &topics);
     let drain = Shutdown::new();
     let publisher = tokio::spawn(

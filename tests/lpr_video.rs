@@ -88,6 +88,7 @@ hotlists = [{{ path = "{hot}", list = "stolen" }}]
 [mqtt]
 url = "mqtt://127.0.0.1:{broker}"
 topic_prefix = "{PREFIX}"
+onvif_mirror = true
 [[cameras]]
 id = "lpr-1"
 url = "{url}"
@@ -108,6 +109,7 @@ lpr = true
     let mut passes: BTreeMap<u64, Vec<(String, String)>> = BTreeMap::new();
     let mut alerts: Vec<Value> = Vec::new();
     let mut lpr_events: Vec<Value> = Vec::new();
+    let mut mirrors: Vec<Value> = Vec::new();
     let ended = |passes: &BTreeMap<u64, Vec<(String, String)>>| -> HashSet<String> {
         passes
             .values()
@@ -139,6 +141,15 @@ lpr = true
             common::assert_valid_stats(&v);
             continue;
         }
+        if m.topic.contains("/onvif-ej/") {
+            assert_eq!(
+                m.topic,
+                format!("{PREFIX}/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&lpr-1")
+            );
+            common::assert_valid_onvif(&v);
+            mirrors.push(v);
+            continue;
+        }
         common::assert_valid_event(&v);
         match v["type"].as_str().unwrap() {
             "lpr" => {
@@ -157,6 +168,33 @@ lpr = true
                 alerts.push(v);
             }
             _ => {}
+        }
+    }
+
+    // The ONVIF-style mirror: one message per lpr event, same plate, same pass.
+    assert_eq!(mirrors.len(), lpr_events.len(), "{mirrors:?}");
+    for v in &lpr_events {
+        let id = v["id"].as_str().unwrap();
+        let m = mirrors
+            .iter()
+            .find(|m| m["Data"]["EventId"] == id)
+            .unwrap_or_else(|| panic!("no mirror of {v}"));
+        assert_eq!(
+            m["Data"]["LicensePlateInfo"]["PlateNumber"]["Value"],
+            v["plate"]["number"]
+        );
+        assert_eq!(
+            m["Key"]["ObjectId"],
+            v["pass_id"].as_u64().unwrap().to_string()
+        );
+        let op = match v["lifecycle"].as_str().unwrap() {
+            "new" => "Initialized",
+            "end" => "Deleted",
+            _ => "Changed",
+        };
+        assert_eq!(m["PropertyOperation"], op);
+        if v["plate"]["country_code"] == "CO" {
+            assert_eq!(m["Data"]["LicensePlateInfo"]["CountryCode"]["Value"], "CO");
         }
     }
 

@@ -250,6 +250,7 @@ fn the_asyncapi_document_matches_the_topic_layout() {
         ("incidents", t.incidents(cam), 1, false),
         ("alerts", t.alerts(), 1, false),
         ("stats", t.stats(), 0, false),
+        ("onvifLpr", t.onvif_lpr(cam), 1, false),
     ];
     let channels = doc["channels"].as_object().unwrap();
     assert_eq!(channels.len(), want.len(), "one channel per topic");

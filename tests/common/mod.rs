@@ -19,17 +19,25 @@ pub fn event_schema() -> &'static jsonschema::Validator {
     })
 }
 
+fn load_schema(name: &str) -> jsonschema::Validator {
+    let path = vigia_testkit::paths::project_root()
+        .join("docs/schema")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
+    jsonschema::draft202012::new(&schema).expect("the schema compiles")
+}
+
 /// The node stats schema (docs/schema/vigia.stats.v1.schema.json).
 pub fn stats_schema() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let path =
-            vigia_testkit::paths::project_root().join("docs/schema/vigia.stats.v1.schema.json");
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
-        jsonschema::draft202012::new(&schema).expect("the schema compiles")
-    })
+    V.get_or_init(|| load_schema("vigia.stats.v1.schema.json"))
+}
+
+/// The ONVIF-style mirror schema (docs/schema/onvif-ej.lpr.v1.schema.json).
+pub fn onvif_schema() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| load_schema("onvif-ej.lpr.v1.schema.json"))
 }
 
 /// Every way `event` breaks the schema (empty when it validates).
@@ -51,17 +59,26 @@ pub fn assert_valid_event(event: &Value) {
     );
 }
 
-/// Panics, naming the message and the errors, when node stats do not validate.
-pub fn assert_valid_stats(stats: &Value) {
-    let errors: Vec<String> = stats_schema()
-        .iter_errors(stats)
+fn assert_valid(validator: &jsonschema::Validator, what: &str, v: &Value) {
+    let errors: Vec<String> = validator
+        .iter_errors(v)
         .map(|e| format!("{e} at {}", e.instance_path()))
         .collect();
     assert!(
         errors.is_empty(),
-        "stats do not match docs/schema/vigia.stats.v1.schema.json:\n{stats}\n{}",
+        "{what} does not match its schema:\n{v}\n{}",
         errors.join("\n")
     );
+}
+
+/// Panics, naming the message and the errors, when node stats do not validate.
+pub fn assert_valid_stats(stats: &Value) {
+    assert_valid(stats_schema(), "stats", stats);
+}
+
+/// Panics when an ONVIF-style mirror message does not validate.
+pub fn assert_valid_onvif(m: &Value) {
+    assert_valid(onvif_schema(), "ONVIF mirror message", m);
 }
 
 /// The value of the first Prometheus sample whose line starts with `name` (0 when absent).

@@ -48,6 +48,10 @@ pub struct MqttConfig {
     /// On shutdown, how long to wait for events still in flight to be acknowledged.
     /// Whatever is left stays in the outbox for the next start. Default 5 s.
     pub drain_timeout_secs: u64,
+    /// Also publish plate reads in ONVIF Profile M style on
+    /// `<prefix>/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&<camera>`
+    /// (see [`crate::onvif`]). Default off.
+    pub onvif_mirror: bool,
 }
 
 impl Default for MqttConfig {
@@ -68,6 +72,7 @@ impl Default for MqttConfig {
             reconnect_max_backoff_secs: 30,
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             drain_timeout_secs: 5,
+            onvif_mirror: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   each from the outbox only when the broker's PUBACK for it arrived.
 //! - [`link`]: [`BrokerLink`], address + credentials + TLS of a broker.
 //! - [`tls`]: MQTT over TLS (rustls): broker verification, client certificates.
+//! - [`onvif`]: the optional ONVIF Profile M style mirror of plate reads.
 //! - [`broker`]: the embedded broker (rumqttd) used when no broker URL is configured.
 //! - [`error`]: the crate's error type.
 
@@ -14,6 +15,7 @@ pub mod broker;
 pub mod config;
 pub mod error;
 pub mod link;
+pub mod onvif;
 pub mod publisher;
 pub mod record;
 pub mod tls;

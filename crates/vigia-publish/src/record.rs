@@ -39,6 +39,30 @@ impl OutboxMessage {
         }
     }
 
+    /// Every message to store for an event: the event itself, then its ONVIF-style mirror
+    /// when the layout asks for one.
+    pub fn for_event(topics: &Topics, event: &Event) -> Vec<Self> {
+        let main = Self::from_event(topics, event);
+        let mut out = Vec::with_capacity(2);
+        if topics.onvif_mirror()
+            && let Some(mirror) = crate::onvif::payload(event)
+        {
+            let camera = event.camera.as_ref().map_or("-", |c| c.as_str());
+            let created_ms = main.created_ms;
+            out.push(main);
+            out.push(Self {
+                topic: topics.onvif_lpr(camera),
+                retain: false,
+                kind: crate::onvif::KIND.to_string(),
+                created_ms,
+                payload: serde_json::to_vec(&mirror).expect("JSON values serialise"),
+            });
+        } else {
+            out.push(main);
+        }
+        out
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let kind = &self.kind.as_bytes()[..self.kind.len().min(255)];
         let mut b = Vec::with_capacity(13 + self.topic.len() + kind.len() + self.payload.len());

@@ -9,6 +9,7 @@
 //! | `<p>/cameras/<camera>/incidents` | incidents `start` / `update` / `end` | no |
 //! | `<p>/alerts` | hotlist hits and high-severity incidents, all cameras | no |
 //! | `<p>/stats` | periodic node stats (QoS 0, not from the outbox) | no |
+//! | `<p>/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&<camera>` | ONVIF-style mirror of plate reads (`mqtt.onvif_mirror`) | no |
 
 use vigia_core::{Event, EventPayload};
 
@@ -18,6 +19,7 @@ use crate::error::PublishError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     prefix: String,
+    onvif_mirror: bool,
 }
 
 impl Topics {
@@ -35,7 +37,24 @@ impl Topics {
         }
         Ok(Self {
             prefix: prefix.to_string(),
+            onvif_mirror: false,
         })
+    }
+
+    /// Also mirror plate reads in ONVIF Profile M style ([`crate::onvif`]).
+    pub fn with_onvif_mirror(mut self, on: bool) -> Self {
+        self.onvif_mirror = on;
+        self
+    }
+
+    /// Whether plate reads are mirrored in ONVIF style.
+    pub fn onvif_mirror(&self) -> bool {
+        self.onvif_mirror
+    }
+
+    /// The ONVIF-style mirror topic of a camera's plate reads.
+    pub fn onvif_lpr(&self, camera: &str) -> String {
+        crate::onvif::topic(&self.prefix, camera)
     }
 
     /// The default prefix for a site and node: `sies/<site>/<node>`.
