@@ -208,12 +208,9 @@ fn main() -> ExitCode {
             at,
             out,
         } => {
-            let cfg = match Config::load(&config) {
+            let cfg = match tool_config(Some(&config)) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             match vigia::tools::draw_camera_rules(
                 &cfg,
@@ -242,12 +239,9 @@ fn main() -> ExitCode {
             camera,
             wait,
         } => {
-            let cfg = match Config::load(&config) {
+            let cfg = match tool_config(Some(&config)) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let _ = vigia_telemetry::logging::init(LogFormat::Text, "warn");
             let opts = vigia::delivery::LoadgenOptions {
@@ -283,12 +277,9 @@ fn main() -> ExitCode {
             seconds,
             show_duplicates,
         } => {
-            let cfg = match Config::load(&config) {
+            let cfg = match tool_config(Some(&config)) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let _ = vigia_telemetry::logging::init(LogFormat::Text, "warn");
             let opts = vigia::delivery::TailOptions {
@@ -322,12 +313,9 @@ fn main() -> ExitCode {
             log_format,
             print_events,
         } => {
-            let cfg = match Config::load(&config) {
+            let cfg = match tool_config(Some(&config)) {
                 Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let format = match log_format {
                 Some(LogFormatArg::Json) => LogFormat::Json,
