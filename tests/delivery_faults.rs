@@ -368,7 +368,7 @@ async fn corrupt_bytes_in_an_outbox_tail_are_reported_and_skipped_never_publishe
 async fn tail_prints_each_event_once_and_flags_events_that_break_the_schema() {
     let broker = Mosquitto::start().unwrap();
     let node = Node::new(broker.port());
-    let tail = Command::new(env!("CARGO_BIN_EXE_vigia"))
+    let mut tail = Command::new(env!("CARGO_BIN_EXE_vigia"))
         .args([
             "tail",
             "--check",
@@ -383,8 +383,43 @@ async fn tail_prints_each_event_once_and_flags_events_that_break_the_schema() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Let it subscribe.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (line_tx, line_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = tail.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = line_tx.send(line);
+        }
+    });
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(
+        rumqttc::MqttOptions::new("fault-test-pub", "127.0.0.1", broker.port()),
+        10,
+    );
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let publish = |payload: String| {
+        let client = client.clone();
+        async move {
+            client
+                .publish(
+                    format!("{PREFIX}/cameras/loadgen/objects"),
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    payload,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // Wait until tail is subscribed: it prints the first probe it receives.
+    let mut lines = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while lines.is_empty() {
+        assert!(Instant::now() < deadline, "tail never subscribed");
+        publish("probe".into()).await;
+        if let Ok(l) = line_rx.recv_timeout(Duration::from_millis(200)) {
+            lines.push(l);
+        }
+    }
+
     let accepted = Accepted::default();
     let (code, err) = tokio::task::spawn_blocking({
         let run = node.loadgen(20, 200.0, 30.0, &accepted);
@@ -395,11 +430,6 @@ async fn tail_prints_each_event_once_and_flags_events_that_break_the_schema() {
     assert_eq!(code, Some(0), "{err}");
 
     // A redelivery of the first event and an event that breaks the contract.
-    let (client, mut eventloop) = rumqttc::AsyncClient::new(
-        rumqttc::MqttOptions::new("fault-test-pub", "127.0.0.1", broker.port()),
-        10,
-    );
-    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
     let first = accepted.lock().unwrap()[0].clone();
     let dup = serde_json::json!({
         "schema": "vigia.event/1", "id": first, "type": "object", "site": "test",
@@ -409,29 +439,22 @@ async fn tail_prints_each_event_once_and_flags_events_that_break_the_schema() {
     bad["id"] = "0190a5b8-0000-7000-8000-000000000001".into();
     bad["type"] = "teleport".into();
     for v in [dup, bad] {
-        client
-            .publish(
-                format!("{PREFIX}/cameras/loadgen/objects"),
-                rumqttc::QoS::AtLeastOnce,
-                false,
-                v.to_string(),
-            )
-            .await
-            .unwrap();
+        publish(v.to_string()).await;
     }
     let out = tokio::task::spawn_blocking(move || tail.wait_with_output())
         .await
         .unwrap()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    reader.join().unwrap();
+    lines.extend(line_rx.try_iter());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
         Some(4),
         "exit 4: an invalid event\n{stderr}"
     );
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
+    let lines: Vec<serde_json::Value> = lines
+        .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let events: Vec<&serde_json::Value> =
