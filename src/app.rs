@@ -295,7 +295,6 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
 /// A rule's classifier stage: camera, rule index within the camera's rules.
 type RuleGate = (CameraId, usize, Gatekeeper);
 
-/// The models one inference worker owns.
 /// Opens the outbox named by the configuration, reporting skipped corrupt bytes.
 pub(crate) fn open_outbox(cfg: &Config, metrics: &Metrics) -> Result<Arc<Outbox>> {
     let outbox_dir = cfg.outbox_dir();
@@ -349,6 +348,7 @@ pub(crate) fn publisher_settings(
     }
 }
 
+/// The models one inference worker owns.
 struct WorkerModels {
     detector: Detector,
     plates: Option<PlateReader>,
@@ -487,7 +487,7 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         let every = Duration::from_secs(cfg.lpr.hotlist_reload_secs);
         let m = metrics.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let mut tick = tokio::time::interval(every);
             tick.tick().await;
             loop {
                 tick.tick().await;
