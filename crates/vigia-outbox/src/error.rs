@@ -18,7 +18,9 @@ pub enum OutboxError {
     Full { used: u64, max: u64, needed: u64 },
     #[error("outbox record of {len} bytes exceeds the {max}-byte limit")]
     TooLarge { len: usize, max: usize },
-    #[error("outbox directory {path} is already open in this process")]
+    #[error(
+        "outbox directory {path} is in use by another outbox (its LOCK file is held, by another vigia process or this one); every node and every `vigia loadgen` run needs its own data_dir"
+    )]
     Busy { path: PathBuf },
 }
 
