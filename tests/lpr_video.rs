@@ -171,6 +171,12 @@ lpr = true
         }
     }
 
+    // The photos slide left to right at a constant size: every pass drove "right".
+    for v in lpr_events.iter().filter(|v| v["lifecycle"] == "end") {
+        assert_eq!(v["direction"]["travel"], "right", "{v}");
+        assert!(v["direction"]["dx"].as_f64().unwrap() > 0.05, "{v}");
+    }
+
     // The ONVIF-style mirror: one message per lpr event, same plate, same pass.
     assert_eq!(mirrors.len(), lpr_events.len(), "{mirrors:?}");
     for v in &lpr_events {

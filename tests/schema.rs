@@ -140,6 +140,12 @@ fn every_type() -> Vec<Value> {
             },
             vehicle: full.then(vehicle),
             hotlist: hotlist(full),
+            direction: full.then(|| Direction {
+                travel: "approaching".into(),
+                dx: -0.02,
+                dy: 0.31,
+                scale: 1.8,
+            }),
             media: full.then(|| Media {
                 plate_crop_url: Some("http://edge-01:9400/p.jpg".into()),
                 ..media()

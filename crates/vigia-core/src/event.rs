@@ -257,6 +257,19 @@ pub struct LprModels {
     pub ocr: String,
 }
 
+/// Direction of travel of a vehicle pass, from the plate's first to its latest read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Direction {
+    /// `approaching` (the plate grows), `receding` (it shrinks), `left`, `right`, `up`,
+    /// `down` (it moves across the image), or `stationary`.
+    pub travel: String,
+    /// Displacement of the plate's centre, in fractions of the frame width / height.
+    pub dx: f32,
+    pub dy: f32,
+    /// Latest plate height over the first one.
+    pub scale: f32,
+}
+
 /// A license-plate read event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LprEvent {
@@ -267,6 +280,9 @@ pub struct LprEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vehicle: Option<VehicleInfo>,
     pub hotlist: HotlistInfo,
+    /// How the plate moved in the image during the pass so far (absent after one read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
     /// Frames the plate was read in during the pass.

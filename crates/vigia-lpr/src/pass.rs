@@ -130,6 +130,48 @@ pub struct PassEvent<M> {
     pub read: ConsolidatedRead,
     /// The most likely read of the consolidated number (for its snapshot and boxes).
     pub best: Observation<M>,
+    /// The plate's box in the pass's first and latest reads (for the direction of travel).
+    pub first_bbox: BBox,
+    pub last_bbox: BBox,
+    /// Reads in the pass so far (any number).
+    pub observations: usize,
+}
+
+/// A plate must grow or shrink by this factor to count as approaching / receding.
+const SCALE_MOTION: f32 = 1.2;
+/// Or move this far across the image (fraction of the frame) to count as crossing it.
+const SHIFT_MOTION: f32 = 0.05;
+
+/// The direction of travel from a plate's first and latest boxes in a `width` x `height`
+/// frame: approaching / receding when its size changed by 20 % or more (the usual LPR view,
+/// vehicles driving towards or away from the camera), else left / right / up / down when it
+/// moved 5 % of the frame or more, else stationary.
+pub fn direction(first: BBox, last: BBox, width: u32, height: u32) -> vigia_core::event::Direction {
+    let (fx, fy) = first.center();
+    let (lx, ly) = last.center();
+    let dx = (lx - fx) / width.max(1) as f32;
+    let dy = (ly - fy) / height.max(1) as f32;
+    let scale = if first.h > 0.0 { last.h / first.h } else { 1.0 };
+    let travel = if scale >= SCALE_MOTION {
+        "approaching"
+    } else if scale <= 1.0 / SCALE_MOTION {
+        "receding"
+    } else if dx.abs().max(dy.abs()) < SHIFT_MOTION {
+        "stationary"
+    } else if dx.abs() >= dy.abs() {
+        if dx > 0.0 { "right" } else { "left" }
+    } else if dy > 0.0 {
+        "down"
+    } else {
+        "up"
+    };
+    let r = |v: f32| (v * 1000.0).round() / 1000.0;
+    vigia_core::event::Direction {
+        travel: travel.to_string(),
+        dx: r(dx),
+        dy: r(dy),
+        scale: r(scale),
+    }
 }
 
 struct Pass<M> {
@@ -294,11 +336,16 @@ fn event<M: Clone>(pass: &Pass<M>, lifecycle: Lifecycle, read: ConsolidatedRead)
         })
         .expect("a pass has reads")
         .clone();
+    let first_bbox = pass.obs.first().map_or(best.bbox, |o| o.bbox);
+    let last_bbox = pass.obs.last().map_or(best.bbox, |o| o.bbox);
     PassEvent {
         pass_id: pass.id,
         lifecycle,
         read,
         best,
+        first_bbox,
+        last_bbox,
+        observations: pass.obs.len(),
     }
 }
 
@@ -429,6 +476,26 @@ mod tests {
         ev.iter()
             .map(|e| (e.lifecycle, e.read.number.clone()))
             .collect()
+    }
+
+    #[test]
+    fn direction_of_travel_from_the_first_and_latest_plate_boxes() {
+        let b = |x: f32, y: f32, h: f32| BBox::new(x, y, h * 4.0, h);
+        let d = |a, z| direction(a, z, 1000, 500).travel;
+        assert_eq!(
+            d(b(100.0, 100.0, 20.0), b(100.0, 150.0, 30.0)),
+            "approaching"
+        );
+        assert_eq!(d(b(100.0, 100.0, 30.0), b(100.0, 80.0, 20.0)), "receding");
+        assert_eq!(d(b(100.0, 100.0, 20.0), b(300.0, 110.0, 20.0)), "right");
+        assert_eq!(d(b(300.0, 100.0, 20.0), b(100.0, 100.0, 20.0)), "left");
+        assert_eq!(d(b(100.0, 300.0, 20.0), b(110.0, 100.0, 20.0)), "up");
+        assert_eq!(
+            d(b(100.0, 100.0, 20.0), b(110.0, 105.0, 21.0)),
+            "stationary"
+        );
+        let r = direction(b(100.0, 100.0, 20.0), b(300.0, 100.0, 20.0), 1000, 500);
+        assert_eq!((r.dx, r.dy, r.scale), (0.2, 0.0, 1.0));
     }
 
     #[test]
