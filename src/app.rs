@@ -980,7 +980,7 @@ pub fn describe_acked(m: &AckedMessage) -> String {
             let ps = |k: &str| p.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_string();
             let hot = &v["hotlist"];
             format!(
-                "{:<6} {} {}{} {:.2} reads={}{}{}",
+                "{:<6} {} {}{} {:.2} reads={}{}{}{}",
                 s("lifecycle"),
                 ps("number"),
                 ps("format"),
@@ -992,6 +992,9 @@ pub fn describe_acked(m: &AckedMessage) -> String {
                 v["vehicle"]["type"]
                     .as_str()
                     .map_or(String::new(), |t| format!(" on {t}")),
+                v["direction"]["travel"]
+                    .as_str()
+                    .map_or(String::new(), |t| format!(" going {t}")),
                 if hot["matched"].as_bool() == Some(true) {
                     format!("  HOTLIST {}", hot["list"].as_str().unwrap_or("?"))
                 } else {
