@@ -18,7 +18,7 @@ use vigia_track::{TrackEvent, TrackedObject, Tracker, TrackerConfig};
 
 use crate::incidents::{CameraRules, IncidentShared};
 use crate::lpr_events::{CameraLpr, LprShared, PlateSighting};
-use crate::snapshots::OwnedRgb;
+use crate::snapshots::{OwnedRgb, SnapshotStore};
 
 /// What the analytics thread consumes.
 #[derive(Debug)]
@@ -119,6 +119,8 @@ pub struct EventWriter {
     pub metrics: Arc<Metrics>,
     pub stopping: Shutdown,
     pub give_up_after: Duration,
+    /// With `mqtt.snapshot_topic`: the store whose pictures are published as bytes too.
+    pub snapshot_bytes: Option<Arc<SnapshotStore>>,
 }
 
 impl EventWriter {
@@ -136,7 +138,47 @@ impl EventWriter {
             let seq = self.store(&msg.encode(), &msg.kind, event)?;
             first.get_or_insert(seq);
         }
+        if let Some(store) = &self.snapshot_bytes {
+            for msg in self.pictures(store, event) {
+                // A picture that cannot be stored does not hold back the events after it.
+                let _ = self.store(&msg.encode(), &msg.kind, event);
+            }
+        }
         first
+    }
+
+    /// The JPEG pictures of an `lpr` or `incident` event as messages for the snapshot topic.
+    fn pictures(&self, store: &SnapshotStore, event: &Event) -> Vec<OutboxMessage> {
+        let media = match &event.payload {
+            EventPayload::Lpr(l) => l.media.as_ref(),
+            EventPayload::Incident(i) => i.media.as_ref(),
+            _ => None,
+        };
+        let Some(media) = media else {
+            return Vec::new();
+        };
+        let camera = event.camera.as_ref().map_or("-", |c| c.as_str());
+        let id = event.id.to_string();
+        let created_ms = chrono::Utc::now().timestamp_millis();
+        [("scene", Some(&media.snapshot_url)), ("plate", media.plate_crop_url.as_ref())]
+            .into_iter()
+            .filter_map(|(image, url)| {
+                let path = store.resolve_url(url?)?;
+                match std::fs::read(&path) {
+                    Ok(bytes) => Some(OutboxMessage {
+                        topic: self.topics.snapshot(camera, &id, image),
+                        retain: false,
+                        kind: "snapshot".to_string(),
+                        created_ms,
+                        payload: bytes,
+                    }),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "snapshot not published: cannot read it");
+                        None
+                    }
+                }
+            })
+            .collect()
     }
 
     fn store(&self, record: &[u8], kind: &str, event: &Event) -> Option<u64> {
@@ -157,6 +199,11 @@ impl EventWriter {
                         tracing::info!("outbox accepts events again");
                     }
                     return Some(seq);
+                }
+                Err(e @ OutboxError::TooLarge { .. }) => {
+                    // Permanent: waiting would not help.
+                    tracing::error!(error = %e, kind, "record not stored");
+                    return None;
                 }
                 Err(e) => {
                     if !warned {

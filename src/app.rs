@@ -456,6 +456,7 @@ async fn run(p: Parts, stop: Shutdown) -> Result<()> {
         metrics: metrics.clone(),
         stopping: stop.clone(),
         give_up_after: Duration::from_secs(5),
+        snapshot_bytes: snapshots.clone().filter(|_| cfg.mqtt.snapshot_topic),
     };
     let tracker_cfg = cfg.tracker.clone();
     let an_clock = clock.clone();

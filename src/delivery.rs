@@ -107,6 +107,7 @@ pub async fn loadgen(
         metrics: metrics.clone(),
         stopping: Shutdown::new(),
         give_up_after: Duration::from_secs(5),
+        snapshot_bytes: None,
     };
     let gen_cfg = cfg.clone();
     let accepted = tokio::task::spawn_blocking(move || -> Result<u64> {
@@ -275,10 +276,12 @@ impl Tail {
             }
             (_, value) => {
                 self.report.other += 1;
-                line.insert(
-                    "payload".into(),
-                    value.unwrap_or_else(|| String::from_utf8_lossy(payload).into_owned().into()),
-                );
+                match (value, std::str::from_utf8(payload)) {
+                    (Some(v), _) => line.insert("payload".into(), v),
+                    (None, Ok(text)) => line.insert("payload".into(), text.into()),
+                    // Pictures (the snapshot topic) and other binary payloads.
+                    (None, Err(_)) => line.insert("payload_bytes".into(), payload.len().into()),
+                };
             }
         }
         Some(serde_json::Value::Object(line).to_string())
@@ -375,6 +378,14 @@ mod tests {
             .on_message("p/x", bad.to_string().as_bytes(), false)
             .unwrap();
         assert!(line.contains("invalid"), "{line}");
+        let jpeg = t
+            .on_message(
+                "p/cameras/c/snapshots/x/scene",
+                &[0xff, 0xd8, 0xff, 0xe0],
+                false,
+            )
+            .unwrap();
+        assert!(jpeg.contains("\"payload_bytes\":4"), "{jpeg}");
         let other = t.on_message("p/available", b"online", true).unwrap();
         assert!(other.contains("\"payload\":\"online\"") && other.contains("retain"));
         assert_eq!(
@@ -385,7 +396,7 @@ mod tests {
                 t.report.invalid,
                 t.report.other
             ),
-            (4, 2, 1, 1, 1)
+            (5, 2, 1, 1, 2)
         );
     }
 

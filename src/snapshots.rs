@@ -244,6 +244,15 @@ impl SnapshotStore {
         self.index.lock().unwrap_or_else(|e| e.into_inner()).total
     }
 
+    /// The file behind a snapshot URL this store made (`…/<camera>/<day>/<file>`).
+    pub fn resolve_url(&self, url: &str) -> Option<PathBuf> {
+        let mut parts = url.rsplit('/');
+        let file = parts.next()?;
+        let day = parts.next()?;
+        let camera = parts.next()?;
+        self.resolve(camera, day, file)
+    }
+
     /// The file for an API path `<camera>/<day>/<file>`, if it is one of ours.
     pub fn resolve(&self, camera: &str, day: &str, file: &str) -> Option<PathBuf> {
         let safe = |s: &str| {

@@ -89,6 +89,7 @@ hotlists = [{{ path = "{hot}", list = "stolen" }}]
 url = "mqtt://127.0.0.1:{broker}"
 topic_prefix = "{PREFIX}"
 onvif_mirror = true
+snapshot_topic = true
 [[cameras]]
 id = "lpr-1"
 url = "{url}"
@@ -110,6 +111,7 @@ lpr = true
     let mut alerts: Vec<Value> = Vec::new();
     let mut lpr_events: Vec<Value> = Vec::new();
     let mut mirrors: Vec<Value> = Vec::new();
+    let mut pictures: HashMap<String, Vec<u8>> = HashMap::new();
     let ended = |passes: &BTreeMap<u64, Vec<(String, String)>>| -> HashSet<String> {
         passes
             .values()
@@ -134,6 +136,13 @@ lpr = true
             Err(_) => panic!("timed out; passes so far: {passes:?}"),
         };
         if m.topic.ends_with("/available") || m.topic.ends_with("/status") {
+            continue;
+        }
+        if let Some(rest) = m
+            .topic
+            .strip_prefix(&format!("{PREFIX}/cameras/lpr-1/snapshots/"))
+        {
+            pictures.insert(rest.to_string(), m.payload);
             continue;
         }
         let v: Value = serde_json::from_slice(&m.payload).unwrap();
@@ -176,6 +185,29 @@ lpr = true
         assert_eq!(v["direction"]["travel"], "right", "{v}");
         assert!(v["direction"]["dx"].as_f64().unwrap() > 0.05, "{v}");
     }
+
+    // The snapshot topic: each lpr event's scene and plate crop as JPEG bytes; for `end`
+    // events the same bytes the node serves at the event's URLs (a pass's pictures are
+    // replaced while a better read comes, so earlier events carried earlier pictures).
+    for v in &lpr_events {
+        let id = v["id"].as_str().unwrap();
+        for (image, url_key) in [("scene", "snapshot_url"), ("plate", "plate_crop_url")] {
+            let bytes = pictures
+                .get(&format!("{id}/{image}"))
+                .unwrap_or_else(|| panic!("no {image} picture for {id}"));
+            assert!(bytes.starts_with(&[0xff, 0xd8]), "a JPEG");
+            if v["lifecycle"] == "end" {
+                let url = v["media"][url_key].as_str().unwrap();
+                let (code, served) =
+                    vigia_testkit::http::get(http_port, &url[url.find("/api/").unwrap()..])
+                        .await
+                        .unwrap();
+                assert_eq!(code, 200);
+                assert!(served == *bytes, "{image} of {id}: the served file differs");
+            }
+        }
+    }
+    assert_eq!(pictures.len(), 2 * lpr_events.len());
 
     // The ONVIF-style mirror: one message per lpr event, same plate, same pass.
     assert_eq!(mirrors.len(), lpr_events.len(), "{mirrors:?}");

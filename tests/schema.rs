@@ -257,6 +257,7 @@ fn the_asyncapi_document_matches_the_topic_layout() {
         ("alerts", t.alerts(), 1, false),
         ("stats", t.stats(), 0, false),
         ("onvifLpr", t.onvif_lpr(cam), 1, false),
+        ("snapshots", t.snapshot(cam, "{event}", "{image}"), 1, false),
     ];
     let channels = doc["channels"].as_object().unwrap();
     assert_eq!(channels.len(), want.len(), "one channel per topic");

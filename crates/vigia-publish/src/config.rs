@@ -52,6 +52,10 @@ pub struct MqttConfig {
     /// `<prefix>/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&<camera>`
     /// (see [`crate::onvif`]). Default off.
     pub onvif_mirror: bool,
+    /// Also publish the pictures of `lpr` and `incident` events as JPEG bytes on
+    /// `<prefix>/cameras/<camera>/snapshots/<event id>/<scene|plate>`, through the outbox,
+    /// for centers that cannot reach the node's HTTP API. Default off (URLs only).
+    pub snapshot_topic: bool,
 }
 
 impl Default for MqttConfig {
@@ -73,6 +77,7 @@ impl Default for MqttConfig {
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             drain_timeout_secs: 5,
             onvif_mirror: false,
+            snapshot_topic: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `<p>/cameras/<camera>/incidents` | incidents `start` / `update` / `end` | no |
 //! | `<p>/alerts` | hotlist hits and high-severity incidents, all cameras | no |
 //! | `<p>/stats` | periodic node stats (QoS 0, not from the outbox) | no |
+//! | `<p>/cameras/<camera>/snapshots/<event id>/<scene\|plate>` | JPEG bytes of an event's pictures (`mqtt.snapshot_topic`) | no |
 //! | `<p>/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&<camera>` | ONVIF-style mirror of plate reads (`mqtt.onvif_mirror`) | no |
 
 use vigia_core::{Event, EventPayload};
@@ -90,6 +91,14 @@ impl Topics {
     /// Hotlist hits and high-priority incidents of every camera.
     pub fn alerts(&self) -> String {
         format!("{}/alerts", self.prefix)
+    }
+
+    /// An event's picture as JPEG bytes: `image` is `scene` or `plate`.
+    pub fn snapshot(&self, camera: &str, event_id: &str, image: &str) -> String {
+        format!(
+            "{}/cameras/{camera}/snapshots/{event_id}/{image}",
+            self.prefix
+        )
     }
 
     /// Periodic node stats (QoS 0).
