@@ -18,7 +18,7 @@ use rumqttc::{AsyncClient, Event as MqttEvent, Packet, QoS};
 use serde::Serialize;
 use vigia_core::event::{Lifecycle, ObjectEvent};
 use vigia_core::{BBox, CameraId, Event, EventPayload, Shutdown, SystemClock};
-use vigia_publish::{BrokerLink, Publisher, Topics};
+use vigia_publish::{BrokerLink, MqttConfig, Publisher, Topics};
 use vigia_telemetry::Metrics;
 
 use crate::Config;
@@ -150,8 +150,8 @@ pub async fn loadgen(
 /// `vigia tail` options.
 #[derive(Debug, Clone)]
 pub struct TailOptions {
-    /// Topic filter; default `<prefix>/#`.
-    pub filter: Option<String>,
+    /// Topic filter, e.g. `<prefix>/#`.
+    pub filter: String,
     /// Check every event against the published schema.
     pub check: bool,
     /// Exit after this many distinct events.
@@ -288,23 +288,21 @@ impl Tail {
     }
 }
 
-/// Subscribes to the broker `cfg` names (QoS 1, clean session) and writes one JSON line per
+/// Subscribes to the broker `mqtt` names (QoS 1, clean session) and writes one JSON line per
 /// message to `out`: `{"topic", "retain"?, "event" | "payload", "invalid"?}`.
 pub async fn tail(
-    cfg: Config,
+    mqtt: MqttConfig,
     opts: TailOptions,
     mut out: Box<dyn Write + Send>,
 ) -> Result<TailReport> {
-    let link: BrokerLink = BrokerLink::from_config(&cfg.mqtt)?.unwrap_or_else(|| {
+    // Without a URL: the node's embedded broker.
+    let link: BrokerLink = BrokerLink::from_config(&mqtt)?.unwrap_or_else(|| {
         BrokerLink::plain(
-            cfg.mqtt.embedded_listen.ip().to_string(),
-            cfg.mqtt.embedded_listen.port(),
+            mqtt.embedded_listen.ip().to_string(),
+            mqtt.embedded_listen.port(),
         )
     });
-    let filter = opts
-        .filter
-        .clone()
-        .unwrap_or_else(|| format!("{}/#", cfg.topic_prefix()));
+    let filter = opts.filter.clone();
     let mut options = link.options(&format!("vigia-tail-{}", std::process::id()));
     options.set_clean_session(true);
     options.set_keep_alive(Duration::from_secs(30));

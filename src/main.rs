@@ -87,10 +87,32 @@ enum Command {
     /// Subscribe to a node's events and print them as JSON lines, dropping duplicate
     /// deliveries by event id; `--check` validates each against the published schema.
     Tail {
-        /// Configuration file (its [mqtt] broker, credentials, TLS and topic prefix).
+        /// A node's configuration file (its [mqtt] broker, credentials, TLS and topic
+        /// prefix); or give the broker with --url and the options below.
         #[arg(short, long)]
-        config: PathBuf,
-        /// Topic filter (default `<prefix>/#`).
+        config: Option<PathBuf>,
+        /// Broker URL (`mqtt://host[:port]`, `mqtts://host[:port]`); overrides the config's.
+        #[arg(long)]
+        url: Option<String>,
+        /// TLS: PEM file of the CA that signed the broker's certificate.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// TLS: client certificate (PEM), with --client-key.
+        #[arg(long)]
+        client_cert: Option<PathBuf>,
+        /// TLS: client key (PEM).
+        #[arg(long)]
+        client_key: Option<PathBuf>,
+        /// Broker user name.
+        #[arg(long)]
+        username: Option<String>,
+        /// Environment variable holding the broker password.
+        #[arg(long)]
+        password_env: Option<String>,
+        /// File holding the broker password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Topic filter (default `<prefix>/#` with --config, else `sies/#`).
         #[arg(long)]
         topic: Option<String>,
         /// Validate every event against the schema (docs/schema/vigia.event.v1.schema.json).
@@ -271,26 +293,57 @@ fn main() -> ExitCode {
         }
         Command::Tail {
             config,
+            url,
+            ca_file,
+            client_cert,
+            client_key,
+            username,
+            password_env,
+            password_file,
             topic,
             check,
             count,
             seconds,
             show_duplicates,
         } => {
-            let cfg = match tool_config(Some(&config)) {
-                Ok(c) => c,
-                Err(code) => return code,
+            let (mut mqtt, default_filter) = match &config {
+                Some(path) => match tool_config(Some(path)) {
+                    Ok(c) => (c.mqtt.clone(), format!("{}/#", c.topic_prefix())),
+                    Err(code) => return code,
+                },
+                None if url.is_none() => {
+                    eprintln!("vigia tail: give --config NODE.toml or --url mqtt[s]://host[:port]");
+                    return ExitCode::from(2);
+                }
+                None => (vigia_publish::MqttConfig::default(), "sies/#".to_string()),
             };
+            // Flags win over the config file.
+            mqtt.url = url.or(mqtt.url.take());
+            mqtt.ca_file = ca_file.or(mqtt.ca_file.take());
+            mqtt.client_cert_file = client_cert.or(mqtt.client_cert_file.take());
+            mqtt.client_key_file = client_key.or(mqtt.client_key_file.take());
+            mqtt.username = username.or(mqtt.username.take());
+            if password_env.is_some() || password_file.is_some() {
+                mqtt.password_env = password_env;
+                mqtt.password_file = password_file;
+            }
+            let problems = mqtt.validate();
+            if !problems.is_empty() {
+                for (field, msg) in problems {
+                    eprintln!("mqtt.{field}: {msg}");
+                }
+                return ExitCode::from(2);
+            }
             let _ = vigia_telemetry::logging::init(LogFormat::Text, "warn");
             let opts = vigia::delivery::TailOptions {
-                filter: topic,
+                filter: topic.unwrap_or(default_filter),
                 check,
                 count,
                 duration: seconds.map(|s| Duration::from_secs_f64(s.max(0.0))),
                 show_duplicates,
             };
             let out = Box::new(std::io::stdout());
-            match block_on(vigia::delivery::tail(cfg, opts, out)) {
+            match block_on(vigia::delivery::tail(mqtt, opts, out)) {
                 Ok(r) => {
                     eprintln!(
                         "tail: {} messages, {} events, {} duplicates dropped, {} invalid, {} other",

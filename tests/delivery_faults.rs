@@ -503,3 +503,101 @@ async fn a_full_outbox_holds_new_events_back_and_resumes_when_the_broker_drains_
     let produced = finish_and_count(run, &mut center, &accepted, &what).await;
     assert_eq!(produced, 200);
 }
+
+/// `vigia tail` without a node config, over TLS with a client certificate and a password
+/// from the environment; a wrong password gets nothing and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_over_tls_with_flags_only() {
+    use vigia_publish::{BrokerLink, TlsFiles};
+    let pki = vigia_testkit::pki::Pki::generate();
+    let broker = Mosquitto::start_secure(pki.secure_broker(&[("center", "s3cret-pw")])).unwrap();
+    let tail = |password: &str, seconds: &str| {
+        Command::new(env!("CARGO_BIN_EXE_vigia"))
+            .args([
+                "tail",
+                "--url",
+                &broker.url(),
+                "--topic",
+                "tls/#",
+                "--check",
+            ])
+            .args(["--count", "1", "--seconds", seconds, "--username", "center"])
+            .arg("--ca-file")
+            .arg(pki.path("ca.pem"))
+            .arg("--client-cert")
+            .arg(pki.path("client.pem"))
+            .arg("--client-key")
+            .arg(pki.path("client.key"))
+            .args(["--password-env", "VIGIA_TEST_TAIL_PW"])
+            .env("VIGIA_TEST_TAIL_PW", password)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut good = tail("s3cret-pw", "60");
+    let bad = tail("wr0ng-pw-7731", "3");
+
+    let link = BrokerLink {
+        host: "127.0.0.1".into(),
+        port: broker.port(),
+        username: Some("center".into()),
+        password: Some("s3cret-pw".into()),
+        tls: Some(
+            TlsFiles {
+                ca_file: Some(pki.path("ca.pem")),
+                client_auth: Some((pki.path("client.pem"), pki.path("client.key"))),
+            }
+            .client_config()
+            .unwrap(),
+        ),
+    };
+    let (client, mut eventloop) = rumqttc::AsyncClient::new(link.options("tls-test-pub"), 10);
+    tokio::spawn(async move { while eventloop.poll().await.is_ok() {} });
+    let event = vigia_core::Event::new(
+        "test",
+        "tls",
+        Some(vigia_core::CameraId::new("cam-1").unwrap()),
+        chrono::Utc::now(),
+        vigia_core::EventPayload::CameraStatus(vigia_core::event::CameraStatusEvent {
+            state: vigia_core::event::CameraState::Streaming,
+            reason: None,
+            decoder: Some("avdec_h264".into()),
+            attempts: 0,
+        }),
+    );
+    // Publish until the good tail, once subscribed, got it and exited.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        client
+            .publish(
+                "tls/cameras/cam-1/status",
+                rumqttc::QoS::AtLeastOnce,
+                false,
+                serde_json::to_vec(&event).unwrap(),
+            )
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some(s) = good.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "tail over TLS received nothing");
+    };
+    let out = good.wait_with_output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&event.id.to_string()), "{stdout}");
+
+    let out = tokio::task::spawn_blocking(move || bad.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.stdout.is_empty(), "a wrong password receives nothing");
+    assert!(stderr.contains("cannot reach the broker"), "{stderr}");
+    assert!(
+        !stderr.contains("wr0ng-pw-7731"),
+        "the password is never printed: {stderr}"
+    );
+}

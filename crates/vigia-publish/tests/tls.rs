@@ -2,83 +2,20 @@
 //! test (a private CA, a broker certificate for 127.0.0.1, a client certificate), a TLS
 //! listener that requires a client certificate and a user name + password.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose, SanType,
-};
 use vigia_core::Shutdown;
 use vigia_outbox::{FsyncPolicy, Outbox, OutboxConfig};
 use vigia_publish::{BrokerLink, OutboxMessage, Publisher, PublisherSettings, TlsFiles};
 use vigia_telemetry::Metrics;
-use vigia_testkit::mosquitto::{Mosquitto, Secure};
+use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
+use vigia_testkit::pki::Pki;
 
 const PREFIX: &str = "sies/test/tls";
 const USER: &str = "edge-01";
 const PASSWORD: &str = "correct horse battery staple";
-
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-impl Pki {
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
-fn ca(name: &str) -> (Certificate, KeyPair) {
-    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let key = KeyPair::generate().unwrap();
-    (p.self_signed(&key).unwrap(), key)
-}
-
-fn leaf(dir: &Path, name: &str, server: bool, issuer: &(Certificate, KeyPair)) {
-    let mut p = CertificateParams::new(if server {
-        vec!["localhost".to_string()]
-    } else {
-        Vec::new()
-    })
-    .unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
-    if server {
-        p.subject_alt_names
-            .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    }
-    p.extended_key_usages = vec![if server {
-        ExtendedKeyUsagePurpose::ServerAuth
-    } else {
-        ExtendedKeyUsagePurpose::ClientAuth
-    }];
-    let key = KeyPair::generate().unwrap();
-    let cert = p.signed_by(&key, &issuer.0, &issuer.1).unwrap();
-    std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
-    std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem()).unwrap();
-}
-
-/// ca.pem, server.pem/.key (127.0.0.1), client.pem/.key, and other-ca.pem (an unrelated CA).
-fn pki() -> Pki {
-    let dir = tempfile::tempdir().unwrap();
-    let authority = ca("vigia test CA");
-    std::fs::write(dir.path().join("ca.pem"), authority.0.pem()).unwrap();
-    leaf(dir.path(), "server", true, &authority);
-    leaf(dir.path(), "client", false, &authority);
-    let other = ca("some other CA");
-    std::fs::write(dir.path().join("other-ca.pem"), other.0.pem()).unwrap();
-    leaf(dir.path(), "stranger", false, &other);
-    Pki { dir }
-}
 
 fn link(broker: &Mosquitto, tls: &TlsFiles, user: Option<(&str, &str)>) -> BrokerLink {
     BrokerLink {
@@ -146,15 +83,8 @@ async fn publish(broker: BrokerLink, n: usize, within: Duration) -> (usize, u64)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_with_client_certificate_and_password_delivers_and_bad_credentials_are_refused() {
-    let pki = pki();
-    let broker = Mosquitto::start_secure(Secure {
-        ca: pki.path("ca.pem"),
-        cert: pki.path("server.pem"),
-        key: pki.path("server.key"),
-        require_client_cert: true,
-        users: vec![(USER.into(), PASSWORD.into())],
-    })
-    .unwrap();
+    let pki = Pki::generate();
+    let broker = Mosquitto::start_secure(pki.secure_broker(&[(USER, PASSWORD)])).unwrap();
     assert!(broker.url().starts_with("mqtts://"));
 
     // A subscriber over TLS with its own credentials.

@@ -8,12 +8,15 @@
 //! - [`http`]: a minimal HTTP GET for the node's endpoints.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
+//! - `pki` (feature `pki`): certificates for TLS tests.
 //! - [`render`]: H.264 videos made from real plate photos moving across the frame.
 
 pub mod http;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod paths;
+#[cfg(feature = "pki")]
+pub mod pki;
 pub mod render;
 pub mod rtsp;
 
