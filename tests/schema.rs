@@ -292,3 +292,88 @@ fn status_event() -> Value {
         attempts: 0,
     }))
 }
+
+/// Every `vigia_*` name in an expression.
+fn metric_tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while let Some(pos) = text[i..].find("vigia_") {
+        let start = i + pos;
+        let before_ok =
+            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let mut end = start;
+        while end < bytes.len()
+            && (bytes[end].is_ascii_lowercase()
+                || bytes[end].is_ascii_digit()
+                || bytes[end] == b'_')
+        {
+            end += 1;
+        }
+        if before_ok {
+            out.push(text[start..end].to_string());
+        }
+        i = end;
+    }
+    out
+}
+
+/// The Prometheus alert rules and the Grafana dashboard in deploy/ name only metrics vigia
+/// exports (crates/vigia-core/src/metric_names.rs), and every panel and rule has a query.
+#[test]
+fn deploy_alerts_and_dashboard_use_only_exported_metrics() {
+    let root = vigia_testkit::paths::project_root();
+    let names_src =
+        std::fs::read_to_string(root.join("crates/vigia-core/src/metric_names.rs")).unwrap();
+    let exported: std::collections::HashSet<String> = names_src
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("vigia_"))
+        .map(str::to_string)
+        .collect();
+    assert!(exported.len() > 20, "{exported:?}");
+    let known = |m: &str| {
+        exported.contains(m)
+            || ["_bucket", "_sum", "_count"]
+                .iter()
+                .any(|s| m.strip_suffix(s).is_some_and(|b| exported.contains(b)))
+    };
+
+    let alerts = std::fs::read_to_string(root.join("deploy/prometheus/vigia-alerts.yml")).unwrap();
+    let rules = alerts.matches("- alert:").count();
+    let exprs: Vec<&str> = alerts
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("expr:"))
+        .collect();
+    assert!(rules >= 8 && exprs.len() == rules, "every rule has an expr");
+    for e in &exprs {
+        for m in metric_tokens(e) {
+            assert!(known(&m), "alert rule names unknown metric {m}: {e}");
+        }
+    }
+
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/vigia-dashboard.json")).unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    let panels = dash["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    let mut used = std::collections::HashSet::new();
+    for p in panels {
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {} has a query", p["title"]);
+        for t in targets {
+            let e = t["expr"].as_str().unwrap();
+            for m in metric_tokens(e) {
+                assert!(known(&m), "panel {} names unknown metric {m}", p["title"]);
+                used.insert(m.trim_end_matches("_bucket").to_string());
+            }
+        }
+    }
+    let unused: Vec<_> = exported.iter().filter(|m| !used.contains(*m)).collect();
+    assert!(
+        unused.is_empty(),
+        "metrics without a dashboard panel: {unused:?}"
+    );
+}
