@@ -456,8 +456,8 @@ direction = [1, 0]
         let class = v["objects"][0]["class"].as_str().unwrap();
         assert!(["car", "truck", "bus"].contains(&class), "{v}");
     }
-    // Each car drives right before its stop and after it: two episodes each.
-    assert_eq!(starts("left-bound"), 6, "{:#?}", r.incidents("left-bound"));
+    // Each car drives right before its stop and after it: one incident each, through the stop.
+    assert_eq!(starts("left-bound"), 3, "{:#?}", r.incidents("left-bound"));
     assert_eq!(
         starts("right-bound"),
         0,

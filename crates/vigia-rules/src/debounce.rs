@@ -51,6 +51,11 @@ impl Debouncer {
         self.pending_since.is_none() && self.episode.is_none()
     }
 
+    /// Whether an incident is running.
+    pub fn active(&self) -> bool {
+        self.episode.is_some()
+    }
+
     /// Feeds the condition at `now`. `objects` (sorted) and `count` describe it when true.
     pub fn step(
         &mut self,

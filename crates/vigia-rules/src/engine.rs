@@ -252,14 +252,26 @@ impl RuleSet {
                     };
                     let now_true: Vec<u64> =
                         watched.iter().filter(|t| holds(t)).map(|t| t.id).collect();
+                    // Wrong way: a vehicle that stops (in traffic, at a light) and drives on
+                    // the wrong way is one incident; only driving the allowed way, leaving
+                    // the zone or being lost ends it.
+                    let paused: Vec<u64> = if e.cfg.kind == RuleKind::WrongWay {
+                        watched
+                            .iter()
+                            .filter(|t| in_zone(t) && t.speed() < min_speed)
+                            .map(|t| t.id)
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
                     for id in &now_true {
                         map.entry(*id)
                             .or_insert_with(|| Debouncer::new(e.min_duration, e.clear_after));
                     }
                     let ids: Vec<u64> = map.keys().copied().collect();
                     for id in ids {
-                        let cond = now_true.contains(&id);
                         let d = map.get_mut(&id).expect("present");
+                        let cond = now_true.contains(&id) || (d.active() && paused.contains(&id));
                         if let Some((p, ep)) = d.step(now, cond, &[id], 1, next, &mut ask) {
                             out.push(change(p, &ep));
                         }

@@ -6,7 +6,7 @@
 //! | `line_crossing` | an anchor moves from one side of the line to the other (beyond `hysteresis`, within the segment) | one per crossing (start and end at once) with its direction and the running totals per direction |
 //! | `loitering` | an object's anchor inside the zone | one per object once it stayed `dwell_secs` |
 //! | `crowding` | `min_count` or more objects inside the zone | one per zone once it held `min_duration_secs`; update when the count changes |
-//! | `wrong_way` | an object (in the zone, if any) moving at `min_speed` or more within `angle_tolerance_deg` of the reverse of `direction` | one per object once it held `min_duration_secs` |
+//! | `wrong_way` | an object (in the zone, if any) moving at `min_speed` or more within `angle_tolerance_deg` of the reverse of `direction` | one per object once it held `min_duration_secs`; stops on the way do not end it |
 //! | `stopped_vehicle` | a vehicle inside the zone at `max_speed` or less | one per vehicle once it held `dwell_secs` |
 //!
 //! Every incident ends `clear_after_secs` after its condition stopped (an object leaving,
@@ -267,6 +267,24 @@ mod tests {
         assert_eq!(phases(&c), vec![(Phase::Start, 1)]);
         assert_eq!(c[0].objects, vec![2]);
         assert_eq!(c[0].at, Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn wrong_way_through_a_stop_is_one_incident_until_the_vehicle_turns_or_leaves() {
+        let mut r = rule(RuleKind::WrongWay);
+        r.zone = None;
+        r.direction = Some([0.0, 1.0]);
+        // Frames 0-9 wrong way, 10-59 stopped (10 s), 60-69 wrong way again, 70-89 the
+        // right way, then gone.
+        let c = run(vec![r], 110, |i| match i {
+            0..10 | 60..70 => vec![car(1, 0.5, 0.5, [0.0, -0.1])],
+            10..60 => vec![car(1, 0.5, 0.5, [0.0, 0.0])],
+            70..90 => vec![car(1, 0.5, 0.5, [0.0, 0.1])],
+            _ => vec![],
+        });
+        assert_eq!(phases(&c), vec![(Phase::Start, 1), (Phase::End, 1)]);
+        // It ends `clear_after` (2 s) after its last wrong-way frame (69): it turned.
+        assert_eq!(c[1].at, Duration::from_millis(69 * 200 + 2000));
     }
 
     #[test]
