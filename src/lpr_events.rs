@@ -364,9 +364,17 @@ pub fn lpr_event(
             },
             vehicle: vehicle_info(ev),
             hotlist,
-            direction: (ev.observations >= 2).then(|| {
-                vigia_lpr::pass::direction(ev.first_bbox, ev.last_bbox, f.width, f.height)
-            }),
+            direction: (ev.observations >= 2)
+                .then(|| {
+                    vigia_lpr::pass::direction(
+                        ev.first_bbox,
+                        ev.last_bbox,
+                        ev.observed_for,
+                        f.width,
+                        f.height,
+                    )
+                })
+                .flatten(),
             media,
             reads: r.reads,
             first_seen: r.first_seen,

@@ -135,18 +135,29 @@ pub struct PassEvent<M> {
     pub last_bbox: BBox,
     /// Reads in the pass so far (any number).
     pub observations: usize,
+    /// Time between the first and the latest read.
+    pub observed_for: Duration,
 }
 
 /// A plate must grow or shrink by this factor to count as approaching / receding.
 const SCALE_MOTION: f32 = 1.2;
 /// Or move this far across the image (fraction of the frame) to count as crossing it.
 const SHIFT_MOTION: f32 = 0.05;
+/// A plate must be watched this long without moving to count as stationary.
+const STATIONARY_AFTER: Duration = Duration::from_secs(2);
 
 /// The direction of travel from a plate's first and latest boxes in a `width` x `height`
 /// frame: approaching / receding when its size changed by 20 % or more (the usual LPR view,
 /// vehicles driving towards or away from the camera), else left / right / up / down when it
-/// moved 5 % of the frame or more, else stationary.
-pub fn direction(first: BBox, last: BBox, width: u32, height: u32) -> vigia_core::event::Direction {
+/// moved 5 % of the frame or more, else stationary once watched for 2 s; `None` before
+/// that (too early to tell).
+pub fn direction(
+    first: BBox,
+    last: BBox,
+    observed_for: Duration,
+    width: u32,
+    height: u32,
+) -> Option<vigia_core::event::Direction> {
     let (fx, fy) = first.center();
     let (lx, ly) = last.center();
     let dx = (lx - fx) / width.max(1) as f32;
@@ -157,6 +168,9 @@ pub fn direction(first: BBox, last: BBox, width: u32, height: u32) -> vigia_core
     } else if scale <= 1.0 / SCALE_MOTION {
         "receding"
     } else if dx.abs().max(dy.abs()) < SHIFT_MOTION {
+        if observed_for < STATIONARY_AFTER {
+            return None;
+        }
         "stationary"
     } else if dx.abs() >= dy.abs() {
         if dx > 0.0 { "right" } else { "left" }
@@ -166,12 +180,12 @@ pub fn direction(first: BBox, last: BBox, width: u32, height: u32) -> vigia_core
         "up"
     };
     let r = |v: f32| (v * 1000.0).round() / 1000.0;
-    vigia_core::event::Direction {
+    Some(vigia_core::event::Direction {
         travel: travel.to_string(),
         dx: r(dx),
         dy: r(dy),
         scale: r(scale),
-    }
+    })
 }
 
 struct Pass<M> {
@@ -346,6 +360,10 @@ fn event<M: Clone>(pass: &Pass<M>, lifecycle: Lifecycle, read: ConsolidatedRead)
         first_bbox,
         last_bbox,
         observations: pass.obs.len(),
+        observed_for: match (pass.obs.first(), pass.obs.last()) {
+            (Some(a), Some(b)) => b.at.saturating_sub(a.at),
+            _ => Duration::ZERO,
+        },
     }
 }
 
@@ -481,7 +499,8 @@ mod tests {
     #[test]
     fn direction_of_travel_from_the_first_and_latest_plate_boxes() {
         let b = |x: f32, y: f32, h: f32| BBox::new(x, y, h * 4.0, h);
-        let d = |a, z| direction(a, z, 1000, 500).travel;
+        let long = Duration::from_secs(3);
+        let d = |a, z| direction(a, z, long, 1000, 500).unwrap().travel;
         assert_eq!(
             d(b(100.0, 100.0, 20.0), b(100.0, 150.0, 30.0)),
             "approaching"
@@ -494,8 +513,35 @@ mod tests {
             d(b(100.0, 100.0, 20.0), b(110.0, 105.0, 21.0)),
             "stationary"
         );
-        let r = direction(b(100.0, 100.0, 20.0), b(300.0, 100.0, 20.0), 1000, 500);
+        let r = direction(
+            b(100.0, 100.0, 20.0),
+            b(300.0, 100.0, 20.0),
+            long,
+            1000,
+            500,
+        )
+        .unwrap();
         assert_eq!((r.dx, r.dy, r.scale), (0.2, 0.0, 1.0));
+        // Two reads 200 ms apart that barely moved: too early to say.
+        let early = Duration::from_millis(200);
+        assert!(
+            direction(
+                b(100.0, 100.0, 20.0),
+                b(102.0, 100.0, 20.0),
+                early,
+                1000,
+                500
+            )
+            .is_none()
+        );
+        let moving = direction(
+            b(100.0, 100.0, 20.0),
+            b(200.0, 100.0, 20.0),
+            early,
+            1000,
+            500,
+        );
+        assert_eq!(moving.unwrap().travel, "right");
     }
 
     #[test]
