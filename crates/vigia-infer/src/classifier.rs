@@ -8,7 +8,7 @@ use vigia_core::BBox;
 
 use crate::error::InferError;
 use crate::image::{Preprocessor, RgbView};
-use crate::manifest::{InputDtype, ModelManifest, OutputSpec, Task};
+use crate::manifest::{ModelManifest, OutputSpec, Task};
 use crate::model::{InputBatch, LoadedModel, RunSettings};
 
 /// A crop classifier (one per thread).
@@ -79,23 +79,10 @@ impl Classifier {
         regions: &[BBox],
     ) -> Result<Vec<Vec<f32>>, InferError> {
         let mut out = Vec::with_capacity(regions.len());
-        let len = self.pre.item_len();
         for chunk in regions.chunks(self.max_batch) {
-            for (i, r) in chunk.iter().enumerate() {
-                let range = i * len..(i + 1) * len;
-                let res = match (&mut self.batch, self.model.manifest.input.dtype) {
-                    (InputBatch::U8(v), InputDtype::U8) => {
-                        self.pre.fill_u8(img, Some(*r), &mut v[range])
-                    }
-                    (InputBatch::F32(v), _) => self.pre.fill_f32(img, Some(*r), &mut v[range]),
-                    (InputBatch::F16 { full, .. }, _) => {
-                        self.pre.fill_f32(img, Some(*r), &mut full[range])
-                    }
-                    _ => Err("input buffer does not match the model input".to_string()),
-                };
-                res.map_err(|m| self.model.run_err(m))?;
-            }
-            self.batch.finish(chunk.len() * len);
+            self.batch
+                .fill_crops(&mut self.pre, img, chunk)
+                .map_err(|m| self.model.run_err(m))?;
             let (dims, data) = self.model.run(&self.batch, chunk.len())?;
             let classes = self.model.manifest.labels.len();
             if dims.len() != 2 || dims[1] as usize != classes || data.len() != chunk.len() * classes

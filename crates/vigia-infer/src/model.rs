@@ -9,8 +9,11 @@ use ort::environment::Environment;
 use ort::session::Session;
 use ort::value::TensorRef;
 
+use vigia_core::BBox;
+
 use crate::config::ExecutionProvider;
 use crate::error::InferError;
+use crate::image::{Preprocessor, RgbView};
 use crate::manifest::{InputDtype, Layout, ModelManifest, Task};
 use crate::runtime;
 
@@ -254,6 +257,27 @@ impl InputBatch {
             },
             InputDtype::U8 => InputBatch::U8(vec![0; n]),
         }
+    }
+
+    /// Fills the batch with one item per region of `img` (at most the capacity), ready to
+    /// run. Shared by the batched crop models (OCR, classifiers).
+    pub fn fill_crops(
+        &mut self,
+        pre: &mut Preprocessor,
+        img: &RgbView,
+        regions: &[BBox],
+    ) -> Result<(), String> {
+        let len = pre.item_len();
+        for (i, r) in regions.iter().enumerate() {
+            let range = i * len..(i + 1) * len;
+            match self {
+                InputBatch::U8(v) => pre.fill_u8(img, Some(*r), &mut v[range])?,
+                InputBatch::F32(v) => pre.fill_f32(img, Some(*r), &mut v[range])?,
+                InputBatch::F16 { full, .. } => pre.fill_f32(img, Some(*r), &mut full[range])?,
+            };
+        }
+        self.finish(regions.len() * len);
+        Ok(())
     }
 
     /// Converts the f32 staging area of the first `len` elements (f16 models).

@@ -17,7 +17,7 @@ use vigia_core::{BBox, CharRead, TextRead};
 
 use crate::error::InferError;
 use crate::image::{Preprocessor, RgbView};
-use crate::manifest::{InputDtype, ModelManifest, OutputSpec, Task};
+use crate::manifest::{ModelManifest, OutputSpec, Task};
 use crate::model::{InputBatch, LoadedModel, RunSettings};
 
 /// Alternatives kept per character.
@@ -151,22 +151,9 @@ impl Recognizer {
     }
 
     fn run_chunk(&mut self, img: &RgbView, regions: &[BBox]) -> Result<Vec<TextRead>, InferError> {
-        let len = self.pre.item_len();
-        for (i, r) in regions.iter().enumerate() {
-            let range = i * len..(i + 1) * len;
-            let res = match (&mut self.batch, self.model.manifest.input.dtype) {
-                (InputBatch::U8(v), InputDtype::U8) => {
-                    self.pre.fill_u8(img, Some(*r), &mut v[range])
-                }
-                (InputBatch::F32(v), _) => self.pre.fill_f32(img, Some(*r), &mut v[range]),
-                (InputBatch::F16 { full, .. }, _) => {
-                    self.pre.fill_f32(img, Some(*r), &mut full[range])
-                }
-                _ => Err("input buffer does not match the model input".to_string()),
-            };
-            res.map_err(|m| self.model.run_err(m))?;
-        }
-        self.batch.finish(regions.len() * len);
+        self.batch
+            .fill_crops(&mut self.pre, img, regions)
+            .map_err(|m| self.model.run_err(m))?;
         let (dims, data) = self.model.run(&self.batch, regions.len())?;
         let [n, steps, classes] = dims.as_slice() else {
             return Err(self
