@@ -364,7 +364,7 @@ pub fn lpr_event(
             },
             vehicle: vehicle_info(ev),
             hotlist,
-            direction: (ev.observations >= 2)
+            direction: (r.reads >= 2)
                 .then(|| {
                     vigia_lpr::pass::direction(
                         ev.first_bbox,

@@ -133,8 +133,6 @@ pub struct PassEvent<M> {
     /// The plate's box in the pass's first and latest reads (for the direction of travel).
     pub first_bbox: BBox,
     pub last_bbox: BBox,
-    /// Reads in the pass so far (any number).
-    pub observations: usize,
     /// Time between the first and the latest read.
     pub observed_for: Duration,
 }
@@ -190,7 +188,12 @@ pub fn direction(
 
 struct Pass<M> {
     id: u64,
+    /// The most likely reads (at most `max_reads_per_pass`, not in time order).
     obs: Vec<Observation<M>>,
+    /// Time and plate box of the first and the latest read (kept apart from `obs`, which
+    /// drops unlikely reads), for the direction of travel.
+    first: (Duration, BBox),
+    latest: (Duration, BBox),
     total_reads: u32,
     first_seen: DateTime<Utc>,
     last_seen: Duration,
@@ -233,6 +236,8 @@ impl<M: Clone> PassTracker<M> {
         let pass = self.passes.entry(key).or_insert_with(|| Pass {
             id,
             obs: Vec::new(),
+            first: (obs.at, obs.bbox),
+            latest: (obs.at, obs.bbox),
             total_reads: 0,
             first_seen: obs.at_utc,
             last_seen: now,
@@ -244,6 +249,7 @@ impl<M: Clone> PassTracker<M> {
         }
         pass.last_seen = now;
         pass.total_reads += 1;
+        pass.latest = (obs.at, obs.bbox);
         pass.obs.push(obs);
         if pass.obs.len() > cap {
             // Keep the most likely reads.
@@ -350,20 +356,14 @@ fn event<M: Clone>(pass: &Pass<M>, lifecycle: Lifecycle, read: ConsolidatedRead)
         })
         .expect("a pass has reads")
         .clone();
-    let first_bbox = pass.obs.first().map_or(best.bbox, |o| o.bbox);
-    let last_bbox = pass.obs.last().map_or(best.bbox, |o| o.bbox);
     PassEvent {
         pass_id: pass.id,
         lifecycle,
         read,
         best,
-        first_bbox,
-        last_bbox,
-        observations: pass.obs.len(),
-        observed_for: match (pass.obs.first(), pass.obs.last()) {
-            (Some(a), Some(b)) => b.at.saturating_sub(a.at),
-            _ => Duration::ZERO,
-        },
+        first_bbox: pass.first.1,
+        last_bbox: pass.latest.1,
+        observed_for: pass.latest.0.saturating_sub(pass.first.0),
     }
 }
 
