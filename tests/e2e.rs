@@ -19,29 +19,16 @@ mod common;
 const PREFIX: &str = "sies/test/e2e";
 
 fn config_text(data_dir: &Path, http_port: u16, broker_port: u16, cameras: &str) -> String {
-    let root = paths::project_root();
+    let head = common::node_config_head("e2e", data_dir, http_port, "stats_interval_secs = 1", "");
     format!(
-        r#"
-site = "test"
-node = "e2e"
-data_dir = "{data}"
-[telemetry]
-http_listen = "127.0.0.1:{http_port}"
-stats_interval_secs = 1
-[inference]
-ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
-models_dirs = ["{root}/.vigia/models"]
-[inference.detector]
-manifest = "{root}/models/yolox_nano.toml"
+        r#"{head}
 [mqtt]
 url = "mqtt://127.0.0.1:{broker_port}"
 topic_prefix = "{PREFIX}"
 reconnect_min_backoff_ms = 100
 reconnect_max_backoff_secs = 1
 {cameras}
-"#,
-        data = data_dir.display(),
-        root = root.display(),
+"#
     )
 }
 

@@ -66,8 +66,9 @@ impl Replay {
     }
 
     /// Frames the motion gate kept from the detector, and frames the detector ran on.
+    /// Frames the motion gate skipped and frames analysed on `camera`; prints them.
     fn frames(&self, camera: &str) -> (f64, f64) {
-        (
+        let (skipped, analysed) = (
             metric(
                 &self.metrics,
                 &format!("vigia_frames_skipped_total{{camera=\"{camera}\",reason=\"no_motion\"}}"),
@@ -76,7 +77,13 @@ impl Replay {
                 &self.metrics,
                 &format!("vigia_frames_analysed_total{{camera=\"{camera}\"}}"),
             ),
-        )
+        );
+        eprintln!(
+            "{camera}: motion gate skipped {skipped} of {} frames ({:.0} %)",
+            skipped + analysed,
+            100.0 * skipped / (skipped + analysed)
+        );
+        (skipped, analysed)
     }
 
     /// Every incident: one `start`, at most one `end`, in order, all on the camera's
@@ -113,18 +120,9 @@ async fn replay(camera: &str, video: &Path, fps: f64, rules: &str) -> Replay {
     let dir = tempfile::tempdir().unwrap();
     let http_port = free_port().unwrap();
     let root = paths::project_root();
+    let head = common::node_config_head("incidents", &dir.path().join("data"), http_port, "", "");
     let text = format!(
-        r#"
-site = "test"
-node = "incidents"
-data_dir = "{data}"
-[telemetry]
-http_listen = "127.0.0.1:{http_port}"
-[inference]
-ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
-models_dirs = ["{root}/.vigia/models"]
-[inference.detector]
-manifest = "{root}/models/yolox_nano.toml"
+        r#"{head}
 [mqtt]
 url = "mqtt://127.0.0.1:{broker}"
 topic_prefix = "{PREFIX}"
@@ -135,8 +133,6 @@ file_realtime = false
 analysis_fps = {fps:.1}
 {rules}
 "#,
-        data = dir.path().join("data").display(),
-        root = root.display(),
         broker = broker.port(),
         video = video.display(),
     );
@@ -352,11 +348,6 @@ classifier = {{ manifest = "{{root}}/models/ppocr_cls.toml", label = "180", min_
     );
 
     let (skipped, analysed) = r.frames("lobby");
-    eprintln!(
-        "lobby: motion gate skipped {skipped} of {} frames ({:.0} %)",
-        skipped + analysed,
-        100.0 * skipped / (skipped + analysed)
-    );
     assert!(skipped > 0.0 && analysed > 0.0);
     r.app.stop().await.unwrap();
 }
@@ -378,11 +369,6 @@ dwell_secs = 4
     let r = replay("car-park", &video, 5.0, rules).await;
     assert_eq!(r.incidents("no-stopping").len(), 0);
     let (skipped, analysed) = r.frames("car-park");
-    eprintln!(
-        "car-park: motion gate skipped {skipped} of {} frames ({:.0} %)",
-        skipped + analysed,
-        100.0 * skipped / (skipped + analysed)
-    );
     assert!(skipped > 0.0 && analysed > 0.0);
     r.app.stop().await.unwrap();
 }
@@ -470,11 +456,7 @@ direction = [1, 0]
         .filter(|(_, v)| v["type"] == "alert" && v["rule"] == "no-stopping")
         .count();
     assert_eq!(alerts, 3);
-    let (skipped, analysed) = r.frames("street");
-    eprintln!(
-        "street (rendered): motion gate skipped {skipped} of {} frames",
-        skipped + analysed
-    );
+    let (skipped, _) = r.frames("street");
     assert!(skipped > 0.0, "the 10 s stops are still frames");
 
     r.app.stop().await.unwrap();

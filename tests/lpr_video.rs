@@ -68,19 +68,15 @@ async fn each_passing_vehicle_gives_one_read_with_the_right_plate() {
     .unwrap();
     let http_port = free_port().unwrap();
     let root = paths::project_root();
+    let head = common::node_config_head(
+        "lpr",
+        &dir.path().join("data"),
+        http_port,
+        "",
+        "threads_per_worker = 2",
+    );
     let text = format!(
-        r#"
-site = "test"
-node = "lpr"
-data_dir = "{data}"
-[telemetry]
-http_listen = "127.0.0.1:{http_port}"
-[inference]
-ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
-models_dirs = ["{root}/.vigia/models"]
-threads_per_worker = 2
-[inference.detector]
-manifest = "{root}/models/yolox_nano.toml"
+        r#"{head}
 [lpr]
 plate_detector = "{root}/models/platedet.toml"
 ocr = "{root}/models/cct_xs_v1_global.toml"
@@ -96,7 +92,6 @@ url = "{url}"
 analysis_fps = 4.0
 lpr = true
 "#,
-        data = dir.path().join("data").display(),
         root = root.display(),
         hot = dir.path().join("stolen.csv").display(),
         broker = broker.port(),

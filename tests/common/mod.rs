@@ -6,6 +6,37 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+/// The start of a test node's config: identity, state directory, HTTP port, ONNX Runtime
+/// and models from the set-up, the YOLOX detector. `telemetry` and `inference` are extra
+/// lines for those tables; the caller appends `[mqtt]`, cameras, rules.
+pub fn node_config_head(
+    node: &str,
+    data_dir: &std::path::Path,
+    http_port: u16,
+    telemetry: &str,
+    inference: &str,
+) -> String {
+    let root = vigia_testkit::paths::project_root();
+    format!(
+        r#"
+site = "test"
+node = "{node}"
+data_dir = "{data}"
+[telemetry]
+http_listen = "127.0.0.1:{http_port}"
+{telemetry}
+[inference]
+ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
+models_dirs = ["{root}/.vigia/models"]
+{inference}
+[inference.detector]
+manifest = "{root}/models/yolox_nano.toml"
+"#,
+        data = data_dir.display(),
+        root = root.display(),
+    )
+}
+
 /// The event contract's JSON Schema, as published in docs/.
 pub fn event_schema() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
