@@ -40,14 +40,7 @@ manifest = "{root}/models/yolox_nano.toml"
 /// The event contract's JSON Schema, as published in docs/.
 pub fn event_schema() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| {
-        let path =
-            vigia_testkit::paths::project_root().join("docs/schema/vigia.event.v1.schema.json");
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let schema: Value = serde_json::from_str(&text).expect("the schema is JSON");
-        jsonschema::draft202012::new(&schema).expect("the schema compiles")
-    })
+    V.get_or_init(|| load_schema("vigia.event.v1.schema.json"))
 }
 
 fn load_schema(name: &str) -> jsonschema::Validator {
@@ -73,9 +66,13 @@ pub fn onvif_schema() -> &'static jsonschema::Validator {
 
 /// Every way `event` breaks the schema (empty when it validates).
 pub fn schema_errors(event: &Value) -> Vec<String> {
-    event_schema()
-        .iter_errors(event)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
+    errors_of(event_schema(), event)
+}
+
+fn errors_of(validator: &jsonschema::Validator, v: &Value) -> Vec<String> {
+    validator
+        .iter_errors(v)
+        .map(|e| format!("{e} at {}", e.instance_path()))
         .collect()
 }
 
@@ -91,10 +88,7 @@ pub fn assert_valid_event(event: &Value) {
 }
 
 fn assert_valid(validator: &jsonschema::Validator, what: &str, v: &Value) {
-    let errors: Vec<String> = validator
-        .iter_errors(v)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
+    let errors = errors_of(validator, v);
     assert!(
         errors.is_empty(),
         "{what} does not match its schema:\n{v}\n{}",
