@@ -11,7 +11,7 @@ demo: setup
 # Format, lints and every test (unit, real GStreamer/ONNX Runtime/mosquitto integration).
 test: setup
 	cargo fmt --all --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo clippy --locked --workspace --all-targets -- -D warnings
 	cargo test --locked --workspace
 
 setup:

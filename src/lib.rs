@@ -1,32 +1,16 @@
 //! vigia: city CCTV cameras in, events a monitoring center can act on out.
 //!
-//! This crate is the `vigia` binary's library: it wires the stages of the library crates
-//! (`crates/`) together.
+//! The binary's library: the command line and the node's wiring. The stages themselves
+//! live in the library crates (`crates/`, see docs/architecture.md).
 //!
+//! - [`cli`]: one module per command (`vigia run`, `check-config`, `read`, `eval`,
+//!   `loadgen`, `tail`, `draw-rules`).
 //! - [`config`]: the configuration file, loaded with every error reported by path.
-//! - [`app`]: builds and runs the pipeline; stops it in order.
-//! - [`analytics`]: trackers → events → outbox.
-//! - [`hotlists`]: hotlist files, reloaded when they change.
-//! - [`http`]: health, readiness, metrics and the REST API.
-//! - [`incidents`]: tracks → rules → `incident` events.
-//! - [`lpr_events`]: plate sightings → passes → `lpr` and `alert` events.
-//! - [`plates`]: reading plates in a picture (detector → OCR → grammar).
-//! - [`tools`]: `vigia read`, `vigia eval`, `vigia draw-rules`.
-//! - [`draw`]: rules drawn on a frame.
-//! - [`snapshots`]: JPEG scene and plate crops of plate reads, with a disk budget.
+//! - [`node`]: builds the stages from a config, runs them, stops them in order.
 
-pub mod analytics;
-pub mod app;
+pub mod cli;
 pub mod config;
-pub mod delivery;
-pub mod draw;
-pub mod hotlists;
-pub mod http;
-pub mod incidents;
-pub mod lpr_events;
-pub mod plates;
-pub mod snapshots;
-pub mod tools;
+pub mod node;
 
-pub use app::{AppHandle, RunOptions, start};
 pub use config::Config;
+pub use node::{AppHandle, RunOptions, start};

@@ -9,9 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vigia::{Config, RunOptions};
+use vigia_sim::rtsp::{RtspCameraServer, SimStream};
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
-use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 use vigia_testkit::{free_port, paths, shared_or_skip};
 
 mod common;

@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use vigia::{Config, RunOptions};
+use vigia_sim::render::{RenderSpec, render_slideshow};
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
-use vigia_testkit::render::{RenderSpec, render_slideshow};
 use vigia_testkit::{free_port, paths, shared_or_skip};
 
 use common::{assert_valid_event, metric};

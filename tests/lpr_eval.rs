@@ -4,7 +4,7 @@
 //! O and 0 count as one), and both Colombian photos read correctly.
 
 use vigia::config::Config;
-use vigia::tools::evaluate;
+use vigia_plates::{Chain, EvalReport, evaluate};
 use vigia_testkit::{paths, shared_or_skip};
 
 fn config() -> Config {
@@ -19,10 +19,16 @@ fn config() -> Config {
     cfg
 }
 
+fn eval(dir: &std::path::Path) -> EvalReport {
+    let cfg = config();
+    let mut chain = Chain::load(&cfg.inference, &cfg.lpr).unwrap();
+    evaluate(&mut chain, dir).unwrap()
+}
+
 #[test]
 fn eu_benchmark_reads_at_least_101_of_108_plates_exactly() {
     let dir = shared_or_skip!("data/plates/eu");
-    let r = evaluate(&config(), &dir).unwrap();
+    let r = eval(&dir);
     assert_eq!(r.plates, 108);
     assert!(r.exact >= 101, "exact {} of 108:\n{}", r.exact, r.table());
     assert!(r.exact_o_equals_0 >= 108, "{}", r.table());
@@ -38,6 +44,6 @@ fn eu_benchmark_reads_at_least_101_of_108_plates_exactly() {
 #[test]
 fn both_colombian_photos_read_correctly_with_their_format() {
     let dir = shared_or_skip!("data/plates/co");
-    let r = evaluate(&config(), &dir).unwrap();
+    let r = eval(&dir);
     assert_eq!((r.exact, r.plates), (2, 2), "{}", r.table());
 }

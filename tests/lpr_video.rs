@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use vigia::{Config, RunOptions};
+use vigia_sim::render::{RenderSpec, render_slideshow};
+use vigia_sim::rtsp::{RtspCameraServer, SimStream};
 use vigia_testkit::free_port;
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
 use vigia_testkit::paths::{self, shared_dir};
-use vigia_testkit::render::{RenderSpec, render_slideshow};
-use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 
 mod common;
 

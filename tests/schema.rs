@@ -66,7 +66,7 @@ fn incident(full: bool) -> IncidentEvent {
         lifecycle: IncidentPhase::Start,
         incident_id: Uuid::now_v7(),
         rule: "entrance".into(),
-        kind: "line_crossing".into(),
+        kind: IncidentKind::LineCrossing,
         severity: Severity::High,
         zone: full.then(|| vec![[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]),
         line: full.then_some([[0.5, 0.0], [0.5, 1.0]]),
@@ -79,7 +79,7 @@ fn incident(full: bool) -> IncidentEvent {
         duration_ms: 60_000,
         count: full.then_some(1),
         max_count: full.then_some(2),
-        direction: full.then(|| "a_to_b".into()),
+        direction: full.then_some(CrossingDirection::AToB),
         crossings: full.then_some(CrossingTotals {
             a_to_b: 4,
             b_to_a: 1,
@@ -135,13 +135,13 @@ fn every_type() -> Vec<Value> {
                 country_code: full.then(|| "CO".into()),
                 format: full.then(|| "co_particular".into()),
                 plate_type: full.then(|| "private".into()),
-                color: full.then(|| "yellow".into()),
+                color: full.then_some(PlateColor::Yellow),
                 bbox: b(),
             },
             vehicle: full.then(vehicle),
             hotlist: hotlist(full),
             direction: full.then(|| Direction {
-                travel: "approaching".into(),
+                travel: Travel::Approaching,
                 dx: -0.02,
                 dy: 0.31,
                 scale: 1.8,
@@ -162,7 +162,11 @@ fn every_type() -> Vec<Value> {
         }))));
         out.push(event(EventPayload::Incident(Box::new(incident(full)))));
         out.push(event(EventPayload::Alert(Box::new(AlertEvent {
-            reason: if full { "hotlist" } else { "incident" }.into(),
+            reason: if full {
+                AlertReason::Hotlist
+            } else {
+                AlertReason::Incident
+            },
             severity: Severity::High,
             summary: "something to look at".into(),
             source_event_id: Uuid::now_v7(),

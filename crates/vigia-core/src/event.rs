@@ -88,6 +88,93 @@ impl EventPayload {
     }
 }
 
+/// Declares a wire enum: serde and `as_str` agree on each variant's name.
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $s)] $v),+
+        }
+
+        impl $name {
+            /// The name on the wire.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $($name::$v => $s),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// What an incident is: the kind of rule that raised it.
+    IncidentKind {
+        /// Objects of the watched classes inside a zone.
+        ZoneIntrusion => "zone_intrusion",
+        /// An object crossing a line (each direction counted).
+        LineCrossing => "line_crossing",
+        /// An object staying in a zone too long.
+        Loitering => "loitering",
+        /// Too many objects in a zone for too long.
+        Crowding => "crowding",
+        /// An object moving against the allowed direction.
+        WrongWay => "wrong_way",
+        /// A vehicle still in a zone too long.
+        StoppedVehicle => "stopped_vehicle",
+    }
+}
+
+wire_enum! {
+    /// The direction of a line crossing, between the line's A and B sides.
+    CrossingDirection {
+        AToB => "a_to_b",
+        BToA => "b_to_a",
+    }
+}
+
+wire_enum! {
+    /// How a plate moved in the image during a pass.
+    Travel {
+        /// The plate grows: the vehicle comes toward the camera.
+        Approaching => "approaching",
+        /// The plate shrinks.
+        Receding => "receding",
+        Left => "left",
+        Right => "right",
+        Up => "up",
+        Down => "down",
+        /// Watched for a while without moving.
+        Stationary => "stationary",
+    }
+}
+
+wire_enum! {
+    /// A plate's background colour, estimated from its crop.
+    PlateColor {
+        Yellow => "yellow",
+        White => "white",
+        Other => "other",
+    }
+}
+
+wire_enum! {
+    /// Why an alert was raised.
+    AlertReason {
+        /// A plate read matched a hotlist entry.
+        Hotlist => "hotlist",
+        /// A high-severity incident started.
+        Incident => "incident",
+    }
+}
+
 /// Where an event stands in the life of the thing it reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -157,6 +244,18 @@ impl CameraState {
     }
 }
 
+/// A camera's status change, from its ingest supervisor to analytics (which publishes it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CameraStatus {
+    pub camera: CameraId,
+    pub state: CameraState,
+    /// Why (error text, never with credentials).
+    pub reason: Option<String>,
+    pub decoder: Option<String>,
+    /// Consecutive failed attempts since the camera last streamed.
+    pub attempts: u32,
+}
+
 /// A camera status change (published retained on the camera's status topic).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CameraStatusEvent {
@@ -192,9 +291,9 @@ pub struct PlateInfo {
     pub format: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plate_type: Option<String>,
-    /// Estimated background colour: `yellow`, `white`, `other`.
+    /// Estimated background colour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub color: Option<String>,
+    pub color: Option<PlateColor>,
     /// In the best frame, normalised to the frame.
     #[serde(rename = "box")]
     pub bbox: BBox,
@@ -260,9 +359,7 @@ pub struct LprModels {
 /// Direction of travel of a vehicle pass, from the plate's first to its latest read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Direction {
-    /// `approaching` (the plate grows), `receding` (it shrinks), `left`, `right`, `up`,
-    /// `down` (it moves across the image), or `stationary`.
-    pub travel: String,
+    pub travel: Travel,
     /// Displacement of the plate's centre, in fractions of the frame width / height.
     pub dx: f32,
     pub dy: f32,
@@ -296,20 +393,19 @@ pub struct LprEvent {
     pub latency_ms: u64,
 }
 
-/// How urgent an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
+wire_enum! {
+    /// How urgent an incident or alert is.
+    Severity {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+    }
 }
 
 /// An alert (published on `<prefix>/alerts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertEvent {
-    /// `hotlist` or `incident`.
-    pub reason: String,
+    pub reason: AlertReason,
     pub severity: Severity,
     /// One line for an operator's screen.
     pub summary: String,
@@ -333,13 +429,13 @@ pub struct AlertEvent {
     pub media: Option<Media>,
 }
 
-/// Where an incident stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IncidentPhase {
-    Start,
-    Update,
-    End,
+wire_enum! {
+    /// Where an incident stands.
+    IncidentPhase {
+        Start => "start",
+        Update => "update",
+        End => "end",
+    }
 }
 
 /// An object involved in an incident.
@@ -368,9 +464,7 @@ pub struct IncidentEvent {
     pub incident_id: Uuid,
     /// The rule's name.
     pub rule: String,
-    /// `zone_intrusion`, `line_crossing`, `loitering`, `crowding`, `wrong_way`,
-    /// `stopped_vehicle`.
-    pub kind: String,
+    pub kind: IncidentKind,
     pub severity: Severity,
     /// The rule's zone (normalised polygon), if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -388,9 +482,9 @@ pub struct IncidentEvent {
     pub count: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_count: Option<u32>,
-    /// Line crossings: `a_to_b` or `b_to_a`.
+    /// Line crossings: which way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub direction: Option<String>,
+    pub direction: Option<CrossingDirection>,
     /// Line crossings so far on this rule: `{"a_to_b": n, "b_to_a": m}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crossings: Option<CrossingTotals>,

@@ -28,7 +28,7 @@ pub mod text;
 pub use camera::{CameraId, InvalidCameraId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use detection::Detection;
-pub use event::{Event, EventPayload, SCHEMA};
+pub use event::{CameraStatus, Event, EventPayload, SCHEMA};
 pub use frame::{Frame, FrameHub, Offer};
 pub use geom::BBox;
 pub use shutdown::Shutdown;

@@ -334,9 +334,9 @@ mod tests {
             }
         }
         // BGR order: channel 0 is blue. Left pixels are red -> B=20, R=200.
-        assert_eq!(out[0 * plane], 20.0);
+        assert_eq!(out[0], 20.0);
         assert_eq!(out[2 * plane], 200.0);
-        assert_eq!(out[0 * plane + 7], 250.0, "right edge is blue");
+        assert_eq!(out[7], 250.0, "right edge is blue");
         // A box in model coordinates maps back to source pixels.
         let b = t.to_source(&BBox::new(2.0, 1.0, 4.0, 2.0));
         assert_eq!(b, BBox::new(4.0, 2.0, 8.0, 4.0));

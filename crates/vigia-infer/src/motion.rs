@@ -248,10 +248,7 @@ mod tests {
             decisions.push(g.check(&v, ms(i as u64 * 200)));
         }
         // 2 px per frame is below the threshold frame to frame, but not for long.
-        assert!(
-            decisions[1..].iter().any(|d| *d == Decision::Motion),
-            "{decisions:?}"
-        );
+        assert!(decisions[1..].contains(&Decision::Motion), "{decisions:?}");
         assert!(
             decisions[1..]
                 .iter()

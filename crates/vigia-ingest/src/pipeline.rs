@@ -364,37 +364,7 @@ pub fn build(cfg: &CameraConfig, sink: &Arc<FrameSink>) -> Result<CameraPipeline
             user,
             password,
         } => {
-            let src = make(camera, "rtspsrc")?;
-            src.set_property("location", &url);
-            src.set_property("latency", cfg.rtsp_latency_ms);
-            match cfg.rtsp_transport {
-                RtspTransport::Auto => {}
-                RtspTransport::Tcp => src.set_property_from_str("protocols", "tcp"),
-                RtspTransport::Udp => src.set_property_from_str("protocols", "udp"),
-            }
-            let user = cfg.username.clone().or(user);
-            let password = cfg
-                .password()
-                .map_err(|message| IngestError::Pipeline {
-                    camera: camera.clone(),
-                    message,
-                })?
-                .or(password);
-            if let Some(u) = user {
-                src.set_property("user-id", u);
-            }
-            if let Some(p) = password {
-                src.set_property("user-pw", p);
-            }
-            // Only video streams are set up (no audio or metadata RTP sessions).
-            src.connect("select-stream", false, |args| {
-                let is_video = args
-                    .get(2)
-                    .and_then(|v| v.get::<gst::Caps>().ok())
-                    .and_then(|c| c.structure(0).and_then(|s| s.get::<String>("media").ok()))
-                    .is_some_and(|m| m == "video");
-                Some(is_video.to_value())
-            });
+            let src = rtsp_source(cfg, &url, user, password)?;
             pipeline.add(&src).map_err(|e| pipe_err(camera, e))?;
             let ctx = DynLink {
                 pipeline: pipeline.downgrade(),
@@ -410,6 +380,49 @@ pub fn build(cfg: &CameraConfig, sink: &Arc<FrameSink>) -> Result<CameraPipeline
         pipeline,
         decoder: decoder_name,
     })
+}
+
+/// `rtspsrc` for a camera: latency, transport, credentials (as properties, never in the
+/// URL), video streams only.
+fn rtsp_source(
+    cfg: &CameraConfig,
+    url: &str,
+    user: Option<String>,
+    password: Option<String>,
+) -> Result<gst::Element, IngestError> {
+    let camera = &cfg.id;
+    let src = make(camera, "rtspsrc")?;
+    src.set_property("location", url);
+    src.set_property("latency", cfg.rtsp_latency_ms);
+    match cfg.rtsp_transport {
+        RtspTransport::Auto => {}
+        RtspTransport::Tcp => src.set_property_from_str("protocols", "tcp"),
+        RtspTransport::Udp => src.set_property_from_str("protocols", "udp"),
+    }
+    let user = cfg.username.clone().or(user);
+    let password = cfg
+        .password()
+        .map_err(|message| IngestError::Pipeline {
+            camera: camera.clone(),
+            message,
+        })?
+        .or(password);
+    if let Some(u) = user {
+        src.set_property("user-id", u);
+    }
+    if let Some(p) = password {
+        src.set_property("user-pw", p);
+    }
+    // Only video streams are set up (no audio or metadata RTP sessions).
+    src.connect("select-stream", false, |args| {
+        let is_video = args
+            .get(2)
+            .and_then(|v| v.get::<gst::Caps>().ok())
+            .and_then(|c| c.structure(0).and_then(|s| s.get::<String>("media").ok()))
+            .is_some_and(|m| m == "video");
+        Some(is_video.to_value())
+    });
+    Ok(src)
 }
 
 fn pipe_err(camera: &CameraId, e: impl std::fmt::Display) -> IngestError {

@@ -10,6 +10,7 @@ use gstreamer as gst;
 use gstreamer::prelude::*;
 use tokio::sync::mpsc;
 use vigia_core::event::CameraState;
+pub use vigia_core::event::CameraStatus;
 use vigia_core::{CameraId, Clock, FrameHub, Shutdown};
 use vigia_telemetry::Metrics;
 
@@ -21,18 +22,6 @@ use crate::source::{Source, redact_url};
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 /// How often the watchdog looks at the frame counters.
 const TICK: Duration = Duration::from_millis(500);
-
-/// A status change, sent to the binary (which publishes it).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CameraStatus {
-    pub camera: CameraId,
-    pub state: CameraState,
-    /// Why (error text, never with credentials).
-    pub reason: Option<String>,
-    pub decoder: Option<String>,
-    /// Consecutive failed attempts since the camera last streamed.
-    pub attempts: u32,
-}
 
 /// What every camera supervisor shares.
 #[derive(Clone)]

@@ -10,8 +10,8 @@ use vigia_core::event::CameraState;
 use vigia_core::{CameraId, FrameHub, Shutdown, SystemClock};
 use vigia_ingest::pipeline::CameraStats;
 use vigia_ingest::{CameraConfig, CameraStatus, IngestContext, run_camera};
+use vigia_sim::rtsp::{RtspCameraServer, SimStream};
 use vigia_telemetry::Metrics;
-use vigia_testkit::rtsp::{RtspCameraServer, SimStream};
 use vigia_testkit::shared_or_skip;
 
 struct Harness {

@@ -11,19 +11,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use vigia_core::TextRead;
 
 use crate::charset::{CharClass, confusable_with};
 
-/// Plate background colour, estimated from the crop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PlateColor {
-    Yellow,
-    White,
-    Other,
-}
+/// Plate background colour, estimated from the crop (a wire type of the event contract).
+pub use vigia_core::event::PlateColor;
 
 /// One format, as written in a grammar file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -354,7 +348,10 @@ mod tests {
         Grammar::load(&["CO".to_string()], &[] as &[&Path], 4, 10).unwrap()
     }
 
-    fn read(chars: &[(char, f32, &[(char, f32)])]) -> TextRead {
+    /// A character with its probability and its alternatives.
+    type Char<'a> = (char, f32, &'a [(char, f32)]);
+
+    fn read(chars: &[Char<'_>]) -> TextRead {
         TextRead {
             text: chars.iter().map(|c| c.0).collect(),
             chars: chars

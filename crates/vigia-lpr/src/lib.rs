@@ -18,3 +18,12 @@ pub use config::LprConfig;
 pub use grammar::{Grammar, PlateColor, PlateFormat, PlateText};
 pub use hotlist::{Hotlist, HotlistMatch};
 pub use pass::{PassConfig, PassEvent, PassTracker};
+
+/// The detector classes that carry plates (COCO names): plates are read only on these,
+/// and a plate read is attached to the smallest of them that contains it.
+pub const VEHICLE_CLASSES: &[&str] = &["car", "motorcycle", "bus", "truck"];
+
+/// Whether a detector class carries a plate ([`VEHICLE_CLASSES`]).
+pub fn is_vehicle(label: &str) -> bool {
+    VEHICLE_CLASSES.contains(&label)
+}

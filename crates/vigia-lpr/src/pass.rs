@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use vigia_core::BBox;
-use vigia_core::event::Lifecycle;
+use vigia_core::event::{Lifecycle, Travel};
 
 use crate::grammar::{Grammar, PlateColor, PlateText};
 
@@ -162,24 +162,28 @@ pub fn direction(
     let dy = (ly - fy) / height.max(1) as f32;
     let scale = if first.h > 0.0 { last.h / first.h } else { 1.0 };
     let travel = if scale >= SCALE_MOTION {
-        "approaching"
+        Travel::Approaching
     } else if scale <= 1.0 / SCALE_MOTION {
-        "receding"
+        Travel::Receding
     } else if dx.abs().max(dy.abs()) < SHIFT_MOTION {
         if observed_for < STATIONARY_AFTER {
             return None;
         }
-        "stationary"
+        Travel::Stationary
     } else if dx.abs() >= dy.abs() {
-        if dx > 0.0 { "right" } else { "left" }
+        if dx > 0.0 {
+            Travel::Right
+        } else {
+            Travel::Left
+        }
     } else if dy > 0.0 {
-        "down"
+        Travel::Down
     } else {
-        "up"
+        Travel::Up
     };
     let r = |v: f32| (v * 1000.0).round() / 1000.0;
     Some(vigia_core::event::Direction {
-        travel: travel.to_string(),
+        travel,
         dx: r(dx),
         dy: r(dy),
         scale: r(scale),
@@ -503,15 +507,24 @@ mod tests {
         let d = |a, z| direction(a, z, long, 1000, 500).unwrap().travel;
         assert_eq!(
             d(b(100.0, 100.0, 20.0), b(100.0, 150.0, 30.0)),
-            "approaching"
+            Travel::Approaching
         );
-        assert_eq!(d(b(100.0, 100.0, 30.0), b(100.0, 80.0, 20.0)), "receding");
-        assert_eq!(d(b(100.0, 100.0, 20.0), b(300.0, 110.0, 20.0)), "right");
-        assert_eq!(d(b(300.0, 100.0, 20.0), b(100.0, 100.0, 20.0)), "left");
-        assert_eq!(d(b(100.0, 300.0, 20.0), b(110.0, 100.0, 20.0)), "up");
+        assert_eq!(
+            d(b(100.0, 100.0, 30.0), b(100.0, 80.0, 20.0)),
+            Travel::Receding
+        );
+        assert_eq!(
+            d(b(100.0, 100.0, 20.0), b(300.0, 110.0, 20.0)),
+            Travel::Right
+        );
+        assert_eq!(
+            d(b(300.0, 100.0, 20.0), b(100.0, 100.0, 20.0)),
+            Travel::Left
+        );
+        assert_eq!(d(b(100.0, 300.0, 20.0), b(110.0, 100.0, 20.0)), Travel::Up);
         assert_eq!(
             d(b(100.0, 100.0, 20.0), b(110.0, 105.0, 21.0)),
-            "stationary"
+            Travel::Stationary
         );
         let r = direction(
             b(100.0, 100.0, 20.0),
@@ -541,7 +554,7 @@ mod tests {
             1000,
             500,
         );
-        assert_eq!(moving.unwrap().travel, "right");
+        assert_eq!(moving.unwrap().travel, Travel::Right);
     }
 
     #[test]

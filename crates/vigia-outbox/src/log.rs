@@ -134,6 +134,157 @@ fn sync_dir(dir: &Path) -> Result<(), OutboxError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
+/// What opening found in the segment files.
+#[derive(Default)]
+struct Recovery {
+    segments: BTreeMap<u64, Segment>,
+    index: BTreeMap<u64, Loc>,
+    max_seq_seen: Option<u64>,
+    /// Seqs (acknowledged or not) in segments that stay.
+    seen_in_live: HashSet<u64>,
+    total_bytes: u64,
+    /// Seqs below this may have been handed out to a torn record.
+    torn_floor: u64,
+}
+
+impl Recovery {
+    /// Scans segment `id`: indexes its unacknowledged records, cuts a torn tail, sets aside
+    /// a file that is not a segment, removes a segment with nothing left to deliver.
+    fn load_segment(
+        &mut self,
+        dir: &Path,
+        id: u64,
+        watermark: u64,
+        acked: &HashSet<u64>,
+        report: &mut OpenReport,
+    ) -> Result<(), OutboxError> {
+        let path = seg_path(dir, id);
+        let data = fs::read(&path).map_err(io(&path))?;
+        if data.len() < SEGMENT_MAGIC.len() || &data[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
+            // Not a segment we can trust at all: keep the evidence under another name.
+            report.corrupt.push(CorruptRegion {
+                file: path.clone(),
+                offset: 0,
+                len: data.len() as u64,
+            });
+            let aside = path.with_extension("seg.corrupt");
+            fs::rename(&path, &aside).map_err(io(&path))?;
+            return Ok(());
+        }
+        let (found, gaps) = format::scan_records(&data, id);
+        // A gap reaching the end of the file may be a torn record whose seq was handed
+        // out: never hand that seq out again.
+        let mut data_len = data.len() as u64;
+        if let Some(tail) = gaps.last().filter(|g| g.offset + g.len == data_len) {
+            let floor = found.last().map_or(id, |f| f.seq + 1);
+            self.torn_floor = self.torn_floor.max(floor + 1);
+            // Cut the torn tail off (reported once, below): nothing is ever appended to
+            // an old segment, so this only removes bytes that hold no record.
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            f.set_len(tail.offset).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+            data_len = tail.offset;
+        }
+        for g in gaps {
+            report.corrupt.push(CorruptRegion {
+                file: path.clone(),
+                offset: g.offset,
+                len: g.len,
+            });
+        }
+        let mut live = 0u64;
+        let mut seqs = Vec::new();
+        for f in &found {
+            self.max_seq_seen = Some(self.max_seq_seen.map_or(f.seq, |m| m.max(f.seq)));
+            seqs.push(f.seq);
+            if f.seq < watermark || acked.contains(&f.seq) {
+                report.acked += 1;
+                continue;
+            }
+            live += 1;
+            self.index.insert(
+                f.seq,
+                Loc {
+                    segment: id,
+                    offset: f.offset,
+                    len: f.len,
+                },
+            );
+        }
+        if live == 0 {
+            fs::remove_file(&path).map_err(io(&path))?;
+            report.removed_segments += 1;
+            return Ok(());
+        }
+        self.seen_in_live.extend(seqs);
+        self.total_bytes += data_len;
+        self.segments.insert(
+            id,
+            Segment {
+                path,
+                bytes: data_len,
+                live,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// The ledger's watermark, seq floor and acknowledged seqs; a damaged ledger is reported
+/// (and reset when nothing of it can be read).
+fn read_ledger(
+    path: &Path,
+    report: &mut OpenReport,
+) -> Result<(u64, u64, HashSet<u64>), OutboxError> {
+    match fs::read(path) {
+        Ok(data) => match format::parse_ledger(&data) {
+            Some(l) => {
+                if l.valid_len < data.len() {
+                    // A torn last entry: that ack is lost, its record is re-delivered.
+                    report.corrupt.push(CorruptRegion {
+                        file: path.to_path_buf(),
+                        offset: l.valid_len as u64,
+                        len: (data.len() - l.valid_len) as u64,
+                    });
+                }
+                Ok((l.watermark, l.next_seq, l.acked.into_iter().collect()))
+            }
+            None => {
+                report.ledger_reset = true;
+                report.corrupt.push(CorruptRegion {
+                    file: path.to_path_buf(),
+                    offset: 0,
+                    len: data.len() as u64,
+                });
+                Ok((0, 0, HashSet::new()))
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((0, 0, HashSet::new())),
+        Err(e) => Err(io(path)(e)),
+    }
+}
+
+/// Ids of the segment files in `dir`, oldest first.
+fn segment_ids(dir: &Path) -> Result<Vec<u64>, OutboxError> {
+    let mut ids = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name();
+        if let Some(id) = name
+            .to_string_lossy()
+            .strip_suffix(".seg")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 impl Outbox {
     /// Opens (or creates) the outbox in `dir`, recovering what a previous run left.
     pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(Self, OpenReport), OutboxError> {
@@ -152,130 +303,20 @@ impl Outbox {
         }
         let mut report = OpenReport::default();
 
-        // The ledger: watermark + acknowledged seqs.
         let ledger_path = dir.join(LEDGER_FILE);
-        let (watermark, seq_floor, acked): (u64, u64, HashSet<u64>) = match fs::read(&ledger_path) {
-            Ok(data) => match format::parse_ledger(&data) {
-                Some(l) => {
-                    if l.valid_len < data.len() {
-                        // A torn last entry: that ack is lost, its record is re-delivered.
-                        report.corrupt.push(CorruptRegion {
-                            file: ledger_path.clone(),
-                            offset: l.valid_len as u64,
-                            len: (data.len() - l.valid_len) as u64,
-                        });
-                    }
-                    (l.watermark, l.next_seq, l.acked.into_iter().collect())
-                }
-                None => {
-                    report.ledger_reset = true;
-                    report.corrupt.push(CorruptRegion {
-                        file: ledger_path.clone(),
-                        offset: 0,
-                        len: data.len() as u64,
-                    });
-                    (0, 0, HashSet::new())
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (0, 0, HashSet::new()),
-            Err(e) => return Err(io(&ledger_path)(e)),
-        };
-
-        // Segments, oldest first.
-        let mut ids = Vec::new();
-        for entry in fs::read_dir(dir).map_err(io(dir))? {
-            let entry = entry.map_err(io(dir))?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if let Some(id) = name
-                .strip_suffix(".seg")
-                .and_then(|s| s.parse::<u64>().ok())
-            {
-                ids.push(id);
-            }
+        let (watermark, seq_floor, acked) = read_ledger(&ledger_path, &mut report)?;
+        let mut rec = Recovery::default();
+        for id in segment_ids(dir)? {
+            rec.load_segment(dir, id, watermark, &acked, &mut report)?;
         }
-        ids.sort_unstable();
-
-        let mut segments = BTreeMap::new();
-        let mut index = BTreeMap::new();
-        let mut max_seq_seen: Option<u64> = None;
-        let mut seen_in_live: HashSet<u64> = HashSet::new();
-        let mut total_bytes = 0u64;
-        let mut torn_floor = 0u64;
-        for id in ids {
-            let path = seg_path(dir, id);
-            let data = fs::read(&path).map_err(io(&path))?;
-            if data.len() < SEGMENT_MAGIC.len() || &data[..SEGMENT_MAGIC.len()] != SEGMENT_MAGIC {
-                // Not a segment we can trust at all: keep the evidence under another name.
-                report.corrupt.push(CorruptRegion {
-                    file: path.clone(),
-                    offset: 0,
-                    len: data.len() as u64,
-                });
-                let aside = path.with_extension("seg.corrupt");
-                fs::rename(&path, &aside).map_err(io(&path))?;
-                continue;
-            }
-            let (found, gaps) = format::scan_records(&data, id);
-            // A gap reaching the end of the file may be a torn record whose seq was handed
-            // out: never hand that seq out again.
-            let mut data_len = data.len() as u64;
-            if let Some(tail) = gaps.last().filter(|g| g.offset + g.len == data_len) {
-                let floor = found.last().map_or(id, |f| f.seq + 1);
-                torn_floor = torn_floor.max(floor + 1);
-                // Cut the torn tail off (reported once, below): nothing is ever appended to
-                // an old segment, so this only removes bytes that hold no record.
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io(&path))?;
-                f.set_len(tail.offset).map_err(io(&path))?;
-                f.sync_all().map_err(io(&path))?;
-                data_len = tail.offset;
-            }
-            for g in gaps {
-                report.corrupt.push(CorruptRegion {
-                    file: path.clone(),
-                    offset: g.offset,
-                    len: g.len,
-                });
-            }
-            let mut live = 0u64;
-            let mut seqs = Vec::new();
-            for f in &found {
-                max_seq_seen = Some(max_seq_seen.map_or(f.seq, |m: u64| m.max(f.seq)));
-                if f.seq < watermark || acked.contains(&f.seq) {
-                    report.acked += 1;
-                    seqs.push(f.seq);
-                    continue;
-                }
-                live += 1;
-                index.insert(
-                    f.seq,
-                    Loc {
-                        segment: id,
-                        offset: f.offset,
-                        len: f.len,
-                    },
-                );
-                seqs.push(f.seq);
-            }
-            if live == 0 {
-                fs::remove_file(&path).map_err(io(&path))?;
-                report.removed_segments += 1;
-                continue;
-            }
-            seen_in_live.extend(seqs);
-            total_bytes += data_len;
-            segments.insert(
-                id,
-                Segment {
-                    path,
-                    bytes: data_len,
-                    live,
-                },
-            );
-        }
+        let Recovery {
+            mut segments,
+            index,
+            max_seq_seen,
+            seen_in_live,
+            mut total_bytes,
+            torn_floor,
+        } = rec;
 
         let mut next_seq = watermark.max(seq_floor).max(torn_floor).max(1);
         if let Some(m) = max_seq_seen {

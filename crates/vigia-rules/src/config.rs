@@ -9,45 +9,18 @@ use vigia_core::event::Severity;
 
 use crate::geom::{Point, area};
 
-/// What a rule watches for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleKind {
-    /// Objects of the classes inside the zone.
-    ZoneIntrusion,
-    /// Objects crossing the line, each direction counted.
-    LineCrossing,
-    /// An object staying in the zone for `dwell_secs` or more.
-    Loitering,
-    /// `min_count` or more objects in the zone for `min_duration_secs`.
-    Crowding,
-    /// An object moving against the allowed `direction`.
-    WrongWay,
-    /// A vehicle still in the zone for `dwell_secs` or more.
-    StoppedVehicle,
-}
+/// What a rule watches for: the kind of the incidents it raises (one type from the
+/// config to the wire).
+pub use vigia_core::event::IncidentKind as RuleKind;
 
-impl RuleKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            RuleKind::ZoneIntrusion => "zone_intrusion",
-            RuleKind::LineCrossing => "line_crossing",
-            RuleKind::Loitering => "loitering",
-            RuleKind::Crowding => "crowding",
-            RuleKind::WrongWay => "wrong_way",
-            RuleKind::StoppedVehicle => "stopped_vehicle",
-        }
-    }
-
-    /// Classes watched when the rule names none.
-    pub fn default_classes(&self) -> Vec<String> {
-        let v: &[&str] = match self {
-            RuleKind::ZoneIntrusion | RuleKind::Loitering | RuleKind::Crowding => &["person"],
-            RuleKind::LineCrossing => &["person", "bicycle", "car", "motorcycle", "bus", "truck"],
-            RuleKind::WrongWay | RuleKind::StoppedVehicle => &["car", "motorcycle", "bus", "truck"],
-        };
-        v.iter().map(|s| s.to_string()).collect()
-    }
+/// Classes a rule of `kind` watches when it names none.
+pub fn default_classes(kind: RuleKind) -> Vec<String> {
+    let v: &[&str] = match kind {
+        RuleKind::ZoneIntrusion | RuleKind::Loitering | RuleKind::Crowding => &["person"],
+        RuleKind::LineCrossing => &["person", "bicycle", "car", "motorcycle", "bus", "truck"],
+        RuleKind::WrongWay | RuleKind::StoppedVehicle => &["car", "motorcycle", "bus", "truck"],
+    };
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 /// Which point of a box stands for the object.
@@ -61,17 +34,29 @@ pub enum Anchor {
     Center,
 }
 
-/// A time window in which a rule is active (local time, `utc_offset`).
+/// A time window in which a rule is active (local time, `utc_offset`). Parsed once when
+/// the config is read; a bad value is kept as a problem for [`RuleConfig::validate`] (so
+/// one bad window does not hide the rule's other errors) and the window never matches.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "RawWindow")]
+pub struct ScheduleWindow {
+    /// Days the window starts on; empty means every day.
+    pub days: Vec<Weekday>,
+    pub from: NaiveTime,
+    /// Earlier than `from` for a window that crosses midnight.
+    pub to: NaiveTime,
+    problems: Vec<String>,
+}
+
+/// A window as written: `days` (`mon` .. `sun`, or `lun` .. `dom`), `from` and `to` as
+/// `HH:MM`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScheduleWindow {
-    /// Days the window starts on (`mon` .. `sun`); empty means every day.
+struct RawWindow {
     #[serde(default)]
-    pub days: Vec<String>,
-    /// `HH:MM`.
-    pub from: String,
-    /// `HH:MM`; earlier than `from` for a window that crosses midnight.
-    pub to: String,
+    days: Vec<String>,
+    from: String,
+    to: String,
 }
 
 fn weekday(s: &str) -> Option<Weekday> {
@@ -87,21 +72,56 @@ fn weekday(s: &str) -> Option<Weekday> {
     })
 }
 
-impl ScheduleWindow {
-    fn times(&self) -> Result<(NaiveTime, NaiveTime), String> {
-        let t = |s: &str| {
-            NaiveTime::parse_from_str(s, "%H:%M").map_err(|_| format!("{s:?} is not HH:MM"))
+impl From<RawWindow> for ScheduleWindow {
+    fn from(raw: RawWindow) -> Self {
+        let mut problems = Vec::new();
+        let mut time = |s: &str| {
+            NaiveTime::parse_from_str(s, "%H:%M").unwrap_or_else(|_| {
+                problems.push(format!("{s:?} is not HH:MM"));
+                NaiveTime::MIN
+            })
         };
-        Ok((t(&self.from)?, t(&self.to)?))
+        let (from, to) = (time(&raw.from), time(&raw.to));
+        let days = raw
+            .days
+            .iter()
+            .filter_map(|d| {
+                let day = weekday(d);
+                if day.is_none() {
+                    problems.push(format!(
+                        "unknown day {d:?} (mon, tue, wed, thu, fri, sat, sun)"
+                    ));
+                }
+                day
+            })
+            .collect();
+        Self {
+            days,
+            from,
+            to,
+            problems,
+        }
+    }
+}
+
+impl ScheduleWindow {
+    /// A window from its written form (see [`ScheduleWindow`]).
+    pub fn parse(days: &[&str], from: &str, to: &str) -> Self {
+        RawWindow {
+            days: days.iter().map(|d| d.to_string()).collect(),
+            from: from.to_string(),
+            to: to.to_string(),
+        }
+        .into()
     }
 
     /// Whether local time `t` is inside the window.
     pub fn contains(&self, t: NaiveDateTime) -> bool {
-        let Ok((from, to)) = self.times() else {
+        if !self.problems.is_empty() {
             return false;
-        };
-        let day_ok =
-            |d: Weekday| self.days.is_empty() || self.days.iter().any(|x| weekday(x) == Some(d));
+        }
+        let (from, to) = (self.from, self.to);
+        let day_ok = |d: Weekday| self.days.is_empty() || self.days.contains(&d);
         let now = t.time();
         if from <= to {
             day_ok(t.weekday()) && now >= from && now < to
@@ -112,19 +132,9 @@ impl ScheduleWindow {
         }
     }
 
+    /// What was wrong with the written window.
     pub fn validate(&self) -> Vec<String> {
-        let mut e = Vec::new();
-        if let Err(m) = self.times() {
-            e.push(m);
-        }
-        for d in &self.days {
-            if weekday(d).is_none() {
-                e.push(format!(
-                    "unknown day {d:?} (mon, tue, wed, thu, fri, sat, sun)"
-                ));
-            }
-        }
-        e
+        self.problems.clone()
     }
 }
 
@@ -318,7 +328,7 @@ impl RuleConfig {
     /// Classes watched (the configured ones, else the kind's defaults).
     pub fn watched_classes(&self) -> Vec<String> {
         if self.classes.is_empty() {
-            self.kind.default_classes()
+            default_classes(self.kind)
         } else {
             self.classes.clone()
         }
@@ -376,11 +386,7 @@ mod tests {
 
     #[test]
     fn schedules_cross_midnight_by_the_starting_day() {
-        let w = ScheduleWindow {
-            days: vec!["fri".into()],
-            from: "22:00".into(),
-            to: "06:00".into(),
-        };
+        let w = ScheduleWindow::parse(&["fri"], "22:00", "06:00");
         let t = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").unwrap();
         // 2026-11-27 is a Friday.
         assert!(w.contains(t("2026-11-27 23:30")));
@@ -394,17 +400,9 @@ mod tests {
             "Saturday night is not in the window"
         );
         assert!(!w.contains(t("2026-11-27 12:00")));
-        let day = ScheduleWindow {
-            days: vec![],
-            from: "08:00".into(),
-            to: "18:00".into(),
-        };
+        let day = ScheduleWindow::parse(&[], "08:00", "18:00");
         assert!(day.contains(t("2026-11-29 08:00")) && !day.contains(t("2026-11-29 18:00")));
-        let bad = ScheduleWindow {
-            days: vec!["someday".into()],
-            from: "25:00".into(),
-            to: "06:00".into(),
-        };
+        let bad = ScheduleWindow::parse(&["someday"], "25:00", "06:00");
         assert_eq!(bad.validate().len(), 2);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::engine::Phase;
+use vigia_core::event::IncidentPhase;
 
 /// What an incident looks like now.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,7 +65,7 @@ impl Debouncer {
         count: u32,
         next_incident: &mut u64,
         gate: &mut dyn FnMut(&[u64]) -> Gate,
-    ) -> Option<(Phase, Episode)> {
+    ) -> Option<(IncidentPhase, Episode)> {
         if cond {
             if let Some(ep) = self.episode.as_mut() {
                 ep.last_true = now;
@@ -73,7 +73,7 @@ impl Debouncer {
                 if ep.objects != objects || ep.count != count {
                     ep.objects = objects.to_vec();
                     ep.count = count;
-                    return Some((Phase::Update, ep.clone()));
+                    return Some((IncidentPhase::Update, ep.clone()));
                 }
                 return None;
             }
@@ -94,7 +94,7 @@ impl Debouncer {
                 *next_incident += 1;
                 self.pending_since = None;
                 self.episode = Some(ep.clone());
-                return Some((Phase::Start, ep));
+                return Some((IncidentPhase::Start, ep));
             }
             return None;
         }
@@ -104,7 +104,7 @@ impl Debouncer {
             .as_ref()
             .is_some_and(|ep| now.saturating_sub(ep.last_true) >= self.clear_after)
         {
-            return self.episode.take().map(|ep| (Phase::End, ep));
+            return self.episode.take().map(|ep| (IncidentPhase::End, ep));
         }
         None
     }
@@ -138,9 +138,9 @@ mod tests {
         };
         assert_eq!(ph(&mut d, 0, true, &[1]), None);
         assert_eq!(ph(&mut d, 1, true, &[1]), None);
-        assert_eq!(ph(&mut d, 2, true, &[1]), Some(Phase::Start));
+        assert_eq!(ph(&mut d, 2, true, &[1]), Some(IncidentPhase::Start));
         assert_eq!(ph(&mut d, 3, true, &[1]), None);
-        assert_eq!(ph(&mut d, 4, true, &[1, 2]), Some(Phase::Update));
+        assert_eq!(ph(&mut d, 4, true, &[1, 2]), Some(IncidentPhase::Update));
         assert_eq!(ph(&mut d, 5, false, &[]), None, "within clear_after");
         assert_eq!(
             ph(&mut d, 6, true, &[1, 2]),
@@ -148,7 +148,7 @@ mod tests {
             "back before clear_after: same incident"
         );
         assert_eq!(ph(&mut d, 8, false, &[]), None);
-        assert_eq!(ph(&mut d, 9, false, &[]), Some(Phase::End));
+        assert_eq!(ph(&mut d, 9, false, &[]), Some(IncidentPhase::End));
         assert!(d.idle());
     }
 
@@ -168,7 +168,7 @@ mod tests {
         let (p, ep) = d.step(s(6), true, &[1], 1, &mut n, &mut scored).unwrap();
         assert_eq!(
             (p, ep.started_at, ep.score),
-            (Phase::Start, s(2), Some(0.9))
+            (IncidentPhase::Start, s(2), Some(0.9))
         );
     }
 }

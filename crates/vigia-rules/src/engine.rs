@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use vigia_core::BBox;
+use vigia_core::event::{CrossingDirection, IncidentPhase};
 
 use crate::config::{Anchor, RuleConfig, RuleKind};
 use crate::debounce::{Debouncer, Episode, Gate};
@@ -38,21 +39,6 @@ impl TrackView {
     }
 }
 
-/// Where an incident stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    Start,
-    Update,
-    End,
-}
-
-/// Direction of a line crossing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Crossing {
-    AToB,
-    BToA,
-}
-
 /// An incident change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -60,7 +46,7 @@ pub struct Change {
     pub rule: usize,
     /// Unique within the set; the same for start, updates and end.
     pub incident: u64,
-    pub phase: Phase,
+    pub phase: IncidentPhase,
     /// Tracks involved now (at the end: the last ones).
     pub objects: Vec<u64>,
     pub started_at: Duration,
@@ -68,7 +54,7 @@ pub struct Change {
     /// Objects counted (zone rules).
     pub count: Option<u32>,
     pub max_count: Option<u32>,
-    pub crossing: Option<Crossing>,
+    pub crossing: Option<CrossingDirection>,
     /// Crossings so far: `[a_to_b, b_to_a]`.
     pub totals: Option<[u64; 2]>,
     /// Classifier score, when the rule has a classifier.
@@ -165,30 +151,15 @@ impl RuleSet {
         let mut out = Vec::new();
         let next = &mut self.next_incident;
         for (ri, e) in self.rules.iter_mut().enumerate() {
-            let change = |phase: Phase, ep: &Episode| Change {
-                rule: ri,
-                incident: ep.incident,
-                phase,
-                objects: ep.objects.clone(),
-                started_at: ep.started_at,
-                at: now,
-                count: Some(ep.count),
-                max_count: Some(ep.max_count),
-                crossing: None,
-                totals: None,
-                score: ep.score,
-            };
+            let change = |phase: IncidentPhase, ep: &Episode| episode_change(ri, now, phase, ep);
             if !e.cfg.active_at(local) {
                 // Outside its schedule a rule ends what it had and watches nothing.
-                match &mut e.state {
-                    State::Zone(d) => out.extend(d.force_end().map(|ep| change(Phase::End, &ep))),
-                    State::PerObject(m) => {
-                        for (_, mut d) in std::mem::take(m) {
-                            out.extend(d.force_end().map(|ep| change(Phase::End, &ep)));
-                        }
-                    }
-                    State::Line { sides, .. } => sides.clear(),
-                }
+                out.extend(
+                    e.state
+                        .end_all()
+                        .iter()
+                        .map(|ep| change(IncidentPhase::End, ep)),
+                );
                 continue;
             }
             let has_gate = e.cfg.classifier.is_some();
@@ -203,13 +174,7 @@ impl RuleSet {
                 .iter()
                 .filter(|t| e.classes.iter().any(|c| **c == *t.label))
                 .collect();
-            let anchor = e.cfg.anchor;
-            let in_zone = |t: &TrackView| {
-                e.cfg
-                    .zone
-                    .as_deref()
-                    .is_none_or(|z| inside(z, t.anchor(anchor)))
-            };
+            let in_zone = |t: &TrackView| zone_holds(&e.cfg, t);
             match &mut e.state {
                 State::Zone(d) => {
                     let ids: Vec<u64> = watched
@@ -281,48 +246,112 @@ impl RuleSet {
                     }
                 }
                 State::Line { sides, totals } => {
-                    let [a, b] = e.cfg.line.expect("validated");
-                    let hysteresis = e.cfg.hysteresis.unwrap_or(0.01);
-                    let mut seen = Vec::new();
-                    for t in &watched {
-                        seen.push(t.id);
-                        let (dist, along) = side(a, b, t.anchor(anchor));
-                        if !(-0.05..=1.05).contains(&along) || dist.abs() < hysteresis {
-                            continue;
-                        }
-                        let s: i8 = if dist > 0.0 { 1 } else { -1 };
-                        if let Some(prev) = sides.insert(t.id, s)
-                            && prev != s
-                        {
-                            let crossing = if prev > 0 {
-                                Crossing::AToB
-                            } else {
-                                Crossing::BToA
-                            };
-                            totals[usize::from(crossing == Crossing::BToA)] += 1;
-                            let incident = *next;
-                            *next += 1;
-                            for phase in [Phase::Start, Phase::End] {
-                                out.push(Change {
-                                    rule: ri,
-                                    incident,
-                                    phase,
-                                    objects: vec![t.id],
-                                    started_at: now,
-                                    at: now,
-                                    count: None,
-                                    max_count: None,
-                                    crossing: Some(crossing),
-                                    totals: Some(*totals),
-                                    score: None,
-                                });
-                            }
-                        }
-                    }
-                    sides.retain(|id, _| seen.contains(id));
+                    let line = Line {
+                        rule: ri,
+                        cfg: &e.cfg,
+                        sides,
+                        totals,
+                    };
+                    out.extend(line.step(&watched, now, next));
                 }
             }
         }
         out
     }
+}
+
+/// A line-crossing rule's state for one step.
+struct Line<'a> {
+    rule: usize,
+    cfg: &'a RuleConfig,
+    sides: &'a mut HashMap<u64, i8>,
+    totals: &'a mut [u64; 2],
+}
+
+impl Line<'_> {
+    /// Each watched track that changed sides is one crossing: a start and an end at once.
+    fn step(self, watched: &[&TrackView], now: Duration, next: &mut u64) -> Vec<Change> {
+        let mut out = Vec::new();
+        let [a, b] = self.cfg.line.expect("validated");
+        let hysteresis = self.cfg.hysteresis.unwrap_or(0.01);
+        let mut seen = Vec::new();
+        for t in watched {
+            seen.push(t.id);
+            let (dist, along) = side(a, b, t.anchor(self.cfg.anchor));
+            if !(-0.05..=1.05).contains(&along) || dist.abs() < hysteresis {
+                continue;
+            }
+            let s: i8 = if dist > 0.0 { 1 } else { -1 };
+            if let Some(prev) = self.sides.insert(t.id, s)
+                && prev != s
+            {
+                let crossing = if prev > 0 {
+                    CrossingDirection::AToB
+                } else {
+                    CrossingDirection::BToA
+                };
+                self.totals[usize::from(crossing == CrossingDirection::BToA)] += 1;
+                let incident = *next;
+                *next += 1;
+                for phase in [IncidentPhase::Start, IncidentPhase::End] {
+                    out.push(Change {
+                        rule: self.rule,
+                        incident,
+                        phase,
+                        objects: vec![t.id],
+                        started_at: now,
+                        at: now,
+                        count: None,
+                        max_count: None,
+                        crossing: Some(crossing),
+                        totals: Some(*self.totals),
+                        score: None,
+                    });
+                }
+            }
+        }
+        self.sides.retain(|id, _| seen.contains(id));
+        out
+    }
+}
+
+/// The change of a zone or per-object rule's episode.
+fn episode_change(rule: usize, now: Duration, phase: IncidentPhase, ep: &Episode) -> Change {
+    Change {
+        rule,
+        incident: ep.incident,
+        phase,
+        objects: ep.objects.clone(),
+        started_at: ep.started_at,
+        at: now,
+        count: Some(ep.count),
+        max_count: Some(ep.max_count),
+        crossing: None,
+        totals: None,
+        score: ep.score,
+    }
+}
+
+impl State {
+    /// Ends every open episode (a rule outside its schedule) and forgets line sides.
+    fn end_all(&mut self) -> Vec<Episode> {
+        match self {
+            State::Zone(d) => d.force_end().into_iter().collect(),
+            State::PerObject(m) => std::mem::take(m)
+                .into_values()
+                .filter_map(|mut d| d.force_end())
+                .collect(),
+            State::Line { sides, .. } => {
+                sides.clear();
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Whether the track's anchor is inside the rule's zone (always, for a rule without one).
+fn zone_holds(cfg: &RuleConfig, t: &TrackView) -> bool {
+    cfg.zone
+        .as_deref()
+        .is_none_or(|z| inside(z, t.anchor(cfg.anchor)))
 }

@@ -22,7 +22,8 @@ mod tests {
 
     use crate::config::{RuleConfig, RuleKind};
     use crate::debounce::Gate;
-    use crate::engine::{Change, Crossing, Phase, RuleSet, TrackView};
+    use crate::engine::{Change, RuleSet, TrackView};
+    use vigia_core::event::{CrossingDirection, IncidentPhase};
 
     fn rule(kind: RuleKind) -> RuleConfig {
         RuleConfig {
@@ -90,7 +91,7 @@ mod tests {
         out
     }
 
-    fn phases(c: &[Change]) -> Vec<(Phase, u64)> {
+    fn phases(c: &[Change]) -> Vec<(IncidentPhase, u64)> {
         c.iter().map(|c| (c.phase, c.incident)).collect()
     }
 
@@ -109,7 +110,11 @@ mod tests {
         });
         assert_eq!(
             phases(&c),
-            vec![(Phase::Start, 1), (Phase::Update, 1), (Phase::End, 1)]
+            vec![
+                (IncidentPhase::Start, 1),
+                (IncidentPhase::Update, 1),
+                (IncidentPhase::End, 1)
+            ]
         );
         assert_eq!(c[0].at, Duration::from_millis(1000));
         assert_eq!(c[1].objects, vec![1, 2]);
@@ -128,10 +133,10 @@ mod tests {
         assert_eq!(
             phases(&c),
             vec![
-                (Phase::Start, 1),
-                (Phase::End, 1),
-                (Phase::Start, 2),
-                (Phase::End, 2)
+                (IncidentPhase::Start, 1),
+                (IncidentPhase::End, 1),
+                (IncidentPhase::Start, 2),
+                (IncidentPhase::End, 2)
             ]
         );
     }
@@ -145,7 +150,10 @@ mod tests {
                 vec![]
             }
         });
-        assert_eq!(phases(&c), vec![(Phase::Start, 1), (Phase::End, 1)]);
+        assert_eq!(
+            phases(&c),
+            vec![(IncidentPhase::Start, 1), (IncidentPhase::End, 1)]
+        );
         assert_eq!(c[1].at, Duration::from_millis(9 * 200 + 2000));
     }
 
@@ -185,21 +193,24 @@ mod tests {
                 },
             ]
         });
-        let crossings: Vec<(u64, Crossing)> = c
+        let crossings: Vec<(u64, CrossingDirection)> = c
             .iter()
-            .filter(|c| c.phase == Phase::Start)
+            .filter(|c| c.phase == IncidentPhase::Start)
             .map(|c| (c.objects[0], c.crossing.unwrap()))
             .collect();
         assert_eq!(
             crossings,
             vec![
-                (2, Crossing::BToA),
-                (1, Crossing::AToB),
-                (2, Crossing::AToB)
+                (2, CrossingDirection::BToA),
+                (1, CrossingDirection::AToB),
+                (2, CrossingDirection::AToB)
             ]
         );
         let last = c.last().unwrap();
-        assert_eq!((last.phase, last.totals), (Phase::End, Some([2, 1])));
+        assert_eq!(
+            (last.phase, last.totals),
+            (IncidentPhase::End, Some([2, 1]))
+        );
     }
 
     #[test]
@@ -217,7 +228,10 @@ mod tests {
             }
             v
         });
-        assert_eq!(phases(&c), vec![(Phase::Start, 1), (Phase::End, 1)]);
+        assert_eq!(
+            phases(&c),
+            vec![(IncidentPhase::Start, 1), (IncidentPhase::End, 1)]
+        );
         assert_eq!(c[0].objects, vec![1]);
         assert_eq!(c[0].at, Duration::from_millis(3000));
         assert_eq!(c[0].started_at, Duration::ZERO);
@@ -241,7 +255,11 @@ mod tests {
         });
         assert_eq!(
             phases(&c),
-            vec![(Phase::Start, 1), (Phase::Update, 1), (Phase::End, 1)]
+            vec![
+                (IncidentPhase::Start, 1),
+                (IncidentPhase::Update, 1),
+                (IncidentPhase::End, 1)
+            ]
         );
         assert_eq!(
             (c[0].count, c[0].at),
@@ -264,7 +282,7 @@ mod tests {
                 car(4, 0.9, 0.5, [0.1, 0.0]),   // crossing traffic: 90 degrees, not wrong way
             ]
         });
-        assert_eq!(phases(&c), vec![(Phase::Start, 1)]);
+        assert_eq!(phases(&c), vec![(IncidentPhase::Start, 1)]);
         assert_eq!(c[0].objects, vec![2]);
         assert_eq!(c[0].at, Duration::from_millis(1000));
     }
@@ -282,7 +300,10 @@ mod tests {
             70..90 => vec![car(1, 0.5, 0.5, [0.0, 0.1])],
             _ => vec![],
         });
-        assert_eq!(phases(&c), vec![(Phase::Start, 1), (Phase::End, 1)]);
+        assert_eq!(
+            phases(&c),
+            vec![(IncidentPhase::Start, 1), (IncidentPhase::End, 1)]
+        );
         // It ends `clear_after` (2 s) after its last wrong-way frame (69): it turned.
         assert_eq!(c[1].at, Duration::from_millis(69 * 200 + 2000));
     }
@@ -296,7 +317,10 @@ mod tests {
             5..30 => vec![car(1, 0.4, 0.5, [0.0, 0.0])],
             _ => vec![car(1, 0.4 + 0.02 * (i - 30) as f32, 0.5, [0.1, 0.0])],
         });
-        assert_eq!(phases(&c), vec![(Phase::Start, 1), (Phase::End, 1)]);
+        assert_eq!(
+            phases(&c),
+            vec![(IncidentPhase::Start, 1), (IncidentPhase::End, 1)]
+        );
         assert_eq!(
             c[0].at,
             Duration::from_millis(3000),
@@ -308,11 +332,7 @@ mod tests {
     #[test]
     fn schedules_switch_rules_on_and_off() {
         let mut r = rule(RuleKind::ZoneIntrusion);
-        r.schedule = vec![crate::config::ScheduleWindow {
-            days: vec![],
-            from: "22:00".into(),
-            to: "06:00".into(),
-        }];
+        r.schedule = vec![crate::config::ScheduleWindow::parse(&[], "22:00", "06:00")];
         let mut set = RuleSet::new(vec![r]);
         let night = NaiveDateTime::parse_from_str("2026-11-23 23:00", "%Y-%m-%d %H:%M").unwrap();
         let someone = vec![person(1, 0.4, 0.5)];
@@ -323,10 +343,14 @@ mod tests {
             "off at noon"
         );
         let c = set.update(Duration::from_secs(1), night, &someone, &mut g);
-        assert_eq!(c[0].phase, Phase::Start);
+        assert_eq!(c[0].phase, IncidentPhase::Start);
         let morning = NaiveDateTime::parse_from_str("2026-11-24 06:00", "%Y-%m-%d %H:%M").unwrap();
         let c = set.update(Duration::from_secs(2), morning, &someone, &mut g);
-        assert_eq!(c[0].phase, Phase::End, "the schedule closing ends it");
+        assert_eq!(
+            c[0].phase,
+            IncidentPhase::End,
+            "the schedule closing ends it"
+        );
     }
 
     #[test]
@@ -355,7 +379,7 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(
             (all[0].phase, all[0].score, all[0].started_at),
-            (Phase::Start, Some(0.8), Duration::ZERO)
+            (IncidentPhase::Start, Some(0.8), Duration::ZERO)
         );
     }
 }

@@ -61,53 +61,19 @@ pub struct Metrics {
     pub snapshot_bytes: IntGauge,
 }
 
-impl Metrics {
-    /// Creates the registry and registers every metric.
-    pub fn new() -> Self {
-        let registry = Registry::new();
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("unique metric");
-            c
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("unique metric");
-            g
-        };
-        let frames_decoded = counter_vec(
-            n::FRAMES_DECODED,
-            "Frames decoded and handed to vigia",
-            &["camera"],
-        );
-        let frames_dropped = counter_vec(
-            n::FRAMES_DROPPED,
-            "Frames dropped before analysis",
-            &["camera", "reason"],
-        );
-        let frames_analysed = counter_vec(
-            n::FRAMES_ANALYSED,
-            "Frames run through the detector",
-            &["camera"],
-        );
-        let camera_up = IntGaugeVec::new(
-            Opts::new(n::CAMERA_UP, "1 while the camera is streaming"),
-            &["camera"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(camera_up.clone()))
-            .expect("unique metric");
-        let camera_restarts = counter_vec(
-            n::CAMERA_RESTARTS,
-            "Camera pipeline restarts",
-            &["camera", "reason"],
-        );
-        let inference_seconds = HistogramVec::new(
+/// Registers `m` in `registry` and returns it.
+fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, m: T) -> T {
+    registry
+        .register(Box::new(m.clone()))
+        .expect("unique metric");
+    m
+}
+
+/// Model run times, per model.
+fn inference_histogram(registry: &Registry) -> HistogramVec {
+    reg(
+        registry,
+        HistogramVec::new(
             HistogramOpts::new(
                 n::INFERENCE_SECONDS,
                 "Model run time including pre- and post-processing",
@@ -117,114 +83,126 @@ impl Metrics {
             ]),
             &["model"],
         )
-        .expect("valid metric");
-        registry
-            .register(Box::new(inference_seconds.clone()))
-            .expect("unique metric");
-        let detections = counter_vec(
-            n::DETECTIONS,
-            "Detections kept after NMS and class filtering",
-            &["camera", "class"],
-        );
-        let events_created =
-            counter_vec(n::EVENTS_CREATED, "Events written to the outbox", &["type"]);
-        let events_published = counter_vec(
-            n::EVENTS_PUBLISHED,
-            "Events acknowledged by the broker",
-            &["type"],
-        );
-        let event_delivery_seconds = Histogram::with_opts(
-            HistogramOpts::new(
+        .expect("valid metric"),
+    )
+}
+
+impl Metrics {
+    /// Creates the registry and registers every metric.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let gauge = |name: &str, help: &str| {
+            reg(&registry, IntGauge::new(name, help).expect("valid metric"))
+        };
+        let counter = |name: &str, help: &str| {
+            reg(
+                &registry,
+                IntCounter::new(name, help).expect("valid metric"),
+            )
+        };
+        let histogram = |name: &str, help: &str, buckets: &[f64]| {
+            let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+            reg(&registry, Histogram::with_opts(opts).expect("valid metric"))
+        };
+        Self {
+            frames_decoded: counter_vec(
+                n::FRAMES_DECODED,
+                "Frames decoded and handed to vigia",
+                &["camera"],
+            ),
+            frames_dropped: counter_vec(
+                n::FRAMES_DROPPED,
+                "Frames dropped before analysis",
+                &["camera", "reason"],
+            ),
+            frames_analysed: counter_vec(
+                n::FRAMES_ANALYSED,
+                "Frames run through the detector",
+                &["camera"],
+            ),
+            camera_up: reg(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(n::CAMERA_UP, "1 while the camera is streaming"),
+                    &["camera"],
+                )
+                .expect("valid metric"),
+            ),
+            camera_restarts: counter_vec(
+                n::CAMERA_RESTARTS,
+                "Camera pipeline restarts",
+                &["camera", "reason"],
+            ),
+            inference_seconds: inference_histogram(&registry),
+            detections: counter_vec(
+                n::DETECTIONS,
+                "Detections kept after NMS and class filtering",
+                &["camera", "class"],
+            ),
+            events_created: counter_vec(
+                n::EVENTS_CREATED,
+                "Events written to the outbox",
+                &["type"],
+            ),
+            events_published: counter_vec(
+                n::EVENTS_PUBLISHED,
+                "Events acknowledged by the broker",
+                &["type"],
+            ),
+            event_delivery_seconds: histogram(
                 n::EVENT_DELIVERY_SECONDS,
                 "Time from event creation to the broker's PUBACK",
-            )
-            .buckets(vec![
-                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0,
-            ]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(event_delivery_seconds.clone()))
-            .expect("unique metric");
-        let outbox_depth = gauge(n::OUTBOX_DEPTH, "Outbox records not yet acknowledged");
-        let outbox_bytes = gauge(n::OUTBOX_BYTES, "Bytes of outbox segment files on disk");
-        let outbox_append_seconds = Histogram::with_opts(
-            HistogramOpts::new(
+                &[
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0,
+                ],
+            ),
+            outbox_depth: gauge(n::OUTBOX_DEPTH, "Outbox records not yet acknowledged"),
+            outbox_bytes: gauge(n::OUTBOX_BYTES, "Bytes of outbox segment files on disk"),
+            outbox_append_seconds: histogram(
                 n::OUTBOX_APPEND_SECONDS,
                 "Outbox append time including fsync",
-            )
-            .buckets(vec![
-                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-            ]),
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(outbox_append_seconds.clone()))
-            .expect("unique metric");
-        let outbox_full = gauge(
-            n::OUTBOX_FULL,
-            "1 while the outbox disk budget is exhausted",
-        );
-        let outbox_corrupt_regions = IntCounter::new(
-            n::OUTBOX_CORRUPT_REGIONS,
-            "Torn or corrupt outbox regions skipped when the outbox was opened",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(outbox_corrupt_regions.clone()))
-            .expect("unique metric");
-        let mqtt_connected = gauge(n::MQTT_CONNECTED, "1 while connected to the MQTT broker");
-        let mqtt_connection_errors = IntCounter::new(
-            n::MQTT_CONNECTION_ERRORS,
-            "MQTT connection attempts that failed or connections that broke",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(mqtt_connection_errors.clone()))
-            .expect("unique metric");
-        let incidents = counter_vec(n::INCIDENTS, "Incidents started", &["camera", "kind"]);
-        let frames_skipped = counter_vec(
-            n::FRAMES_SKIPPED,
-            "Frames not given to the detector",
-            &["camera", "reason"],
-        );
-        let plate_reads = counter_vec(
-            n::PLATE_READS,
-            "Plate reads (per plate per analysed frame)",
-            &["camera"],
-        );
-        let hotlist_hits = counter_vec(
-            n::HOTLIST_HITS,
-            "Hotlist hits (one per pass and entry)",
-            &["list"],
-        );
-        let hotlist_entries = gauge(n::HOTLIST_ENTRIES, "Hotlist entries loaded");
-        let snapshot_bytes = gauge(n::SNAPSHOT_BYTES, "Bytes of snapshot files on disk");
-        Self {
+                &[
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                ],
+            ),
+            outbox_full: gauge(
+                n::OUTBOX_FULL,
+                "1 while the outbox disk budget is exhausted",
+            ),
+            outbox_corrupt_regions: counter(
+                n::OUTBOX_CORRUPT_REGIONS,
+                "Torn or corrupt outbox regions skipped when the outbox was opened",
+            ),
+            mqtt_connected: gauge(n::MQTT_CONNECTED, "1 while connected to the MQTT broker"),
+            mqtt_connection_errors: counter(
+                n::MQTT_CONNECTION_ERRORS,
+                "MQTT connection attempts that failed or connections that broke",
+            ),
+            incidents: counter_vec(n::INCIDENTS, "Incidents started", &["camera", "kind"]),
+            frames_skipped: counter_vec(
+                n::FRAMES_SKIPPED,
+                "Frames not given to the detector",
+                &["camera", "reason"],
+            ),
+            plate_reads: counter_vec(
+                n::PLATE_READS,
+                "Plate reads (per plate per analysed frame)",
+                &["camera"],
+            ),
+            hotlist_hits: counter_vec(
+                n::HOTLIST_HITS,
+                "Hotlist hits (one per pass and entry)",
+                &["list"],
+            ),
+            hotlist_entries: gauge(n::HOTLIST_ENTRIES, "Hotlist entries loaded"),
+            snapshot_bytes: gauge(n::SNAPSHOT_BYTES, "Bytes of snapshot files on disk"),
             registry,
-            incidents,
-            frames_skipped,
-            plate_reads,
-            hotlist_hits,
-            hotlist_entries,
-            snapshot_bytes,
-            frames_decoded,
-            frames_dropped,
-            frames_analysed,
-            camera_up,
-            camera_restarts,
-            inference_seconds,
-            detections,
-            events_created,
-            events_published,
-            event_delivery_seconds,
-            outbox_depth,
-            outbox_bytes,
-            outbox_append_seconds,
-            outbox_full,
-            outbox_corrupt_regions,
-            mqtt_connected,
-            mqtt_connection_errors,
         }
     }
 

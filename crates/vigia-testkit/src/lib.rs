@@ -1,15 +1,12 @@
-//! Test and demo harness. Used by tests and by the demo (the README's run command serves
-//! recorded videos as RTSP cameras with [`rtsp::RtspCameraServer`]).
+//! Test harness (a dev-dependency only; the camera simulator the demo ships with is
+//! `vigia-sim`).
 //!
 //! - [`paths`]: the project root and the shared real data (tests skip with a message when
 //!   it is absent).
-//! - [`rtsp`]: an in-process RTSP server (gst-rtsp-server) that serves video files as
-//!   looping live cameras.
 //! - [`http`]: a minimal HTTP GET for the node's endpoints.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
 //! - `pki` (feature `pki`): certificates for TLS tests.
-//! - [`render`]: H.264 videos made from real plate photos moving across the frame.
 
 pub mod http;
 pub mod mosquitto;
@@ -17,18 +14,10 @@ pub mod mqtt;
 pub mod paths;
 #[cfg(feature = "pki")]
 pub mod pki;
-pub mod render;
-pub mod rtsp;
 
 /// Errors from the harness.
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
-    #[error("GStreamer: {0}")]
-    Gst(String),
-    #[error("video {path}: {message}")]
-    Clip { path: String, message: String },
-    #[error("RTSP server: {0}")]
-    Rtsp(String),
     #[error("mosquitto: {0}")]
     Mosquitto(String),
     #[error("I/O: {0}")]

@@ -1,133 +1,20 @@
-//! `vigia read` and `vigia eval`: the plate chain on still pictures; `vigia draw-rules`:
-//! a camera's rules drawn on a frame of it.
-//!
-//! `eval` scores a folder in the openalpr benchmark format: for each image an optional
-//! `.txt` beside it with lines `file x y w h PLATE` (tab or space separated; box in
-//! pixels). An image without a `.txt` is labelled by its file name (`EMK001.jpg`).
+//! `vigia eval`: the plate chain scored on a labelled folder in the openalpr benchmark
+//! format: for each image an optional `.txt` beside it with lines `file x y w h PLATE` (tab
+//! or space separated; box in pixels). An image without a `.txt` is labelled by its file
+//! name (`EMK001.jpg`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
 use serde::Serialize;
 use vigia_core::BBox;
-use vigia_infer::detector::{Detector, DetectorOptions};
-use vigia_infer::{RgbView, runtime};
+use vigia_infer::RgbView;
 use vigia_lpr::hotlist::distance;
+use vigia_lpr::is_vehicle;
 
-use crate::config::Config;
-use crate::plates::{PlateFound, PlateReader, PlateScan, StageTimes, load_rgb};
-
-/// The vehicle classes the LPR chain cares about.
-pub const VEHICLE_CLASSES: &[&str] = &["car", "motorcycle", "bus", "truck"];
-
-/// The models of the plate chain, plus the vehicle detector.
-pub struct Chain {
-    pub vehicles: Detector,
-    pub plates: PlateReader,
-}
-
-impl Chain {
-    pub fn load(cfg: &Config) -> Result<Self> {
-        let env = runtime::environment(cfg.inference.ort_library.as_deref())?;
-        let vehicles = Detector::load(
-            &env,
-            &DetectorOptions {
-                detector: cfg.inference.detector.clone(),
-                provider: cfg.inference.execution_provider,
-                threads: cfg.inference.threads_per_worker,
-                models_dirs: cfg.inference.models_dirs.clone(),
-            },
-        )
-        .context("loading the vehicle detector (inference.detector)")?;
-        let plates = PlateReader::load(&env, &cfg.lpr, &cfg.inference)?;
-        Ok(Self { vehicles, plates })
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct PlateJson {
-    number: String,
-    raw: String,
-    format: Option<String>,
-    country_code: Option<String>,
-    plate_type: Option<String>,
-    color: Option<vigia_lpr::PlateColor>,
-    likelihood: f32,
-    char_likelihoods: Vec<f32>,
-    detection_score: f32,
-    #[serde(rename = "box")]
-    bbox: [f32; 4],
-}
-
-fn round3(v: f32) -> f32 {
-    (v * 1000.0).round() / 1000.0
-}
-
-impl From<&PlateFound> for PlateJson {
-    fn from(p: &PlateFound) -> Self {
-        Self {
-            number: p.plate.number.clone(),
-            raw: p.plate.raw.clone(),
-            format: p.plate.format.as_deref().map(str::to_string),
-            country_code: p.plate.country.as_deref().map(str::to_string),
-            plate_type: p.plate.plate_type.as_deref().map(str::to_string),
-            color: p.color,
-            likelihood: round3(p.plate.likelihood),
-            char_likelihoods: p
-                .plate
-                .char_likelihoods
-                .iter()
-                .map(|v| round3(*v))
-                .collect(),
-            detection_score: round3(p.detection_score),
-            bbox: [
-                p.bbox.x.round(),
-                p.bbox.y.round(),
-                p.bbox.w.round(),
-                p.bbox.h.round(),
-            ],
-        }
-    }
-}
-
-/// `vigia read IMAGE...`: JSON, one object per image.
-#[allow(clippy::print_stdout)]
-pub fn read(cfg: &Config, images: &[PathBuf]) -> Result<()> {
-    let mut chain = Chain::load(cfg)?;
-    let mut out = Vec::new();
-    for path in images {
-        let (w, h, rgb) = load_rgb(path)?;
-        let view = RgbView::new(w, h, w as usize * 3, &rgb).map_err(anyhow::Error::msg)?;
-        let t = Instant::now();
-        let vehicles = chain.vehicles.detect(&view)?;
-        let vehicle_ms = t.elapsed().as_secs_f64() * 1e3;
-        let (plates, times) = chain.plates.read(&view)?;
-        out.push(serde_json::json!({
-            "file": path.display().to_string(),
-            "width": w,
-            "height": h,
-            "plates": plates.iter().map(PlateJson::from).collect::<Vec<_>>(),
-            "vehicles": vehicles
-                .iter()
-                .filter(|d| VEHICLE_CLASSES.contains(&&*d.label))
-                .map(|d| serde_json::json!({
-                    "type": &*d.label,
-                    "likelihood": round3(d.score),
-                    "box": [d.bbox.x.round(), d.bbox.y.round(), d.bbox.w.round(), d.bbox.h.round()],
-                }))
-                .collect::<Vec<_>>(),
-            "timings_ms": {
-                "vehicle_detection": round3(vehicle_ms as f32),
-                "plate_detection": round3(times.plate_detection_ms as f32),
-                "ocr": round3(times.ocr_ms as f32),
-                "grammar": round3(times.grammar_ms as f32),
-            },
-        }));
-    }
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(())
-}
+use crate::PlatesError;
+use crate::chain::{Chain, load_rgb, round3};
+use crate::reader::{PlateScan, StageTimes};
 
 /// One labelled plate.
 #[derive(Debug, Clone)]
@@ -138,9 +25,15 @@ pub struct Label {
 }
 
 /// Reads a dataset folder (see the module docs).
-pub fn load_dataset(dir: &Path) -> Result<Vec<Label>> {
+pub fn load_dataset(dir: &Path) -> Result<Vec<Label>, PlatesError> {
+    let bad = |at: String, message: String| PlatesError::Dataset { at, message };
     let mut images: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("{}: cannot list the dataset", dir.display()))?
+        .map_err(|e| {
+            bad(
+                dir.display().to_string(),
+                format!("cannot list the dataset: {e}"),
+            )
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
@@ -153,24 +46,24 @@ pub fn load_dataset(dir: &Path) -> Result<Vec<Label>> {
     for img in images {
         let txt = img.with_extension("txt");
         if txt.is_file() {
-            let text = std::fs::read_to_string(&txt)?;
+            let text = std::fs::read_to_string(&txt)
+                .map_err(|e| bad(txt.display().to_string(), format!("cannot read: {e}")))?;
             for (n, line) in text.lines().enumerate() {
                 let parts: Vec<&str> = line.split_whitespace().collect();
                 if parts.is_empty() {
                     continue;
                 }
+                let at = || format!("{}:{}", txt.display(), n + 1);
                 if parts.len() < 6 {
-                    bail!("{}:{}: expected `file x y w h PLATE`", txt.display(), n + 1);
+                    return Err(bad(at(), "expected `file x y w h PLATE`".into()));
                 }
-                let num = |i: usize| -> Result<f32> {
-                    parts[i].parse::<f32>().with_context(|| {
-                        format!("{}:{}: bad number {:?}", txt.display(), n + 1, parts[i])
-                    })
+                let num = |i: usize| -> Result<f32, PlatesError> {
+                    parts[i]
+                        .parse::<f32>()
+                        .map_err(|_| bad(at(), format!("bad number {:?}", parts[i])))
                 };
-                let plate =
-                    vigia_lpr::charset::normalise(&parts[5..].join("")).with_context(|| {
-                        format!("{}:{}: bad plate {:?}", txt.display(), n + 1, parts[5])
-                    })?;
+                let plate = vigia_lpr::charset::normalise(&parts[5..].join(""))
+                    .ok_or_else(|| bad(at(), format!("bad plate {:?}", parts[5])))?;
                 labels.push(Label {
                     image: img.clone(),
                     bbox: Some(BBox::new(num(1)?, num(2)?, num(3)?, num(4)?)),
@@ -190,10 +83,10 @@ pub fn load_dataset(dir: &Path) -> Result<Vec<Label>> {
         }
     }
     if labels.is_empty() {
-        bail!(
-            "{}: no labelled images (openalpr format: IMAGE.jpg + IMAGE.txt)",
-            dir.display()
-        );
+        return Err(bad(
+            dir.display().to_string(),
+            "no labelled images (openalpr format: IMAGE.jpg + IMAGE.txt)".into(),
+        ));
     }
     Ok(labels)
 }
@@ -250,10 +143,53 @@ pub struct EvalReport {
     pub items: Vec<EvalItem>,
 }
 
-/// `vigia eval --dataset DIR`.
-pub fn evaluate(cfg: &Config, dir: &Path) -> Result<EvalReport> {
+/// Per image: the plate scan, vehicles found, and (vehicle ms, plate stage times, total ms).
+type ImageScan = (PlateScan, usize, (f64, StageTimes, f64));
+
+/// Runs the whole chain on one image.
+fn scan_image(chain: &mut Chain, path: &Path) -> Result<ImageScan, PlatesError> {
+    let (w, h, rgb) = load_rgb(path)?;
+    let view = RgbView::new(w, h, w as usize * 3, &rgb).map_err(|message| PlatesError::Image {
+        path: path.to_path_buf(),
+        message,
+    })?;
+    let t0 = Instant::now();
+    let vehicles = chain
+        .vehicles
+        .detect(&view)?
+        .into_iter()
+        .filter(|d| is_vehicle(&d.label))
+        .count();
+    let vehicle_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let scan = chain.plates.scan(&view)?;
+    let total = t0.elapsed().as_secs_f64() * 1e3;
+    let times = scan.times;
+    Ok((scan, vehicles, (vehicle_ms, times, total)))
+}
+
+/// Mean and p95 of each stage.
+fn stage_table(times: &[(f64, StageTimes, f64)]) -> std::collections::BTreeMap<&'static str, Stat> {
+    let mut stage_ms = std::collections::BTreeMap::new();
+    stage_ms.insert(
+        "1_vehicle_detection",
+        stat(times.iter().map(|t| t.0).collect()),
+    );
+    stage_ms.insert(
+        "2_plate_detection",
+        stat(times.iter().map(|t| t.1.plate_detection_ms).collect()),
+    );
+    stage_ms.insert("3_ocr", stat(times.iter().map(|t| t.1.ocr_ms).collect()));
+    stage_ms.insert(
+        "4_grammar_and_selection",
+        stat(times.iter().map(|t| t.1.grammar_ms).collect()),
+    );
+    stage_ms.insert("5_total", stat(times.iter().map(|t| t.2).collect()));
+    stage_ms
+}
+
+/// `vigia eval --dataset DIR` with the models of `chain`.
+pub fn evaluate(chain: &mut Chain, dir: &Path) -> Result<EvalReport, PlatesError> {
     let labels = load_dataset(dir)?;
-    let mut chain = Chain::load(cfg)?;
     let mut items = Vec::new();
     let (mut char_ok, mut char_total) = (0usize, 0usize);
     let (mut with_box, mut detected) = (0usize, 0usize);
@@ -271,22 +207,11 @@ pub fn evaluate(cfg: &Config, dir: &Path) -> Result<EvalReport> {
         if current.as_ref() != Some(&label.image) {
             current = Some(label.image.clone());
             images += 1;
-            let (w, h, rgb) = load_rgb(&label.image)?;
-            let view = RgbView::new(w, h, w as usize * 3, &rgb).map_err(anyhow::Error::msg)?;
-            let t0 = Instant::now();
-            let vehicles = chain
-                .vehicles
-                .detect(&view)?
-                .into_iter()
-                .filter(|d| VEHICLE_CLASSES.contains(&&*d.label))
-                .count();
-            let vehicle_ms = t0.elapsed().as_secs_f64() * 1e3;
+            let (scan, vehicles, t) = scan_image(chain, &label.image)?;
             if vehicles == 0 {
                 no_vehicle += 1;
             }
-            let scan = chain.plates.scan(&view)?;
-            let total = t0.elapsed().as_secs_f64() * 1e3;
-            times.push((vehicle_ms, scan.times, total));
+            times.push(t);
             cache = Some((scan, vehicles));
         }
         let (scan, vehicles) = cache.as_ref().expect("filled above");
@@ -334,21 +259,7 @@ pub fn evaluate(cfg: &Config, dir: &Path) -> Result<EvalReport> {
         .iter()
         .filter(|i| i.read.as_deref().map(o0) == Some(o0(&i.label)))
         .count();
-    let mut stage_ms = std::collections::BTreeMap::new();
-    stage_ms.insert(
-        "1_vehicle_detection",
-        stat(times.iter().map(|t| t.0).collect()),
-    );
-    stage_ms.insert(
-        "2_plate_detection",
-        stat(times.iter().map(|t| t.1.plate_detection_ms).collect()),
-    );
-    stage_ms.insert("3_ocr", stat(times.iter().map(|t| t.1.ocr_ms).collect()));
-    stage_ms.insert(
-        "4_grammar_and_selection",
-        stat(times.iter().map(|t| t.1.grammar_ms).collect()),
-    );
-    stage_ms.insert("5_total", stat(times.iter().map(|t| t.2).collect()));
+    let stage_ms = stage_table(&times);
     let (det_name, ocr_name) = chain.plates.model_names();
     let mut models = std::collections::BTreeMap::new();
     models.insert("vehicle_detector", chain.vehicles.name().to_string());
@@ -455,112 +366,9 @@ impl EvalReport {
     }
 }
 
-/// Draws the rules of `camera` (default: the only camera with rules) on a frame of it —
-/// `image` (a picture, or a video at `at` seconds) or else the camera's own file — and
-/// writes it to `out`. Returns the legend.
-pub fn draw_camera_rules(
-    cfg: &Config,
-    camera: Option<&str>,
-    image: Option<&Path>,
-    at: f64,
-    out: &Path,
-) -> Result<Vec<String>> {
-    let mut with_rules: Vec<&str> = cfg.rules.iter().map(|r| r.camera.as_str()).collect();
-    with_rules.sort_unstable();
-    with_rules.dedup();
-    let camera = match camera {
-        Some(c) => {
-            if !cfg.cameras.iter().any(|cam| cam.id.as_str() == c) {
-                bail!("no camera {c:?} in the configuration");
-            }
-            c.to_string()
-        }
-        None => match with_rules.as_slice() {
-            [one] => (*one).to_string(),
-            [] => bail!("the configuration has no [[rules]]"),
-            many => bail!(
-                "several cameras have rules ({}): pick one with --camera",
-                many.join(", ")
-            ),
-        },
-    };
-    let rules: Vec<_> = cfg
-        .rules
-        .iter()
-        .filter(|r| r.camera.as_str() == camera)
-        .cloned()
-        .collect();
-    let source = match image {
-        Some(p) => p.to_path_buf(),
-        None => {
-            let cam = cfg
-                .cameras
-                .iter()
-                .find(|c| c.id.as_str() == camera)
-                .expect("checked above");
-            match cam.source() {
-                Ok(vigia_ingest::Source::File { path }) => path,
-                _ => {
-                    bail!("camera {camera} is not a file: give a picture of its view with --image")
-                }
-            }
-        }
-    };
-    let is_picture = matches!(
-        source
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase)
-            .as_deref(),
-        Some("jpg" | "jpeg" | "png")
-    );
-    let mut img = if is_picture {
-        image::open(&source)
-            .with_context(|| format!("{}: cannot decode the picture", source.display()))?
-            .to_rgb8()
-    } else {
-        if !(at.is_finite() && at >= 0.0) {
-            bail!("--at must be a time in seconds, not {at}");
-        }
-        let still =
-            vigia_ingest::still::grab_frame(&source, std::time::Duration::from_secs_f64(at))
-                .map_err(anyhow::Error::msg)?;
-        image::RgbImage::from_raw(still.width, still.height, still.rgb)
-            .context("a frame of the wrong size")?
-    };
-    let legend = crate::draw::draw_rules(&mut img, &rules);
-    img.save(out)
-        .with_context(|| format!("writing {}", out.display()))?;
-    Ok(legend)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn draws_the_demo_lobby_rules_on_a_frame_of_its_video() {
-        let Ok(video) =
-            vigia_testkit::paths::shared_file("data/video/one-by-one-person-detection.mp4")
-        else {
-            vigia_testkit::paths::skip("draws_the_demo_lobby_rules", "no ../shared");
-            return;
-        };
-        let root = vigia_testkit::paths::project_root();
-        let cfg = Config::load(&root.join("configs/demo.toml")).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("lobby.png");
-        let legend = draw_camera_rules(&cfg, Some("lobby"), Some(&video), 30.0, &out).unwrap();
-        assert_eq!(legend.len(), 3, "{legend:?}");
-        assert!(legend[2].contains("line_crossing"), "{legend:?}");
-        let img = image::open(&out).unwrap();
-        assert_eq!((img.width(), img.height()), (768, 432));
-        // Several cameras have rules: the tool asks which one.
-        let e = draw_camera_rules(&cfg, None, Some(&video), 0.0, &out).unwrap_err();
-        assert!(e.to_string().contains("--camera"), "{e}");
-        let e = draw_camera_rules(&cfg, Some("nope"), None, 0.0, &out).unwrap_err();
-        assert!(e.to_string().contains("nope"), "{e}");
-    }
 
     #[test]
     fn dataset_formats() {

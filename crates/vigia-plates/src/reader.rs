@@ -11,18 +11,18 @@
 //!    set this reads 101 of 108 plates where taking the detector's best box reads 96
 //!    (docs/accuracy.md).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result};
 use ort::environment::Environment;
 use serde::Serialize;
 use vigia_core::{BBox, TextRead};
 use vigia_infer::detector::{Detector, DetectorOptions};
 use vigia_infer::model::RunSettings;
-use vigia_infer::{DetectorConfig, InferenceConfig, Recognizer, RgbView};
+use vigia_infer::{DetectorConfig, InferError, InferenceConfig, Recognizer, RgbView};
 use vigia_lpr::{Grammar, LprConfig, PlateColor, PlateText};
+
+use crate::PlatesError;
 
 /// One plate found in a picture.
 #[derive(Debug, Clone)]
@@ -135,7 +135,11 @@ pub fn plate_color(img: &RgbView, b: &BBox) -> Option<PlateColor> {
 
 impl PlateReader {
     /// Loads the plate detector and OCR named by `lpr`.
-    pub fn load(env: &Environment, lpr: &LprConfig, inf: &InferenceConfig) -> Result<Self> {
+    pub fn load(
+        env: &Environment,
+        lpr: &LprConfig,
+        inf: &InferenceConfig,
+    ) -> Result<Self, PlatesError> {
         let detector = Detector::load(
             env,
             &DetectorOptions {
@@ -152,7 +156,10 @@ impl PlateReader {
                 models_dirs: inf.models_dirs.clone(),
             },
         )
-        .context("loading the plate detector (lpr.plate_detector)")?;
+        .map_err(|source| PlatesError::Model {
+            what: "the plate detector (lpr.plate_detector)",
+            source,
+        })?;
         let ocr = Recognizer::load(
             env,
             &lpr.ocr,
@@ -163,15 +170,17 @@ impl PlateReader {
             },
             lpr.ocr_batch,
         )
-        .context("loading the plate OCR (lpr.ocr)")?;
+        .map_err(|source| PlatesError::Model {
+            what: "the plate OCR (lpr.ocr)",
+            source,
+        })?;
         let grammar = Grammar::load(
             &lpr.countries,
             &lpr.grammar_files,
             lpr.min_plate_chars,
             lpr.max_plate_chars,
         )
-        .map_err(anyhow::Error::msg)
-        .context("loading plate grammars (lpr.countries, lpr.grammar_files)")?;
+        .map_err(PlatesError::Grammar)?;
         Ok(Self {
             detector,
             ocr,
@@ -192,7 +201,7 @@ impl PlateReader {
     }
 
     /// Plate candidates of the detector alone (for detection-recall figures).
-    pub fn candidates(&mut self, img: &RgbView) -> Result<Vec<(BBox, f32)>> {
+    pub fn candidates(&mut self, img: &RgbView) -> Result<Vec<(BBox, f32)>, InferError> {
         let dets = self.detector.detect(img)?;
         Ok(with_merged_fragments(
             &dets.iter().map(|d| (d.bbox, d.score)).collect::<Vec<_>>(),
@@ -200,12 +209,12 @@ impl PlateReader {
     }
 
     /// Every plate read in `img`, most confident first.
-    pub fn read(&mut self, img: &RgbView) -> Result<(Vec<PlateFound>, StageTimes)> {
+    pub fn read(&mut self, img: &RgbView) -> Result<(Vec<PlateFound>, StageTimes), InferError> {
         self.scan(img).map(|s| (s.found, s.times))
     }
 
     /// Like [`PlateReader::read`], also returning the detector's candidate boxes.
-    pub fn scan(&mut self, img: &RgbView) -> Result<PlateScan> {
+    pub fn scan(&mut self, img: &RgbView) -> Result<PlateScan, InferError> {
         let mut times = StageTimes::default();
         let t = Instant::now();
         let all = self.candidates(img)?;
@@ -268,21 +277,6 @@ impl PlateReader {
             times,
         })
     }
-}
-
-/// Decodes an image file into packed RGB.
-pub fn load_rgb(path: &std::path::Path) -> Result<(u32, u32, Vec<u8>)> {
-    let img = image::open(path)
-        .with_context(|| format!("{}: cannot decode the image", path.display()))?
-        .to_rgb8();
-    Ok((img.width(), img.height(), img.into_raw()))
-}
-
-/// Paths of the default manifests when no config file is given: `models/` of the current
-/// directory or a parent.
-pub fn default_manifest(name: &str) -> PathBuf {
-    vigia_core::paths::find_upwards(&PathBuf::from("models").join(name))
-        .unwrap_or_else(|| PathBuf::from("models").join(name))
 }
 
 #[cfg(test)]

@@ -5,8 +5,9 @@
 //! crate: it needs polygons, thick segments, discs and two letters, nothing else.
 
 use image::RgbImage;
-use vigia_rules::geom::{Point, inside};
-use vigia_rules::{RuleConfig, RuleKind};
+
+use crate::geom::{Point, inside};
+use crate::{RuleConfig, RuleKind};
 
 /// One colour per rule, in order (wraps around).
 const PALETTE: [([u8; 3], &str); 6] = [

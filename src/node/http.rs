@@ -11,10 +11,9 @@
 //! | `GET /api/v1/hotlists` | hotlist files, entries, bad rows |
 //! | `POST /api/v1/hotlists/reload` | reload changed hotlist files now |
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::Json;
@@ -24,39 +23,19 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use serde::Serialize;
-use vigia_core::{CameraId, Shutdown};
+use vigia_analytics::{HotlistSet, SnapshotStore};
+use vigia_core::Shutdown;
 use vigia_outbox::Outbox;
 use vigia_telemetry::Metrics;
 
-use crate::hotlists::HotlistSet;
-use crate::snapshots::SnapshotStore;
-
-/// What the API shows about a camera.
-#[derive(Debug, Clone, Serialize)]
-pub struct CameraView {
-    pub id: String,
-    pub name: String,
-    /// The source URL with any password replaced by `***`.
-    pub url: String,
-    pub enabled: bool,
-    pub state: String,
-    pub reason: Option<String>,
-    pub decoder: Option<String>,
-    pub since: String,
-    pub decoded_fps: f64,
-    pub analysed_fps: f64,
-    pub frames_decoded: u64,
-    pub frames_delivered: u64,
-    pub frames_superseded: u64,
-}
+use super::views::CameraViews;
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
 pub struct HttpState {
     pub metrics: Arc<Metrics>,
     pub outbox: Arc<Outbox>,
-    pub cameras: Arc<RwLock<BTreeMap<CameraId, CameraView>>>,
+    pub cameras: Arc<CameraViews>,
     pub started: Arc<AtomicBool>,
     pub stopping: Shutdown,
     pub site: String,
@@ -100,17 +79,16 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
                 .to_string(),
         );
     }
-    let cams = s.cameras.read().unwrap_or_else(|e| e.into_inner());
-    let enabled: Vec<_> = cams.values().filter(|c| c.enabled).collect();
-    if !enabled.is_empty() && !enabled.iter().any(|c| c.state == "streaming") {
+    let (enabled, streaming) = s.cameras.streaming();
+    if enabled > 0 && streaming == 0 {
         reasons.push("no camera is streaming".to_string());
     }
     let ready = reasons.is_empty();
     let body = serde_json::json!({
         "ready": ready,
         "reasons": reasons,
-        "cameras_streaming": enabled.iter().filter(|c| c.state == "streaming").count(),
-        "cameras_enabled": enabled.len(),
+        "cameras_streaming": streaming,
+        "cameras_enabled": enabled,
         "mqtt_connected": s.metrics.mqtt_connected.get() == 1,
         "outbox_pending": s.outbox.pending(),
     });
@@ -144,9 +122,10 @@ async fn status(State(s): State<HttpState>) -> impl IntoResponse {
 /// Node stats, published on `<prefix>/stats` (docs/schema/vigia.stats.v1.schema.json).
 pub fn stats_json(s: &HttpState, utc: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
     let mut v = status_json(s);
-    let cams = s.cameras.read().unwrap_or_else(|e| e.into_inner());
-    let cameras: Vec<serde_json::Value> = cams
-        .values()
+    let cameras: Vec<serde_json::Value> = s
+        .cameras
+        .list()
+        .iter()
         .map(|c| {
             serde_json::json!({
                 "id": c.id,
@@ -230,6 +209,38 @@ async fn reload_hotlists(State(s): State<HttpState>) -> impl IntoResponse {
 }
 
 async fn cameras(State(s): State<HttpState>) -> impl IntoResponse {
-    let cams = s.cameras.read().unwrap_or_else(|e| e.into_inner());
-    Json(cams.values().cloned().collect::<Vec<_>>())
+    Json(s.cameras.list())
+}
+
+/// Publishes node stats on `<prefix>/stats` every `every` (QoS 0, outside the outbox).
+pub async fn publish_stats(
+    state: HttpState,
+    topic: String,
+    every: std::time::Duration,
+    clock: Arc<dyn vigia_core::Clock>,
+    tx: tokio::sync::mpsc::Sender<vigia_publish::Ephemeral>,
+) -> anyhow::Result<()> {
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let payload = stats_json(&state, clock.now_utc()).to_string().into_bytes();
+        // Full channel: the publisher is offline and an older snapshot waits; keep it.
+        let _ = tx.try_send(vigia_publish::Ephemeral {
+            topic: topic.clone(),
+            payload,
+        });
+    }
+}
+
+/// Serves the API on `listener` until `stop` is cancelled.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: HttpState,
+    stop: Shutdown,
+) -> anyhow::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await?;
+    Ok(())
 }

@@ -2,31 +2,21 @@
 //! `alert` events for high-severity incidents).
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use uuid::Uuid;
 use vigia_core::event::{
-    AlertEvent, ClassifierScore, CrossingTotals, IncidentEvent, IncidentObject, IncidentPhase,
-    Media, Severity,
+    AlertEvent, AlertReason, ClassifierScore, CrossingTotals, IncidentEvent, IncidentObject,
+    IncidentPhase, Media, Severity,
 };
 use vigia_core::{BBox, CameraId, Event, EventPayload};
 use vigia_infer::{Classifier, RgbView};
 use vigia_rules::debounce::Gate;
-use vigia_rules::{Change, Crossing, Phase, RuleConfig, RuleSet, TrackView};
-use vigia_telemetry::Metrics;
+use vigia_rules::{Change, RuleConfig, RuleSet, TrackView};
 
-use crate::analytics::{EventWriter, Origin};
-use crate::snapshots::{OwnedRgb, SnapshotStore};
-
-/// Shared by every camera's incident stage.
-pub struct IncidentShared {
-    pub snapshots: Option<Arc<SnapshotStore>>,
-    pub jpeg_quality: u8,
-    pub metrics: Arc<Metrics>,
-    pub utc_offset: FixedOffset,
-}
+use crate::snapshots::OwnedRgb;
+use crate::{Context, Moment};
 
 /// A rule's classifier stage.
 pub struct Gatekeeper {
@@ -52,6 +42,9 @@ const GATE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The rules of one camera, with what their incidents need.
 pub struct CameraRules {
+    camera: CameraId,
+    /// Local time of the rules' schedules.
+    utc_offset: FixedOffset,
     set: RuleSet,
     gates: HashMap<usize, Gatekeeper>,
     /// Open incidents: sequence → (id, start time).
@@ -62,8 +55,15 @@ pub struct CameraRules {
 }
 
 impl CameraRules {
-    pub fn new(rules: Vec<RuleConfig>, gates: HashMap<usize, Gatekeeper>) -> Self {
+    pub fn new(
+        camera: CameraId,
+        rules: Vec<RuleConfig>,
+        gates: HashMap<usize, Gatekeeper>,
+        utc_offset: FixedOffset,
+    ) -> Self {
         Self {
+            camera,
+            utc_offset,
             set: RuleSet::new(rules),
             gates,
             open: HashMap::new(),
@@ -72,25 +72,21 @@ impl CameraRules {
         }
     }
 
-    /// Runs the rules on the camera's live tracks at `now`.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs the rules on the camera's live tracks at `at`; returns the events.
     pub fn update(
         &mut self,
-        shared: &IncidentShared,
-        writer: &EventWriter,
-        origin: &Origin,
-        camera: &CameraId,
-        now: Duration,
-        now_utc: DateTime<Utc>,
+        ctx: &Context,
+        at: Moment,
         views: &[TrackView],
         frame: Option<&OwnedRgb>,
-    ) {
+    ) -> Vec<Event> {
+        let (now, now_utc) = (at.mono, at.utc);
         for v in views {
             self.last_views.insert(v.id, (v.clone(), now));
         }
         self.last_views
             .retain(|_, (_, t)| now.saturating_sub(*t) < Duration::from_secs(120));
-        let local = now_utc.with_timezone(&shared.utc_offset).naive_local();
+        let local = now_utc.with_timezone(&self.utc_offset).naive_local();
         let gates = &mut self.gates;
         let by_id: HashMap<u64, &TrackView> = views.iter().map(|v| (v.id, v)).collect();
         let mut gate = |rule: usize, objects: &[u64]| -> Gate {
@@ -143,23 +139,22 @@ impl CameraRules {
             }
         };
         let changes = self.set.update(now, local, views, &mut gate);
-        for ch in changes {
-            self.emit(shared, writer, origin, camera, now, now_utc, &ch, frame);
-        }
+        changes
+            .iter()
+            .flat_map(|ch| self.emit(ctx, at, ch, frame))
+            .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The events of one rule change: the incident, and an alert at a high-severity start.
     fn emit(
         &mut self,
-        shared: &IncidentShared,
-        writer: &EventWriter,
-        origin: &Origin,
-        camera: &CameraId,
-        now: Duration,
-        now_utc: DateTime<Utc>,
+        ctx: &Context,
+        at: Moment,
         ch: &Change,
         frame: Option<&OwnedRgb>,
-    ) {
+    ) -> Vec<Event> {
+        let (now, now_utc) = (at.mono, at.utc);
+        let camera = &self.camera.clone();
         let rule = self.set.rule(ch.rule).clone();
         let started_utc = now_utc
             - chrono::Duration::from_std(now.saturating_sub(ch.started_at)).unwrap_or_default();
@@ -167,14 +162,13 @@ impl CameraRules {
             .open
             .entry(ch.incident)
             .or_insert_with(|| (Uuid::now_v7(), started_utc));
-        if ch.phase == Phase::Start {
-            shared
-                .metrics
+        if ch.phase == IncidentPhase::Start {
+            ctx.metrics
                 .incidents
                 .with_label_values(&[camera.as_str(), rule.kind.as_str()])
                 .inc();
-            if let (Some(store), Some(f)) = (&shared.snapshots, frame) {
-                match f.jpeg(shared.jpeg_quality).and_then(|scene| {
+            if let (Some(store), Some(f)) = (&ctx.snapshots, frame) {
+                match f.jpeg(ctx.jpeg_quality).and_then(|scene| {
                     store.save(camera, &format!("incident-{id}"), now_utc, &scene, None)
                 }) {
                     Ok(m) => {
@@ -205,14 +199,10 @@ impl CameraRules {
             })
         });
         let payload = IncidentEvent {
-            lifecycle: match ch.phase {
-                Phase::Start => IncidentPhase::Start,
-                Phase::Update => IncidentPhase::Update,
-                Phase::End => IncidentPhase::End,
-            },
+            lifecycle: ch.phase,
             incident_id: id,
             rule: rule.name.clone(),
-            kind: rule.kind.as_str().to_string(),
+            kind: rule.kind,
             severity: rule.severity,
             zone: rule.zone.clone(),
             line: rule.line,
@@ -221,10 +211,7 @@ impl CameraRules {
             duration_ms: now.saturating_sub(ch.started_at).as_millis() as u64,
             count: ch.count,
             max_count: ch.max_count,
-            direction: ch.crossing.map(|c| match c {
-                Crossing::AToB => "a_to_b".to_string(),
-                Crossing::BToA => "b_to_a".to_string(),
-            }),
+            direction: ch.crossing,
             crossings: ch.totals.map(|t| CrossingTotals {
                 a_to_b: t[0],
                 b_to_a: t[1],
@@ -232,39 +219,23 @@ impl CameraRules {
             classifier,
             media: media.clone(),
         };
-        let summary = match (&payload.direction, payload.count) {
-            (Some(d), _) => format!(
-                "{} on {} ({}): crossing {}",
-                rule.kind.as_str(),
-                rule.name,
-                camera,
-                d
-            ),
-            (None, Some(n)) if n > 1 => format!(
-                "{} on {} ({}): {} objects",
-                rule.kind.as_str(),
-                rule.name,
-                camera,
-                n
-            ),
-            _ => format!("{} on {} ({})", rule.kind.as_str(), rule.name, camera),
-        };
+        let summary = summary(&rule, camera, &payload);
         let event = Event::new(
-            &origin.site,
-            &origin.node,
+            &ctx.origin.site,
+            &ctx.origin.node,
             Some(camera.clone()),
             now_utc,
             EventPayload::Incident(Box::new(payload)),
         );
-        writer.write(&event);
-        if ch.phase == Phase::Start && rule.severity == Severity::High {
+        let mut out = Vec::new();
+        if ch.phase == IncidentPhase::Start && rule.severity == Severity::High {
             let alert = Event::new(
-                &origin.site,
-                &origin.node,
+                &ctx.origin.site,
+                &ctx.origin.node,
                 Some(camera.clone()),
                 now_utc,
                 EventPayload::Alert(Box::new(AlertEvent {
-                    reason: "incident".to_string(),
+                    reason: AlertReason::Incident,
                     severity: Severity::High,
                     summary,
                     source_event_id: event.id,
@@ -277,12 +248,35 @@ impl CameraRules {
                     media,
                 })),
             );
-            writer.write(&alert);
+            out.push(alert);
         }
-        if ch.phase == Phase::End {
+        out.insert(0, event);
+        if ch.phase == IncidentPhase::End {
             self.open.remove(&ch.incident);
             self.media.remove(&ch.incident);
         }
+        out
+    }
+}
+
+/// One line for an operator's screen.
+fn summary(rule: &RuleConfig, camera: &CameraId, payload: &IncidentEvent) -> String {
+    match (&payload.direction, payload.count) {
+        (Some(d), _) => format!(
+            "{} on {} ({}): crossing {}",
+            rule.kind.as_str(),
+            rule.name,
+            camera,
+            d
+        ),
+        (None, Some(n)) if n > 1 => format!(
+            "{} on {} ({}): {} objects",
+            rule.kind.as_str(),
+            rule.name,
+            camera,
+            n
+        ),
+        _ => format!("{} on {} ({})", rule.kind.as_str(), rule.name, camera),
     }
 }
 

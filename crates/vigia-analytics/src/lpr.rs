@@ -7,19 +7,18 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use vigia_core::event::{
-    AlertEvent, HotlistInfo, LprEvent, LprModels, Media, PlateCandidate, PlateInfo, Severity,
-    VehicleInfo,
+    AlertEvent, AlertReason, HotlistInfo, LprEvent, LprModels, Media, PlateCandidate, PlateInfo,
+    Severity, VehicleInfo,
 };
 use vigia_core::{BBox, CameraId, Detection, Event, EventPayload};
+use vigia_lpr::is_vehicle;
 use vigia_lpr::pass::{Observation, VehicleRef};
 use vigia_lpr::{Grammar, Hotlist, PassConfig, PassEvent, PassTracker};
-use vigia_telemetry::Metrics;
+use vigia_plates::PlateFound;
 use vigia_track::{Tracker, TrackerConfig};
 
-use crate::analytics::{EventWriter, Origin};
-use crate::plates::PlateFound;
-use crate::snapshots::{OwnedRgb, SnapshotStore};
-use crate::tools::VEHICLE_CLASSES;
+use crate::snapshots::OwnedRgb;
+use crate::{Context, Moment, Origin};
 
 /// A plate read in one frame, with a copy of the frame for its snapshot.
 #[derive(Debug, Clone)]
@@ -40,10 +39,7 @@ pub struct LprShared {
     pub pass: PassConfig,
     pub hotlist: Arc<RwLock<Hotlist>>,
     pub hotlist_max_distance: f32,
-    pub snapshots: Option<Arc<SnapshotStore>>,
-    pub jpeg_quality: u8,
     pub models: LprModels,
-    pub metrics: Arc<Metrics>,
 }
 
 /// Plate-only tracks get keys above this (vehicle track ids stay below).
@@ -51,6 +47,7 @@ const PLATE_TRACK_KEYS: u64 = 1 << 40;
 
 /// The LPR state of one camera.
 pub struct CameraLpr {
+    camera: CameraId,
     passes: PassTracker<PassMedia>,
     plate_tracks: Tracker,
     /// Pass id → capture time of the read its snapshot shows.
@@ -80,8 +77,9 @@ fn round3(v: f32) -> f32 {
 }
 
 impl CameraLpr {
-    pub fn new(shared: &LprShared) -> Self {
+    pub fn new(camera: CameraId, shared: &LprShared) -> Self {
         Self {
+            camera,
             passes: PassTracker::new(shared.pass.clone(), shared.grammar.clone()),
             plate_tracks: Tracker::new(TrackerConfig {
                 high_score: 0.0,
@@ -96,23 +94,20 @@ impl CameraLpr {
         }
     }
 
-    /// Handles one analysed frame: `vehicles` with their track ids, then the plates.
-    #[allow(clippy::too_many_arguments)]
+    /// Handles one analysed frame: `vehicles` with their track ids, then the plates;
+    /// returns the events.
     pub fn on_frame(
         &mut self,
+        ctx: &Context,
         shared: &LprShared,
-        writer: &EventWriter,
-        origin: &Origin,
-        camera: &CameraId,
-        at: Duration,
-        at_utc: DateTime<Utc>,
+        moment: Moment,
         vehicles: &[(&Detection, u64)],
         plates: Vec<PlateSighting>,
-    ) {
-        shared
-            .metrics
+    ) -> Vec<Event> {
+        let (at, at_utc) = (moment.mono, moment.utc);
+        ctx.metrics
             .plate_reads
-            .with_label_values(&[camera.as_str()])
+            .with_label_values(&[self.camera.as_str()])
             .inc_by(plates.len() as u64);
         // Plates not on a vehicle are tracked on their own.
         let plate_dets: Vec<Detection> = plates
@@ -131,7 +126,7 @@ impl CameraLpr {
             let (cx, cy) = p.found.bbox.center();
             let vehicle = vehicles
                 .iter()
-                .filter(|(d, _)| VEHICLE_CLASSES.contains(&&*d.label))
+                .filter(|(d, _)| is_vehicle(&d.label))
                 .filter(|(d, _)| {
                     cx >= d.bbox.x && cx <= d.bbox.x2() && cy >= d.bbox.y && cy <= d.bbox.y2()
                 })
@@ -153,29 +148,18 @@ impl CameraLpr {
             };
             events.extend(self.passes.observe(key, obs));
         }
-        self.emit(shared, writer, origin, camera, events);
+        self.emit(ctx, shared, events)
     }
 
-    /// Ends passes that saw no read for a while.
-    pub fn on_tick(
-        &mut self,
-        shared: &LprShared,
-        writer: &EventWriter,
-        origin: &Origin,
-        camera: &CameraId,
-        now: Duration,
-    ) {
+    /// Ends passes that saw no read for a while; returns the events.
+    pub fn on_tick(&mut self, ctx: &Context, shared: &LprShared, now: Duration) -> Vec<Event> {
         let events = self.passes.tick(now);
-        self.emit(shared, writer, origin, camera, events);
+        self.emit(ctx, shared, events)
     }
 
-    fn media_for(
-        &mut self,
-        shared: &LprShared,
-        camera: &CameraId,
-        ev: &PassEvent<PassMedia>,
-    ) -> Option<Media> {
-        let store = shared.snapshots.as_ref()?;
+    fn media_for(&mut self, ctx: &Context, ev: &PassEvent<PassMedia>) -> Option<Media> {
+        let camera = &self.camera;
+        let store = ctx.snapshots.as_ref()?;
         if let Some((at, media)) = self.snapshot_of.get(&ev.pass_id)
             && *at == ev.best.at
         {
@@ -183,11 +167,11 @@ impl CameraLpr {
         }
         let frame = &ev.best.media.frame;
         let result = frame
-            .jpeg(shared.jpeg_quality)
+            .jpeg(ctx.jpeg_quality)
             .and_then(|scene| {
                 Ok((
                     scene,
-                    frame.crop_jpeg(&ev.best.bbox, 0.15, shared.jpeg_quality)?,
+                    frame.crop_jpeg(&ev.best.bbox, 0.15, ctx.jpeg_quality)?,
                 ))
             })
             .and_then(|(scene, crop)| {
@@ -214,14 +198,15 @@ impl CameraLpr {
 
     fn emit(
         &mut self,
+        ctx: &Context,
         shared: &LprShared,
-        writer: &EventWriter,
-        origin: &Origin,
-        camera: &CameraId,
         events: Vec<PassEvent<PassMedia>>,
-    ) {
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        let camera = &self.camera.clone();
+        let origin = &ctx.origin;
         for ev in events {
-            let media = self.media_for(shared, camera, &ev);
+            let media = self.media_for(ctx, &ev);
             let hit = shared
                 .hotlist
                 .read()
@@ -247,17 +232,15 @@ impl CameraLpr {
                 hotlist.clone(),
                 media.clone(),
                 &shared.models,
-                writer.now_utc(),
+                ctx.clock.now_utc(),
             );
-            writer.write(&event);
             if ev.lifecycle == vigia_core::event::Lifecycle::End {
                 self.snapshot_of.remove(&ev.pass_id);
             }
             if let Some(m) = hit
                 && self.alerted.insert((ev.pass_id, m.entry.entry_id.clone()))
             {
-                shared
-                    .metrics
+                ctx.metrics
                     .hotlist_hits
                     .with_label_values(&[m.entry.list.as_ref()])
                     .inc();
@@ -283,7 +266,7 @@ impl CameraLpr {
                     Some(camera.clone()),
                     event.utc_time,
                     EventPayload::Alert(Box::new(AlertEvent {
-                        reason: "hotlist".to_string(),
+                        reason: AlertReason::Hotlist,
                         severity: Severity::High,
                         summary,
                         source_event_id: event.id,
@@ -296,12 +279,16 @@ impl CameraLpr {
                         media: media.clone(),
                     })),
                 );
-                writer.write(&alert);
+                out.push(event);
+                out.push(alert);
+            } else {
+                out.push(event);
             }
             if ev.lifecycle == vigia_core::event::Lifecycle::End {
                 self.alerted.retain(|(id, _)| *id != ev.pass_id);
             }
         }
+        out
     }
 }
 
@@ -355,11 +342,7 @@ pub fn lpr_event(
                 country_code: r.country.as_deref().map(str::to_string),
                 format: r.format.as_deref().map(str::to_string),
                 plate_type: r.plate_type.as_deref().map(str::to_string),
-                color: r.color.map(|c| match c {
-                    vigia_lpr::PlateColor::Yellow => "yellow".to_string(),
-                    vigia_lpr::PlateColor::White => "white".to_string(),
-                    vigia_lpr::PlateColor::Other => "other".to_string(),
-                }),
+                color: r.color,
                 bbox: round4(ev.best.bbox.normalised(f.width, f.height)),
             },
             vehicle: vehicle_info(ev),

@@ -12,13 +12,21 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use image::ImageEncoder;
 use image::codecs::jpeg::JpegEncoder;
 use serde::Deserialize;
 use vigia_core::event::Media;
 use vigia_core::{BBox, CameraId};
+
+use crate::AnalyticsError;
+
+type Result<T> = std::result::Result<T, AnalyticsError>;
+
+fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> AnalyticsError {
+    let path = path.to_path_buf();
+    move |source| AnalyticsError::Io { what, path, source }
+}
 
 /// `[snapshots]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -135,7 +143,7 @@ fn encode(rgb: &[u8], w: u32, h: u32, quality: u8) -> Result<Vec<u8>> {
     let mut buf = Cursor::new(Vec::new());
     JpegEncoder::new_with_quality(&mut buf, quality)
         .write_image(rgb, w, h, image::ExtendedColorType::Rgb8)
-        .context("JPEG encoding")?;
+        .map_err(|e| AnalyticsError::Jpeg(e.to_string()))?;
     Ok(buf.into_inner())
 }
 
@@ -157,13 +165,13 @@ pub struct SnapshotStore {
 impl SnapshotStore {
     /// Opens `dir`, indexing what is already there.
     pub fn open(dir: &Path, max_bytes: u64, base_url: String) -> Result<Self> {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
         let mut index = Index::default();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).with_context(|| format!("listing {}", d.display()))? {
-                let e = e?;
-                let meta = e.metadata()?;
+            for e in std::fs::read_dir(&d).map_err(io("listing", &d))? {
+                let e = e.map_err(io("listing", &d))?;
+                let meta = e.metadata().map_err(io("reading", &e.path()))?;
                 if meta.is_dir() {
                     stack.push(e.path());
                 } else if e.path().extension().is_some_and(|x| x == "jpg") {
@@ -194,15 +202,15 @@ impl SnapshotStore {
     ) -> Result<Media> {
         let day = when.format("%Y%m%d").to_string();
         let dir = self.dir.join(camera.as_str()).join(&day);
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
         let mut urls = Vec::new();
         let parts = std::iter::once(("scene", scene)).chain(plate.map(|p| ("plate", p)));
         for (suffix, bytes) in parts {
             let file = format!("{name}-{suffix}.jpg");
             let path = dir.join(&file);
             let tmp = dir.join(format!(".{file}.tmp"));
-            std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&tmp, bytes).map_err(io("writing", &tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io("writing", &path))?;
             {
                 let mut idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
                 if let Some(key) = idx.files.keys().find(|(_, p)| *p == path).cloned() {

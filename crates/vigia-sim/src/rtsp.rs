@@ -20,7 +20,7 @@ use gstreamer_app as gst_app;
 use gstreamer_rtsp_server as rtsp;
 use gstreamer_rtsp_server::prelude::*;
 
-use crate::TestkitError;
+use crate::SimError;
 
 /// A file served at `rtsp://host:port/<path>`.
 #[derive(Debug, Clone)]
@@ -40,9 +40,9 @@ pub struct Clip {
 
 impl Clip {
     /// Reads a file's H.264 video (byte-stream, one access unit per buffer).
-    pub fn load(path: &Path) -> Result<Arc<Self>, TestkitError> {
-        gst::init().map_err(|e| TestkitError::Gst(e.to_string()))?;
-        let clip_err = |message: String| TestkitError::Clip {
+    pub fn load(path: &Path) -> Result<Arc<Self>, SimError> {
+        gst::init().map_err(|e| SimError::Gst(e.to_string()))?;
+        let clip_err = |message: String| SimError::Clip {
             path: path.display().to_string(),
             message,
         };
@@ -127,15 +127,15 @@ pub struct RtspCameraServer {
 
 impl RtspCameraServer {
     /// Serves `streams` on `address:port` (port 0 picks a free one).
-    pub fn start(address: &str, port: u16, streams: &[SimStream]) -> Result<Self, TestkitError> {
-        gst::init().map_err(|e| TestkitError::Gst(e.to_string()))?;
+    pub fn start(address: &str, port: u16, streams: &[SimStream]) -> Result<Self, SimError> {
+        gst::init().map_err(|e| SimError::Gst(e.to_string()))?;
         let stop = Arc::new(AtomicBool::new(false));
         let server = rtsp::RTSPServer::new();
         server.set_address(address);
         server.set_service(&port.to_string());
         let mounts = server
             .mount_points()
-            .ok_or_else(|| TestkitError::Rtsp("no mount points".into()))?;
+            .ok_or_else(|| SimError::Rtsp("no mount points".into()))?;
         for s in streams {
             let clip = Clip::load(&s.file)?;
             let factory = rtsp::RTSPMediaFactory::new();
@@ -169,12 +169,10 @@ impl RtspCameraServer {
         let main_loop = glib::MainLoop::new(Some(&ctx), false);
         let source = server
             .attach(Some(&ctx))
-            .map_err(|e| TestkitError::Rtsp(format!("cannot listen on {address}:{port}: {e}")))?;
+            .map_err(|e| SimError::Rtsp(format!("cannot listen on {address}:{port}: {e}")))?;
         let bound = server.bound_port();
         if bound <= 0 {
-            return Err(TestkitError::Rtsp(format!(
-                "cannot listen on {address}:{port}"
-            )));
+            return Err(SimError::Rtsp(format!("cannot listen on {address}:{port}")));
         }
         let (ml, c) = (main_loop.clone(), ctx.clone());
         let thread = std::thread::Builder::new()

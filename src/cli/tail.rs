@@ -1,150 +1,127 @@
-//! Delivery tools for integrators and operators:
-//!
-//! - [`loadgen`] (`vigia loadgen`): synthetic events through the node's real outbox and
-//!   publisher, to prove a broker link end to end (and for the fault tests). Every event
-//!   is printed on stdout as soon as the outbox accepted it, so whoever watches the
-//!   broker can check that every accepted event arrived.
-//! - [`tail`] (`vigia tail`): a subscriber that prints events as they arrive, drops
-//!   duplicate deliveries by event id, and can check each against the published schema.
+//! `vigia tail`: a subscriber that prints events as they arrive, drops duplicate
+//! deliveries by event id, and can check each against the published schema.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use chrono::Utc;
+use anyhow::{Context, Result};
 use rumqttc::{AsyncClient, Event as MqttEvent, Packet, QoS};
 use serde::Serialize;
-use vigia_core::event::{Lifecycle, ObjectEvent};
-use vigia_core::{BBox, CameraId, Event, EventPayload, Shutdown, SystemClock};
-use vigia_publish::{BrokerLink, MqttConfig, Publisher, Topics};
-use vigia_telemetry::Metrics;
-
-use crate::Config;
-use crate::analytics::EventWriter;
-use crate::app::{broker_link, open_outbox, publisher_settings};
+use vigia_publish::{BrokerLink, MqttConfig};
 
 /// The published event schema (docs/schema), compiled into the binary.
-pub const EVENT_SCHEMA: &str = include_str!("../docs/schema/vigia.event.v1.schema.json");
+pub const EVENT_SCHEMA: &str = include_str!("../../docs/schema/vigia.event.v1.schema.json");
 
-/// `vigia loadgen` options.
-#[derive(Debug, Clone)]
-pub struct LoadgenOptions {
-    /// Events to generate (0: only deliver what the outbox already holds).
-    pub events: u64,
-    /// Events per second.
-    pub rate: f64,
-    /// The camera id the synthetic events name.
-    pub camera: String,
-    /// After generating, how long to wait for the outbox to empty.
-    pub wait: Duration,
+#[derive(clap::Args)]
+pub struct Args {
+    /// A node's configuration file (its [mqtt] broker, credentials, TLS and topic
+    /// prefix); or give the broker with --url and the options below.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Broker URL (`mqtt://host[:port]`, `mqtts://host[:port]`); overrides the config's.
+    #[arg(long)]
+    url: Option<String>,
+    /// TLS: PEM file of the CA that signed the broker's certificate.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// TLS: client certificate (PEM), with --client-key.
+    #[arg(long)]
+    client_cert: Option<PathBuf>,
+    /// TLS: client key (PEM).
+    #[arg(long)]
+    client_key: Option<PathBuf>,
+    /// Broker user name.
+    #[arg(long)]
+    username: Option<String>,
+    /// Environment variable holding the broker password.
+    #[arg(long)]
+    password_env: Option<String>,
+    /// File holding the broker password.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Topic filter (default `<prefix>/#` with --config, else `sies/#`).
+    #[arg(long)]
+    topic: Option<String>,
+    /// Validate every event against the schema (docs/schema/vigia.event.v1.schema.json).
+    #[arg(long)]
+    check: bool,
+    /// Exit after this many distinct events.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Exit after this many seconds.
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Print duplicate deliveries too, marked `"duplicate": true`.
+    #[arg(long)]
+    show_duplicates: bool,
 }
 
-/// What `vigia loadgen` did.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadgenReport {
-    pub accepted: u64,
-    /// Acknowledged by the broker during this run (includes events left by earlier runs).
-    pub acknowledged: u64,
-    /// Still in the outbox at exit (delivered by the next run or `vigia run`).
-    pub pending: usize,
-    pub corrupt_regions_skipped: u64,
-    pub seconds: f64,
-}
-
-fn synthetic(cfg: &Config, camera: &CameraId, n: u64) -> Event {
-    let now = Utc::now();
-    Event::new(
-        &cfg.site,
-        &cfg.node,
-        Some(camera.clone()),
-        now,
-        EventPayload::Object(ObjectEvent {
-            lifecycle: Lifecycle::New,
-            track_id: n,
-            class: "loadgen".into(),
-            likelihood: 1.0,
-            bbox: BBox::new(0.25, 0.25, 0.5, 0.5),
-            first_seen: now,
-            last_seen: now,
-            duration_ms: 0,
-            sightings: 1,
-            detector: "loadgen".into(),
-        }),
-    )
-}
-
-/// Runs the outbox and publisher of `cfg` and feeds them `opts.events` synthetic `object`
-/// events (class `loadgen`) at `opts.rate`; each accepted event is written to `out` as a
-/// line `{"accepted":"<event id>","seq":<outbox seq>}` right after the outbox accepted it.
-pub async fn loadgen(
-    cfg: Config,
-    opts: LoadgenOptions,
-    out: Box<dyn Write + Send>,
-) -> Result<LoadgenReport> {
-    let started = Instant::now();
-    let camera = CameraId::new(opts.camera.as_str())
-        .map_err(|e| anyhow::anyhow!("--camera {:?}: {e}", opts.camera))?;
-    if !(opts.rate > 0.0 && opts.rate.is_finite()) {
-        bail!("--rate must be a positive number of events per second");
-    }
-    let metrics = Arc::new(Metrics::new());
-    let outbox = open_outbox(&cfg, &metrics)?;
-    let pending_at_start = outbox.pending();
-    let link = broker_link(&cfg).await?;
-    let topics = Topics::new(&cfg.topic_prefix())?.with_onvif_mirror(cfg.mqtt.onvif_mirror);
-    let settings = publisher_settings(&cfg, link, &topics);
-    let drain = Shutdown::new();
-    let publisher = tokio::spawn(
-        Publisher::new(settings, outbox.clone(), metrics.clone(), None).run(drain.clone()),
-    );
-
-    let writer = EventWriter {
-        clock: Arc::new(SystemClock::new()),
-        outbox: outbox.clone(),
-        topics: topics.clone(),
-        metrics: metrics.clone(),
-        stopping: Shutdown::new(),
-        give_up_after: Duration::from_secs(5),
-        snapshot_bytes: None,
+#[allow(clippy::print_stderr)]
+pub fn run(a: Args) -> ExitCode {
+    let (mqtt, default_filter) = match broker(&a) {
+        Ok(m) => m,
+        Err(code) => return code,
     };
-    let gen_cfg = cfg.clone();
-    let accepted = tokio::task::spawn_blocking(move || -> Result<u64> {
-        let mut out = out;
-        let period = Duration::from_secs_f64(1.0 / opts.rate);
-        let t0 = Instant::now();
-        for n in 0..opts.events {
-            let due = t0 + period.mul_f64(n as f64);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
+    super::quiet_logs();
+    let opts = TailOptions {
+        filter: a.topic.unwrap_or(default_filter),
+        check: a.check,
+        count: a.count,
+        duration: a.seconds.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        show_duplicates: a.show_duplicates,
+    };
+    let out = Box::new(std::io::stdout());
+    match super::block_on(tail(mqtt, opts, out)) {
+        Ok(r) => {
+            eprintln!(
+                "tail: {} messages, {} events, {} duplicates dropped, {} invalid, {} other",
+                r.messages, r.events, r.duplicates, r.invalid, r.other
+            );
+            if r.invalid == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(4)
             }
-            let event = synthetic(&gen_cfg, &camera, n);
-            // The same writer `vigia run` uses: a full outbox makes it wait (back-pressure).
-            let Some(seq) = writer.write(&event) else {
-                bail!("the outbox refused an event while stopping");
-            };
-            writeln!(out, "{{\"accepted\":\"{}\",\"seq\":{seq}}}", event.id)
-                .and_then(|()| out.flush())
-                .context("writing to stdout")?;
         }
-        Ok(opts.events)
-    })
-    .await??;
-
-    let deadline = Instant::now() + opts.wait;
-    while outbox.pending() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        Err(e) => super::fail(&e),
     }
-    drain.cancel();
-    publisher.await.context("publisher task")?;
-    Ok(LoadgenReport {
-        accepted,
-        acknowledged: (pending_at_start as u64 + accepted).saturating_sub(outbox.pending() as u64),
-        pending: outbox.pending(),
-        corrupt_regions_skipped: metrics.outbox_corrupt_regions.get(),
-        seconds: started.elapsed().as_secs_f64(),
-    })
+}
+
+/// The broker settings (the config's, then the flags) and the default topic filter.
+#[allow(clippy::print_stderr)]
+fn broker(a: &Args) -> Result<(MqttConfig, String), ExitCode> {
+    let (mut mqtt, default_filter) = match &a.config {
+        Some(path) => {
+            let c = super::load_config(Some(path))?;
+            (c.mqtt.clone(), format!("{}/#", c.topic_prefix()))
+        }
+        None if a.url.is_none() => {
+            eprintln!("vigia tail: give --config NODE.toml or --url mqtt[s]://host[:port]");
+            return Err(ExitCode::from(2));
+        }
+        None => (MqttConfig::default(), "sies/#".to_string()),
+    };
+    // Flags win over the config file.
+    mqtt.url = a.url.clone().or(mqtt.url.take());
+    mqtt.ca_file = a.ca_file.clone().or(mqtt.ca_file.take());
+    mqtt.client_cert_file = a.client_cert.clone().or(mqtt.client_cert_file.take());
+    mqtt.client_key_file = a.client_key.clone().or(mqtt.client_key_file.take());
+    mqtt.username = a.username.clone().or(mqtt.username.take());
+    if a.password_env.is_some() || a.password_file.is_some() {
+        mqtt.password_env = a.password_env.clone();
+        mqtt.password_file = a.password_file.clone();
+    }
+    let problems = mqtt.validate();
+    if !problems.is_empty() {
+        for (field, msg) in problems {
+            eprintln!("mqtt.{field}: {msg}");
+        }
+        return Err(ExitCode::from(2));
+    }
+    Ok((mqtt, default_filter))
 }
 
 /// `vigia tail` options.
@@ -359,9 +336,7 @@ mod tests {
 
     #[test]
     fn tail_drops_duplicates_and_checks_the_schema() {
-        let cfg = Config::tool_defaults();
-        let cam = CameraId::new("cam-1").unwrap();
-        let e = serde_json::to_vec(&synthetic(&cfg, &cam, 7)).unwrap();
+        let e = crate::cli::loadgen::tests::event(7);
         let mut t = Tail::new(true).unwrap();
         let first = t.on_message("p/cameras/cam-1/objects", &e, false).unwrap();
         assert!(

@@ -11,7 +11,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use image::imageops::FilterType;
 
-use crate::TestkitError;
+use crate::SimError;
 
 /// How the video looks.
 #[derive(Debug, Clone)]
@@ -52,8 +52,8 @@ pub struct Shown {
     pub to: Duration,
 }
 
-fn err(m: impl std::fmt::Display) -> TestkitError {
-    TestkitError::Gst(m.to_string())
+fn err(m: impl std::fmt::Display) -> SimError {
+    SimError::Gst(m.to_string())
 }
 
 /// Renders `photos` into `out` (MP4). Returns when each photo is shown.
@@ -61,7 +61,7 @@ pub fn render_slideshow(
     photos: &[PathBuf],
     out: &Path,
     spec: &RenderSpec,
-) -> Result<Vec<Shown>, TestkitError> {
+) -> Result<Vec<Shown>, SimError> {
     gst::init().map_err(err)?;
     let (w, h) = (spec.width, spec.height);
     let pipeline = gst::parse::launch(&format!(
@@ -87,7 +87,7 @@ pub fn render_slideshow(
     let frame_dur = gst::ClockTime::from_nseconds(1_000_000_000 / u64::from(spec.fps));
     let mut n: u64 = 0;
     let grey = vec![110u8; (w * h * 3) as usize];
-    let push = |data: &[u8], n: &mut u64| -> Result<(), TestkitError> {
+    let push = |data: &[u8], n: &mut u64| -> Result<(), SimError> {
         let mut buf = gst::Buffer::from_slice(data.to_vec());
         {
             let b = buf.get_mut().expect("new buffer is writable");
@@ -101,7 +101,7 @@ pub fn render_slideshow(
     let mut shown = Vec::new();
     for photo in photos {
         let img = image::open(photo)
-            .map_err(|e| TestkitError::Clip {
+            .map_err(|e| SimError::Clip {
                 path: photo.display().to_string(),
                 message: e.to_string(),
             })?

@@ -1,0 +1,252 @@
+//! The analytics loop: one thread owns a tracker per camera and the camera's LPR and
+//! incident stages. Each input (an analysed frame, a skipped frame, a status change, a
+//! tick) goes through the stages, which return the events they make; the loop hands them
+//! to the [`EventSink`] in that order, so the sink's order is the per-camera event order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use vigia_core::CameraStatus;
+use vigia_core::{CameraId, Clock, Detection, Event};
+use vigia_track::{Tracker, TrackerConfig};
+
+use crate::events::{object_event, status_event};
+use crate::incidents::{CameraRules, view};
+use crate::lpr::{CameraLpr, LprShared, PlateSighting};
+use crate::snapshots::OwnedRgb;
+use crate::{Context, EventSink, Moment};
+
+/// What the analytics thread consumes.
+#[derive(Debug)]
+pub enum Input {
+    /// One analysed frame.
+    Detections(Box<AnalysedFrame>),
+    /// A frame the motion gate kept from the detector: nothing moved.
+    Skipped {
+        camera: CameraId,
+        captured_mono: Duration,
+        captured_utc: DateTime<Utc>,
+    },
+    /// A camera status change.
+    Status(CameraStatus),
+    /// Time passes (ends tracks of cameras that stopped sending frames).
+    Tick,
+}
+
+/// What inference made of one frame.
+#[derive(Debug)]
+pub struct AnalysedFrame {
+    pub camera: CameraId,
+    pub width: u32,
+    pub height: u32,
+    pub captured_mono: Duration,
+    pub captured_utc: DateTime<Utc>,
+    pub detections: Vec<Detection>,
+    /// Plates read in the frame (cameras with `lpr = true`).
+    pub plates: Vec<PlateSighting>,
+    /// A copy of the frame (cameras with rules: snapshots and the classifier stage).
+    pub frame: Option<Arc<OwnedRgb>>,
+}
+
+/// A camera's time advances on ticks only once it has sent no frame for this long.
+const TICK_AFTER: Duration = Duration::from_secs(1);
+
+/// The analytics state of one camera.
+struct Cam {
+    tracker: Tracker,
+    size: (u32, u32),
+    lpr: Option<CameraLpr>,
+    rules: Option<CameraRules>,
+    /// Time of the last frame, and the clock's monotonic time when it arrived: ticks
+    /// advance from there, so replays (stream time ahead of the clock) keep their time.
+    last: Option<(Duration, DateTime<Utc>, Duration)>,
+    /// The latest time given to the tracker and rules: time never goes back for them,
+    /// even when a tick ran ahead of a late frame.
+    high_water: Duration,
+    /// The last analysed frame (cameras with rules). Frames the motion gate skipped
+    /// look the same, so it stands for them in snapshots and the classifier stage.
+    last_frame: Option<Arc<OwnedRgb>>,
+}
+
+impl Cam {
+    /// The camera's time at a tick, when it has been quiet for [`TICK_AFTER`] (a camera
+    /// that sends frames is timed by its frames alone, which keeps replays deterministic);
+    /// `None` while frames flow.
+    fn tick_time(&self, clock: &dyn Clock) -> Option<Moment> {
+        let (t, utc, arrived) = self.last?;
+        let d = clock.monotonic().saturating_sub(arrived);
+        (d >= TICK_AFTER).then(|| Moment {
+            mono: (t + d).max(self.high_water),
+            utc: utc + chrono::Duration::from_std(d).unwrap_or_default(),
+        })
+    }
+
+    /// Records a frame's arrival; returns its time, never before what the tracker and
+    /// rules already saw.
+    fn arrived(&mut self, mono: Duration, utc: DateTime<Utc>, clock: &dyn Clock) -> Moment {
+        self.last = Some((mono, utc, clock.monotonic()));
+        self.high_water = self.high_water.max(mono);
+        Moment {
+            mono: self.high_water,
+            utc,
+        }
+    }
+
+    /// Runs the camera's rules (if any) on its confirmed tracks.
+    fn run_rules(&mut self, ctx: &Context, at: Moment) -> Vec<Event> {
+        let Some(rules) = self.rules.as_mut() else {
+            return Vec::new();
+        };
+        let views: Vec<_> = self
+            .tracker
+            .confirmed()
+            .map(|o| view(o, self.size.0, self.size.1))
+            .collect();
+        rules.update(ctx, at, &views, self.last_frame.as_deref())
+    }
+}
+
+/// The analytics stage: every camera's tracker, LPR passes and rules.
+pub struct Analytics {
+    ctx: Context,
+    tracker: TrackerConfig,
+    lpr: Option<LprShared>,
+    /// Rule sets of cameras not seen yet (moved into the camera at its first frame).
+    rules: HashMap<CameraId, CameraRules>,
+    cams: HashMap<CameraId, Cam>,
+}
+
+impl Analytics {
+    /// `lpr`: the plate stage, when any camera reads plates; `rules`: each camera's rules.
+    pub fn new(
+        ctx: Context,
+        tracker: TrackerConfig,
+        lpr: Option<LprShared>,
+        rules: HashMap<CameraId, CameraRules>,
+    ) -> Self {
+        Self {
+            ctx,
+            tracker,
+            lpr,
+            rules,
+            cams: HashMap::new(),
+        }
+    }
+
+    /// Consumes `rx` until every sender is gone, writing each event to `sink`.
+    pub fn run(mut self, mut rx: mpsc::Receiver<Input>, sink: &dyn EventSink) {
+        while let Some(input) = rx.blocking_recv() {
+            for event in self.handle(input) {
+                sink.write(&event);
+            }
+        }
+    }
+
+    /// One input through the stages; returns the events in order.
+    pub fn handle(&mut self, input: Input) -> Vec<Event> {
+        match input {
+            Input::Detections(frame) => self.on_frame(*frame),
+            Input::Skipped {
+                camera,
+                captured_mono,
+                captured_utc,
+            } => self.on_skipped(&camera, captured_mono, captured_utc),
+            Input::Status(st) => vec![status_event(
+                &self.ctx.origin,
+                &st,
+                self.ctx.clock.now_utc(),
+            )],
+            Input::Tick => self.on_tick(),
+        }
+    }
+
+    fn cam(&mut self, camera: &CameraId, size: (u32, u32)) -> &mut Cam {
+        let (tracker, rules) = (&self.tracker, &mut self.rules);
+        self.cams.entry(camera.clone()).or_insert_with(|| Cam {
+            tracker: Tracker::new(tracker.clone()),
+            size,
+            lpr: None,
+            rules: rules.remove(camera),
+            last: None,
+            high_water: Duration::ZERO,
+            last_frame: None,
+        })
+    }
+
+    fn on_frame(&mut self, f: AnalysedFrame) -> Vec<Event> {
+        let AnalysedFrame {
+            camera,
+            width,
+            height,
+            captured_mono,
+            captured_utc,
+            detections,
+            plates,
+            frame,
+        } = f;
+        let clock = self.ctx.clock.clone();
+        let cam = self.cam(&camera, (width, height));
+        cam.size = (width, height);
+        let at = cam.arrived(captured_mono, captured_utc, &*clock);
+        let (ctx, lpr) = (&self.ctx, self.lpr.as_ref());
+        let cam = self.cams.get_mut(&camera).expect("inserted above");
+        let mut out: Vec<Event> = cam
+            .tracker
+            .update(at.mono, at.utc, &detections)
+            .iter()
+            .map(|change| object_event(&ctx.origin, &camera, width, height, change))
+            .collect();
+        if let Some(shared) = lpr.filter(|_| !plates.is_empty() || cam.lpr.is_some()) {
+            let vehicles: Vec<(&Detection, u64)> = detections
+                .iter()
+                .zip(cam.tracker.assignments().iter().copied())
+                .collect();
+            out.extend(
+                cam.lpr
+                    .get_or_insert_with(|| CameraLpr::new(camera.clone(), shared))
+                    .on_frame(ctx, shared, at, &vehicles, plates),
+            );
+        }
+        if frame.is_some() {
+            cam.last_frame = frame;
+        }
+        out.extend(cam.run_rules(ctx, at));
+        out
+    }
+
+    fn on_skipped(&mut self, camera: &CameraId, mono: Duration, utc: DateTime<Utc>) -> Vec<Event> {
+        let ctx = &self.ctx;
+        let Some(cam) = self.cams.get_mut(camera) else {
+            return Vec::new();
+        };
+        let at = cam.arrived(mono, utc, &*ctx.clock);
+        cam.tracker.touch(at.mono, at.utc);
+        cam.run_rules(ctx, at)
+    }
+
+    fn on_tick(&mut self) -> Vec<Event> {
+        let (ctx, lpr) = (&self.ctx, self.lpr.as_ref());
+        let mut out = Vec::new();
+        for (camera, cam) in &mut self.cams {
+            let Some(at) = cam.tick_time(&*ctx.clock) else {
+                continue;
+            };
+            cam.high_water = at.mono;
+            let (w, h) = cam.size;
+            out.extend(
+                cam.tracker
+                    .expire(at.mono)
+                    .iter()
+                    .map(|change| object_event(&ctx.origin, camera, w, h, change)),
+            );
+            if let (Some(shared), Some(l)) = (lpr, cam.lpr.as_mut()) {
+                out.extend(l.on_tick(ctx, shared, at.mono));
+            }
+            out.extend(cam.run_rules(ctx, at));
+        }
+        out
+    }
+}

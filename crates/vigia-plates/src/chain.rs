@@ -1,0 +1,140 @@
+//! The whole chain of `vigia read` and `vigia eval`: the vehicle detector beside the plate
+//! reader, and pictures from files.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use vigia_infer::detector::{Detector, DetectorOptions};
+use vigia_infer::{InferenceConfig, RgbView, runtime};
+use vigia_lpr::{LprConfig, is_vehicle};
+
+use crate::PlatesError;
+use crate::reader::{PlateFound, PlateReader};
+
+/// The models of the plate chain, plus the vehicle detector.
+pub struct Chain {
+    pub vehicles: Detector,
+    pub plates: PlateReader,
+}
+
+impl Chain {
+    /// Loads the vehicle detector of `[inference]` and the plate models of `[lpr]`.
+    pub fn load(inference: &InferenceConfig, lpr: &LprConfig) -> Result<Self, PlatesError> {
+        let env = runtime::environment(inference.ort_library.as_deref())?;
+        let vehicles = Detector::load(
+            &env,
+            &DetectorOptions {
+                detector: inference.detector.clone(),
+                provider: inference.execution_provider,
+                threads: inference.threads_per_worker,
+                models_dirs: inference.models_dirs.clone(),
+            },
+        )
+        .map_err(|source| PlatesError::Model {
+            what: "the vehicle detector (inference.detector)",
+            source,
+        })?;
+        let plates = PlateReader::load(&env, lpr, inference)?;
+        Ok(Self { vehicles, plates })
+    }
+
+    /// `vigia read`: the plates and vehicles in one image file, with the time per stage.
+    pub fn read_file(&mut self, path: &Path) -> Result<serde_json::Value, PlatesError> {
+        let (w, h, rgb) = load_rgb(path)?;
+        let view =
+            RgbView::new(w, h, w as usize * 3, &rgb).map_err(|message| PlatesError::Image {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        let t = Instant::now();
+        let vehicles = self.vehicles.detect(&view)?;
+        let vehicle_ms = t.elapsed().as_secs_f64() * 1e3;
+        let (plates, times) = self.plates.read(&view)?;
+        Ok(serde_json::json!({
+            "file": path.display().to_string(),
+            "width": w,
+            "height": h,
+            "plates": plates.iter().map(PlateJson::from).collect::<Vec<_>>(),
+            "vehicles": vehicles
+                .iter()
+                .filter(|d| is_vehicle(&d.label))
+                .map(|d| serde_json::json!({
+                    "type": &*d.label,
+                    "likelihood": round3(d.score),
+                    "box": [d.bbox.x.round(), d.bbox.y.round(), d.bbox.w.round(), d.bbox.h.round()],
+                }))
+                .collect::<Vec<_>>(),
+            "timings_ms": {
+                "vehicle_detection": round3(vehicle_ms as f32),
+                "plate_detection": round3(times.plate_detection_ms as f32),
+                "ocr": round3(times.ocr_ms as f32),
+                "grammar": round3(times.grammar_ms as f32),
+            },
+        }))
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct PlateJson {
+    number: String,
+    raw: String,
+    format: Option<String>,
+    country_code: Option<String>,
+    plate_type: Option<String>,
+    color: Option<vigia_lpr::PlateColor>,
+    likelihood: f32,
+    char_likelihoods: Vec<f32>,
+    detection_score: f32,
+    #[serde(rename = "box")]
+    bbox: [f32; 4],
+}
+
+pub(crate) fn round3(v: f32) -> f32 {
+    (v * 1000.0).round() / 1000.0
+}
+
+impl From<&PlateFound> for PlateJson {
+    fn from(p: &PlateFound) -> Self {
+        Self {
+            number: p.plate.number.clone(),
+            raw: p.plate.raw.clone(),
+            format: p.plate.format.as_deref().map(str::to_string),
+            country_code: p.plate.country.as_deref().map(str::to_string),
+            plate_type: p.plate.plate_type.as_deref().map(str::to_string),
+            color: p.color,
+            likelihood: round3(p.plate.likelihood),
+            char_likelihoods: p
+                .plate
+                .char_likelihoods
+                .iter()
+                .map(|v| round3(*v))
+                .collect(),
+            detection_score: round3(p.detection_score),
+            bbox: [
+                p.bbox.x.round(),
+                p.bbox.y.round(),
+                p.bbox.w.round(),
+                p.bbox.h.round(),
+            ],
+        }
+    }
+}
+
+/// Decodes an image file into packed RGB.
+pub fn load_rgb(path: &Path) -> Result<(u32, u32, Vec<u8>), PlatesError> {
+    let img = image::open(path)
+        .map_err(|e| PlatesError::Image {
+            path: path.to_path_buf(),
+            message: format!("cannot decode the image: {e}"),
+        })?
+        .to_rgb8();
+    Ok((img.width(), img.height(), img.into_raw()))
+}
+
+/// Paths of the default manifests when no config file is given: `models/` of the current
+/// directory or a parent.
+pub fn default_manifest(name: &str) -> PathBuf {
+    vigia_core::paths::find_upwards(&PathBuf::from("models").join(name))
+        .unwrap_or_else(|| PathBuf::from("models").join(name))
+}

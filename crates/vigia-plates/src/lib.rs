@@ -1,0 +1,44 @@
+//! Reading license plates in pictures, with the models: the plate detector proposes boxes,
+//! the OCR reads them in one batch, the plate grammar (vigia-lpr) decodes and classifies
+//! each read. Shared by the live pipeline (one [`PlateReader`] per inference worker),
+//! `vigia read` and `vigia eval`.
+//!
+//! - [`reader`]: [`PlateReader`], the detector → OCR → grammar chain on one picture.
+//! - [`chain`]: [`Chain`], the vehicle detector beside the plate reader, for the tools;
+//!   pictures from files.
+//! - [`eval`]: `vigia eval`, the chain scored on a labelled folder.
+//!
+//! The per-pass logic (voting, hotlists) is model-free and lives in `vigia-lpr`.
+
+pub mod chain;
+pub mod eval;
+pub mod reader;
+
+use std::path::PathBuf;
+
+pub use chain::{Chain, default_manifest, load_rgb};
+pub use eval::{EvalReport, evaluate};
+pub use reader::{PlateFound, PlateReader, PlateScan, StageTimes};
+
+/// Errors of the plate chain.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatesError {
+    /// A model could not be loaded; `what` names it and its config key.
+    #[error("loading {what}: {source}")]
+    Model {
+        what: &'static str,
+        source: vigia_infer::InferError,
+    },
+    /// The plate grammars could not be built.
+    #[error("loading plate grammars (lpr.countries, lpr.grammar_files): {0}")]
+    Grammar(String),
+    /// Running a model failed.
+    #[error(transparent)]
+    Infer(#[from] vigia_infer::InferError),
+    /// A picture could not be read.
+    #[error("{}: {message}", path.display())]
+    Image { path: PathBuf, message: String },
+    /// A labelled dataset is malformed (`at` is the file, or `file:line`).
+    #[error("{at}: {message}")]
+    Dataset { at: String, message: String },
+}

@@ -1,0 +1,96 @@
+//! `vigia run`: the service, until SIGINT/SIGTERM (drains) or a second signal (exits at
+//! once; the outbox keeps what is pending).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::ValueEnum;
+use vigia_telemetry::LogFormat;
+
+use crate::config::Config;
+use crate::node::{self, RunOptions};
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Configuration file.
+    #[arg(short, long, default_value = "configs/demo.toml")]
+    config: PathBuf,
+    /// Log format (overrides telemetry.log_format).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormatArg>,
+    /// Print one line per event acknowledged by the broker on stdout.
+    #[arg(long)]
+    print_events: bool,
+}
+
+#[allow(clippy::print_stderr)]
+pub fn run(a: &Args) -> ExitCode {
+    let cfg = match super::load_config(Some(&a.config)) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let format = match a.log_format {
+        Some(LogFormatArg::Json) => LogFormat::Json,
+        Some(LogFormatArg::Text) => LogFormat::Text,
+        None => cfg.telemetry.log_format,
+    };
+    if let Err(e) = vigia_telemetry::logging::init(format, &cfg.telemetry.log_filter) {
+        eprintln!("telemetry.log_filter: {e}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vigia-rt")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = RunOptions {
+        print_events: a.print_events,
+    };
+    match runtime.block_on(serve(cfg, opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "vigia failed");
+            super::fail(&e)
+        }
+    }
+}
+
+async fn serve(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
+    let app = node::start(cfg, opts).await?;
+    let stop = app.stop_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received; draining (a second signal exits at once)");
+        stop.cancel();
+        wait_for_signal().await;
+        tracing::warn!("second signal; exiting without draining (the outbox keeps pending events)");
+        std::process::exit(130);
+    });
+    app.wait().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = async {
+            match term.as_mut() {
+                Some(t) => { t.recv().await; }
+                None => std::future::pending::<()>().await,
+            }
+        } => {}
+    }
+}

@@ -1,0 +1,218 @@
+//! The inference workers: OS threads that take the freshest frame of the camera that waited
+//! longest from the [`FrameHub`], run the motion gate, the detector and (LPR cameras) the
+//! plate reader, and send what they found to analytics.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use prometheus::Histogram;
+use tokio::sync::mpsc;
+use vigia_analytics::{AnalysedFrame, Input, OwnedRgb, PlateSighting};
+use vigia_core::{CameraId, Frame, FrameHub};
+use vigia_infer::RgbView;
+use vigia_infer::detector::Detector;
+use vigia_infer::motion::{MotionConfig, MotionGate};
+use vigia_lpr::is_vehicle;
+use vigia_plates::PlateReader;
+use vigia_telemetry::Metrics;
+
+use super::views::Counters;
+
+/// The models one inference worker owns (sessions are not shared).
+pub struct WorkerModels {
+    pub detector: Detector,
+    pub plates: Option<PlateReader>,
+}
+
+/// What the workers do with one camera's frames.
+pub struct Route {
+    /// The frames go to the plate reader.
+    pub lpr: bool,
+    /// The camera has incident rules: its frames are copied for snapshots and classifiers.
+    pub rules: bool,
+    /// The camera's motion gate: its own lock, so workers on other cameras never wait.
+    gate: Mutex<MotionGate>,
+    counters: Arc<Counters>,
+}
+
+impl Route {
+    pub fn new(lpr: bool, rules: bool, motion: &MotionConfig, counters: Arc<Counters>) -> Self {
+        Self {
+            lpr,
+            rules,
+            gate: Mutex::new(MotionGate::new(motion.clone())),
+            counters,
+        }
+    }
+}
+
+/// Every camera's route (read-only once built), and the plate reader's vehicle gate.
+pub struct Routing {
+    pub cameras: HashMap<CameraId, Route>,
+    /// Plates are read only in frames with a vehicle.
+    pub vehicle_gate: bool,
+}
+
+/// Everything a worker thread shares with the others.
+#[derive(Clone)]
+pub struct Shared {
+    pub routing: Arc<Routing>,
+    pub hub: Arc<FrameHub>,
+    pub analytics: mpsc::Sender<Input>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// A worker's inference-time histograms, resolved once.
+struct Timers {
+    detector: Histogram,
+    plates: Option<(Histogram, Histogram)>,
+}
+
+/// The worker loop; returns when the hub is closed (or analytics is gone).
+pub fn run_worker(mut models: WorkerModels, shared: &Shared) -> Result<()> {
+    let hist = |model: &str| shared.metrics.inference_seconds.with_label_values(&[model]);
+    let timers = Timers {
+        detector: hist(models.detector.name()),
+        plates: models.plates.as_ref().map(|p| {
+            let (d, o) = p.model_names();
+            (hist(&d), hist(&o))
+        }),
+    };
+    let mut failures = 0u64;
+    loop {
+        let Some(frame) = shared.hub.take(Duration::from_millis(250)) else {
+            if shared.hub.is_closed() {
+                return Ok(());
+            }
+            continue;
+        };
+        let Some(input) = analyse(&mut models, shared, &timers, &frame, &mut failures) else {
+            continue;
+        };
+        // Give the GStreamer buffer back before possibly waiting on analytics.
+        drop(frame);
+        if shared.analytics.blocking_send(input).is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// One frame through the motion gate, the detector and the plate reader.
+fn analyse(
+    models: &mut WorkerModels,
+    shared: &Shared,
+    timers: &Timers,
+    frame: &Frame,
+    failures: &mut u64,
+) -> Option<Input> {
+    let cam = frame.camera.clone();
+    let route = shared.routing.cameras.get(&cam)?;
+    let metrics = &shared.metrics;
+    let view = match RgbView::from_frame(frame) {
+        Ok(v) => v,
+        Err(m) => {
+            tracing::error!(camera = %cam, error = %m, "bad frame");
+            return None;
+        }
+    };
+    let decision = route
+        .gate
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .check(&view, frame.captured_mono);
+    if !decision.run_detector() {
+        metrics
+            .frames_skipped
+            .with_label_values(&[cam.as_str(), "no_motion"])
+            .inc();
+        return Some(Input::Skipped {
+            camera: cam,
+            captured_mono: frame.captured_mono,
+            captured_utc: frame.captured_utc,
+        });
+    }
+    let t = Instant::now();
+    let result = models.detector.detect(&view);
+    timers.detector.observe(t.elapsed().as_secs_f64());
+    let detections = match result {
+        Ok(d) => d,
+        Err(e) => {
+            *failures += 1;
+            if failures.is_power_of_two() {
+                tracing::error!(camera = %cam, error = %e, failures = *failures, "inference failed");
+            }
+            return None;
+        }
+    };
+    metrics
+        .frames_analysed
+        .with_label_values(&[cam.as_str()])
+        .inc();
+    route.counters.analysed.fetch_add(1, Ordering::Relaxed);
+    for d in &detections {
+        metrics
+            .detections
+            .with_label_values(&[cam.as_str(), &d.label])
+            .inc();
+    }
+    let vehicle = detections.iter().any(|d| is_vehicle(&d.label));
+    let plates = match (models.plates.as_mut(), &timers.plates) {
+        (Some(reader), Some(t)) if route.lpr && (vehicle || !shared.routing.vehicle_gate) => {
+            read_plates(reader, &view, frame, t, failures)
+        }
+        _ => Vec::new(),
+    };
+    Some(Input::Detections(Box::new(AnalysedFrame {
+        camera: cam,
+        width: frame.width,
+        height: frame.height,
+        captured_mono: frame.captured_mono,
+        captured_utc: frame.captured_utc,
+        detections,
+        plates,
+        frame: route.rules.then(|| Arc::new(copy(frame))),
+    })))
+}
+
+fn copy(frame: &Frame) -> OwnedRgb {
+    OwnedRgb::copy_from(frame.width, frame.height, frame.stride, frame.bytes())
+}
+
+/// The plates in a frame, each with a copy of the frame for its snapshot.
+fn read_plates(
+    reader: &mut PlateReader,
+    view: &RgbView,
+    frame: &Frame,
+    (plate_hist, ocr_hist): &(Histogram, Histogram),
+    failures: &mut u64,
+) -> Vec<PlateSighting> {
+    match reader.read(view) {
+        Ok((found, times)) => {
+            plate_hist.observe(times.plate_detection_ms / 1e3);
+            if times.candidates > 0 {
+                ocr_hist.observe(times.ocr_ms / 1e3);
+            }
+            if found.is_empty() {
+                return Vec::new();
+            }
+            let frame = Arc::new(copy(frame));
+            found
+                .into_iter()
+                .map(|found| PlateSighting {
+                    found,
+                    frame: frame.clone(),
+                })
+                .collect()
+        }
+        Err(e) => {
+            *failures += 1;
+            if failures.is_power_of_two() {
+                tracing::error!(camera = %frame.camera, error = %e, failures = *failures, "plate reading failed");
+            }
+            Vec::new()
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! The running node: builds every stage from a [`Config`], runs them, stops them in order.
+//!
+//! ```text
+//! cameras (GStreamer, one supervisor task each)
+//!   → FrameHub (one frame per camera, newest wins)
+//!   → inference worker threads (one Detector each)
+//!   → analytics thread (trackers → events) → outbox (durable)
+//!   → publisher task (MQTT QoS 1, acks on PUBACK)
+//! ```
+//!
+//! - [`stages`]: models and the analytics stage assembled from the config.
+//! - [`inference`]: the inference worker threads.
+//! - [`views`]: what the API shows about each camera; the status forwarder and rate ticker.
+//! - [`writer`]: the analytics sink that stores events in the outbox.
+//! - [`delivery`]: outbox, broker link, publisher settings (shared with `vigia loadgen`).
+//! - [`http`]: health, readiness, metrics and the REST API; node stats.
+//! - [`simulator`]: the demo's RTSP cameras.
+//! - [`printer`]: the demo's one line per acknowledged event.
+//! - [`tasks`]: supervised tasks; a failing one stops the node with an error.
+//! - [`stop`]: the stop order.
+//!
+//! Stop order ([`stop::STOP_ORDER`]): cameras, then inference and analytics (everything already
+//! decoded becomes events), then the publisher drains the outbox (bounded by
+//! `mqtt.drain_timeout_secs`), then the HTTP server.
+
+pub mod delivery;
+pub mod http;
+pub mod inference;
+pub mod printer;
+pub mod simulator;
+pub mod stages;
+pub mod stop;
+pub mod tasks;
+pub mod views;
+pub mod writer;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use vigia_analytics::Input;
+use vigia_core::{CameraId, Clock, FrameHub, Shutdown, SystemClock};
+use vigia_ingest::{IngestContext, run_camera};
+use vigia_outbox::Outbox;
+use vigia_publish::{AckedMessage, Ephemeral, Publisher, PublisherSettings};
+use vigia_sim::rtsp::RtspCameraServer;
+use vigia_telemetry::Metrics;
+
+use crate::config::Config;
+use inference::{Route, Routing, WorkerModels};
+use stages::AnalyticsParts;
+use stop::{Stop, final_sync, run_until_stopped};
+use tasks::{Supervisor, Task};
+use views::CameraViews;
+use writer::EventWriter;
+
+/// Options that are not configuration.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Print one line per acknowledged event on stdout (the demo).
+    pub print_events: bool,
+}
+
+/// A running vigia.
+pub struct AppHandle {
+    /// Where the HTTP server listens.
+    pub http_addr: SocketAddr,
+    /// The MQTT broker in use (`host:port`).
+    pub broker: String,
+    /// The simulator's RTSP port, when one runs.
+    pub rtsp_port: Option<u16>,
+    stop: Shutdown,
+    task: JoinHandle<Result<()>>,
+}
+
+impl AppHandle {
+    /// A token that stops the app when cancelled.
+    pub fn stop_token(&self) -> Shutdown {
+        self.stop.clone()
+    }
+
+    /// Stops the app (draining as described in the module docs) and waits for it.
+    pub async fn stop(self) -> Result<()> {
+        self.stop.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the app stops (after [`AppHandle::stop_token`] is cancelled, or a task
+    /// failed: then the error names it).
+    pub async fn wait(self) -> Result<()> {
+        self.task
+            .await
+            .map_err(|e| anyhow!("vigia task failed: {e}"))?
+    }
+}
+
+/// What `start` prepared before anything runs.
+struct Prepared {
+    cfg: Config,
+    opts: RunOptions,
+    metrics: Arc<Metrics>,
+    clock: Arc<dyn Clock>,
+    workers: Vec<WorkerModels>,
+    parts: AnalyticsParts,
+    outbox: Arc<Outbox>,
+    settings: PublisherSettings,
+    topics: vigia_publish::Topics,
+    broker: String,
+    boot: Instant,
+}
+
+/// Loads the models, opens the outbox, starts the broker connection (or the embedded
+/// broker), the simulator, the cameras and the HTTP server. Fails fast with a clear error
+/// when a part cannot start.
+pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
+    let boot = Instant::now();
+    let metrics = Arc::new(Metrics::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
+    vigia_ingest::init()?;
+    let rules = stages::active_rules(&cfg);
+    let mut models = stages::load_models(&cfg, &rules).await?;
+    let parts = stages::build_analytics(&cfg, &mut models, rules, &metrics, &clock)?;
+    let outbox = delivery::open_outbox(&cfg, &metrics)?;
+    let link = delivery::broker_link(&cfg).await?;
+    let broker = link.address();
+    let topics = delivery::topics(&cfg)?;
+    let settings = delivery::publisher_settings(&cfg, link, &topics);
+    let simulator = simulator::start(&cfg).await?;
+    let rtsp_port = simulator.as_ref().map(RtspCameraServer::port);
+    let listen = cfg.telemetry.http_listen;
+    let listener = http::bind(listen)
+        .await
+        .map_err(|e| anyhow!("binding the HTTP server to {listen}: {e}"))?;
+    let http_addr = listener.local_addr()?;
+    let stop = Shutdown::new();
+    let prepared = Prepared {
+        cfg,
+        opts,
+        metrics,
+        clock,
+        workers: models.workers,
+        parts,
+        outbox,
+        settings,
+        topics,
+        broker: broker.clone(),
+        boot,
+    };
+    let sup = Supervisor::new(stop.clone());
+    let outbox = prepared.outbox.clone();
+    let mut steps = launch(prepared, &sup, &stop, listener)?;
+    steps.push(Stop::Run(Box::new(move || {
+        if let Some(sim) = simulator {
+            sim.stop();
+        }
+    })));
+    steps.push(final_sync(outbox));
+    let task = tokio::spawn(run_until_stopped(stop.clone(), sup, steps));
+    Ok(AppHandle {
+        http_addr,
+        broker,
+        rtsp_port,
+        stop,
+        task,
+    })
+}
+
+/// Spawns every stage; returns how to stop each, in [`stop::STOP_ORDER`] (the caller adds the
+/// last two).
+fn launch(
+    Prepared {
+        cfg,
+        opts,
+        metrics,
+        clock,
+        workers,
+        parts,
+        outbox,
+        settings,
+        topics,
+        broker,
+        boot,
+    }: Prepared,
+    sup: &Supervisor,
+    stop: &Shutdown,
+    listener: tokio::net::TcpListener,
+) -> Result<Vec<Stop>> {
+    let hub = Arc::new(FrameHub::new());
+    let views = Arc::new(CameraViews::new(&cfg.cameras, clock.clone()));
+    let (an_tx, an_rx) = mpsc::channel::<Input>(256);
+
+    // Analytics: one thread, writing to the outbox.
+    let writer = EventWriter {
+        outbox: outbox.clone(),
+        topics: topics.clone(),
+        metrics: metrics.clone(),
+        stopping: stop.clone(),
+        give_up_after: Duration::from_secs(5),
+        snapshot_bytes: parts.snapshots.clone().filter(|_| cfg.mqtt.snapshot_topic),
+    };
+    let analytics = parts.analytics;
+    let analytics = sup.spawn_thread("analytics", move || {
+        analytics.run(an_rx, &writer);
+        Ok(())
+    })?;
+
+    // Inference workers.
+    let routing = Arc::new(routing(&cfg, &views, &parts.rule_cameras));
+    let shared = inference::Shared {
+        routing: routing.clone(),
+        hub: hub.clone(),
+        analytics: an_tx.clone(),
+        metrics: metrics.clone(),
+    };
+    let inference = spawn_workers(sup, workers, &shared)?;
+
+    // Status changes → views + analytics; ticks.
+    let (st_tx, st_rx) = mpsc::channel(256);
+    let status = sup.spawn(
+        "status",
+        views::forward_status(st_rx, views.clone(), an_tx.clone()),
+    );
+    let ticker = sup.spawn("ticker", views::tick(an_tx, views.clone()));
+
+    // Cameras.
+    let ingest_stop = stop.child_token();
+    let ctx = IngestContext {
+        hub: hub.clone(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
+        status: st_tx,
+    };
+    let cameras = spawn_cameras(sup, &cfg, &views, &ctx, &ingest_stop);
+    drop(ctx);
+
+    // Publisher and the demo printer.
+    let (acked_tx, printer) = if opts.print_events {
+        let (t, r) = mpsc::channel::<AckedMessage>(1024);
+        (Some(t), vec![sup.spawn("printer", printer::print_acked(r))])
+    } else {
+        (None, Vec::new())
+    };
+    let (stats_tx, stats_rx) = mpsc::channel::<Ephemeral>(1);
+    let drain = Shutdown::new();
+    let publish = Publisher::new(settings, outbox.clone(), metrics.clone(), acked_tx)
+        .with_ephemeral(stats_rx)
+        .run(drain.clone());
+    let publisher = sup.spawn("publisher", async move {
+        publish.await;
+        Ok(())
+    });
+
+    // HTTP, hotlist reloads, stats.
+    let started = Arc::new(AtomicBool::new(false));
+    let state = http::HttpState {
+        metrics: metrics.clone(),
+        outbox: outbox.clone(),
+        cameras: views,
+        started: started.clone(),
+        stopping: stop.clone(),
+        site: cfg.site.clone(),
+        node: cfg.node.clone(),
+        topic_prefix: topics.prefix().to_string(),
+        broker: broker.clone(),
+        boot,
+        snapshots: parts.snapshots,
+        hotlists: parts.hotlists,
+    };
+    let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
+    let http_stop = Shutdown::new();
+    let http_addr = listener.local_addr()?;
+    let http = sup.spawn("http", http::serve(listener, state, http_stop.clone()));
+    started.store(true, Ordering::Relaxed);
+    tracing::info!(site = %cfg.site, node = %cfg.node, cameras = routing.cameras.len(),
+        broker = %broker, topics = %topics.prefix(), http = %http_addr, "vigia running");
+
+    Ok(vec![
+        Stop::Cancel(ingest_stop, cameras),
+        Stop::Run(Box::new(move || hub.close())),
+        Stop::Join(inference),
+        Stop::Abort(vec![ticker]),
+        Stop::Join(vec![status]),
+        Stop::Join(vec![analytics]),
+        Stop::Abort(background),
+        Stop::Cancel(drain, vec![publisher]),
+        Stop::Join(printer),
+        Stop::Cancel(http_stop, vec![http]),
+    ])
+}
+
+/// Hotlist reloads and node stats.
+fn spawn_background(
+    sup: &Supervisor,
+    cfg: &Config,
+    state: &http::HttpState,
+    topics: &vigia_publish::Topics,
+    clock: Arc<dyn Clock>,
+    stats_tx: mpsc::Sender<Ephemeral>,
+) -> Vec<Task> {
+    let mut background = Vec::new();
+    if let Some(h) = state.hotlists.clone() {
+        let every = Duration::from_secs(cfg.lpr.hotlist_reload_secs);
+        let reload = stages::reload_hotlists(h, every, state.metrics.clone());
+        background.push(sup.spawn("hotlist reload", reload));
+    }
+    if cfg.telemetry.stats_interval_secs > 0 {
+        let every = Duration::from_secs(cfg.telemetry.stats_interval_secs);
+        let stats = http::publish_stats(state.clone(), topics.stats(), every, clock, stats_tx);
+        background.push(sup.spawn("stats", stats));
+    }
+    background
+}
+
+/// Each enabled camera's route through the inference workers.
+fn routing(cfg: &Config, views: &CameraViews, rule_cameras: &HashSet<CameraId>) -> Routing {
+    Routing {
+        cameras: cfg
+            .cameras
+            .iter()
+            .filter(|c| c.enabled)
+            .filter_map(|c| {
+                let counters = views.counters(&c.id)?;
+                let rules = rule_cameras.contains(&c.id);
+                Some((
+                    c.id.clone(),
+                    Route::new(c.lpr, rules, &cfg.motion, counters),
+                ))
+            })
+            .collect(),
+        vehicle_gate: cfg.lpr.vehicle_gate,
+    }
+}
+
+/// One inference thread per set of models.
+fn spawn_workers(
+    sup: &Supervisor,
+    workers: Vec<WorkerModels>,
+    shared: &inference::Shared,
+) -> Result<Vec<Task>> {
+    workers
+        .into_iter()
+        .enumerate()
+        .map(|(i, models)| {
+            let shared = shared.clone();
+            sup.spawn_thread(format!("infer-{i}"), move || {
+                inference::run_worker(models, &shared)
+            })
+        })
+        .collect()
+}
+
+/// One supervisor task per enabled camera.
+fn spawn_cameras(
+    sup: &Supervisor,
+    cfg: &Config,
+    views: &CameraViews,
+    ctx: &IngestContext,
+    stop: &Shutdown,
+) -> Vec<Task> {
+    cfg.cameras
+        .iter()
+        .filter(|c| c.enabled)
+        .filter_map(|cam| {
+            let stats = views.counters(&cam.id)?.ingest.clone();
+            let run = run_camera(cam.clone(), ctx.clone(), stats, stop.clone());
+            Some(sup.spawn(format!("camera {}", cam.id), async move {
+                run.await;
+                Ok(())
+            }))
+        })
+        .collect()
+}
