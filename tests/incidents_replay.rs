@@ -383,7 +383,7 @@ async fn cars_that_stop_and_drive_the_wrong_way_are_reported() {
     let shared = match paths::shared_dir() {
         Ok(d) => d,
         Err(reason) => {
-            paths::skip("cars_that_stop", &reason);
+            paths::skip("cars_that_stop", &reason.to_string());
             return;
         }
     };

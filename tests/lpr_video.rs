@@ -25,7 +25,7 @@ async fn each_passing_vehicle_gives_one_read_with_the_right_plate() {
     let shared = match shared_dir() {
         Ok(d) => d,
         Err(reason) => {
-            paths::skip("lpr_video", &reason);
+            paths::skip("lpr_video", &reason.to_string());
             return;
         }
     };

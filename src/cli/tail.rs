@@ -116,8 +116,8 @@ fn broker(a: &Args) -> Result<(MqttConfig, String), ExitCode> {
     }
     let problems = mqtt.validate();
     if !problems.is_empty() {
-        for (field, msg) in problems {
-            eprintln!("mqtt.{field}: {msg}");
+        for p in problems {
+            eprintln!("{}", p.within("mqtt"));
         }
         return Err(ExitCode::from(2));
     }

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use vigia_core::CameraId;
+use vigia_core::{CameraId, FieldError};
 use vigia_infer::ModelManifest;
 
 use super::{Collector, Config};
@@ -26,18 +26,34 @@ impl Config {
                     format!("duplicate camera id {:?}", cam.id.as_str()),
                 );
             }
-            for (field, msg) in cam.validate() {
+            for FieldError {
+                field,
+                message: msg,
+            } in cam.validate()
+            {
                 c.push(format!("cameras[{i}].{field}"), msg);
             }
         }
-        for (field, msg) in self.inference.validate() {
+        for FieldError {
+            field,
+            message: msg,
+        } in self.inference.validate()
+        {
             c.push(format!("inference.{field}"), msg);
         }
-        for (field, msg) in self.tracker.validate() {
+        for FieldError {
+            field,
+            message: msg,
+        } in self.tracker.validate()
+        {
             c.push(format!("tracker.{field}"), msg);
         }
         if self.cameras.iter().any(|c| c.lpr) {
-            for (field, msg) in self.lpr.validate() {
+            for FieldError {
+                field,
+                message: msg,
+            } in self.lpr.validate()
+            {
                 c.push(format!("lpr.{field}"), msg);
             }
             for (key, path) in [
@@ -49,10 +65,18 @@ impl Config {
                 }
             }
         }
-        for (field, msg) in self.snapshots.validate() {
+        for FieldError {
+            field,
+            message: msg,
+        } in self.snapshots.validate()
+        {
             c.push(format!("snapshots.{field}"), msg);
         }
-        for (field, msg) in self.outbox.validate() {
+        for FieldError {
+            field,
+            message: msg,
+        } in self.outbox.validate()
+        {
             c.push(format!("outbox.{field}"), msg);
         }
         self.check_mqtt(c);
@@ -96,7 +120,11 @@ impl Config {
                 Err(e) => c.push("mqtt.url", e.to_string()),
             }
         }
-        for (field, msg) in mqtt_errors {
+        for FieldError {
+            field,
+            message: msg,
+        } in mqtt_errors
+        {
             c.push(format!("mqtt.{field}"), msg);
         }
     }
@@ -152,14 +180,22 @@ impl Config {
     }
 
     pub(super) fn check_rules(&self, c: &mut Collector, positions: &[usize]) {
-        for (field, msg) in self.motion.validate() {
+        for FieldError {
+            field,
+            message: msg,
+        } in self.motion.validate()
+        {
             c.push(format!("motion.{field}"), msg);
         }
         let detected = &self.inference.detector.classes;
         let mut names = HashSet::new();
         for (r, &i) in self.rules.iter().zip(positions) {
             let at = |f: &str| format!("rules[{i}].{f}");
-            for (field, msg) in r.validate() {
+            for FieldError {
+                field,
+                message: msg,
+            } in r.validate()
+            {
                 c.push(at(&field), msg);
             }
             if !self.cameras.iter().any(|cam| cam.id == r.camera) {

@@ -58,18 +58,8 @@ pub struct Config {
     pub source: PathBuf,
 }
 
-/// One problem, at a path in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
+/// One problem, at a path in the file (`cameras[2].url`).
+pub use vigia_core::FieldError as ConfigError;
 
 /// Every problem found in a config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,10 +110,7 @@ pub(crate) struct Collector {
 
 impl Collector {
     pub(crate) fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(ConfigError {
-            path: path.into(),
-            message: message.into(),
-        });
+        self.errors.push(ConfigError::new(path, message));
     }
 
     /// Deserializes `value` as `T`, recording an error at `prefix` + the inner path.
@@ -182,10 +169,10 @@ impl Config {
             errors,
         };
         let text = std::fs::read_to_string(path).map_err(|e| {
-            fail(vec![ConfigError {
-                path: ".".into(),
-                message: format!("cannot read the file: {e}"),
-            }])
+            fail(vec![ConfigError::new(
+                ".",
+                format!("cannot read the file: {e}"),
+            )])
         })?;
         let base = path
             .parent()
@@ -204,10 +191,10 @@ impl Config {
     /// Parses config text; relative paths resolve against `base`.
     pub fn parse(text: &str, base: &Path, source: &Path) -> Result<Self, Vec<ConfigError>> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            vec![ConfigError {
-                path: ".".into(),
-                message: format!("not valid TOML: {}", e.to_string().trim_end()),
-            }]
+            vec![ConfigError::new(
+                ".",
+                format!("not valid TOML: {}", e.to_string().trim_end()),
+            )]
         })?;
         let mut c = Collector { errors: Vec::new() };
         // Position in the file of each camera that parsed (error paths use these).

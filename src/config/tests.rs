@@ -18,7 +18,7 @@ fn parse(text: &str) -> Result<Config, Vec<ConfigError>> {
 }
 
 fn paths(errs: &[ConfigError]) -> Vec<&str> {
-    errs.iter().map(|e| e.path.as_str()).collect()
+    errs.iter().map(|e| e.field.as_str()).collect()
 }
 
 #[test]
@@ -182,7 +182,7 @@ stall_timeout = 5
     }
     let unknown = errs
         .iter()
-        .find(|e| e.path == "cameras[4].stall_timeout")
+        .find(|e| e.field == "cameras[4].stall_timeout")
         .unwrap();
     assert!(unknown.message.starts_with("unknown field"), "{unknown}");
     assert!(!unknown.message.contains('\n'), "{unknown}");

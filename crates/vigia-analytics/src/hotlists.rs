@@ -118,6 +118,7 @@ impl HotlistSet {
                     changed = true;
                 }
                 Err(e) => {
+                    let e = e.to_string();
                     if f.status.error.as_deref() != Some(e.as_str()) {
                         tracing::error!(error = %e, "hotlist not readable; the previous contents stay in force");
                     }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
+use vigia_core::FieldError;
 
 use chrono::{DateTime, Utc};
 use image::ImageEncoder;
@@ -58,18 +59,24 @@ impl Default for SnapshotConfig {
 }
 
 impl SnapshotConfig {
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();
         if !(1..=100).contains(&self.jpeg_quality) {
-            e.push(("jpeg_quality", "must be 1..=100".to_string()));
+            e.push(FieldError::new(
+                "jpeg_quality",
+                "must be 1..=100".to_string(),
+            ));
         }
         if self.max_bytes < 1 << 20 {
-            e.push(("max_bytes", "must be at least 1 MiB".to_string()));
+            e.push(FieldError::new(
+                "max_bytes",
+                "must be at least 1 MiB".to_string(),
+            ));
         }
         if let Some(u) = &self.base_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
-            e.push((
+            e.push(FieldError::new(
                 "base_url",
                 "must start with http:// or https://".to_string(),
             ));

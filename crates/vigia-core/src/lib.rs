@@ -5,6 +5,7 @@
 //! - [`frame`]: decoded frames and the [`frame::FrameHub`], the bounded, leaky hand-off
 //!   between ingest (GStreamer threads) and inference workers.
 //! - [`detection`]: detector output.
+//! - [`field_error`]: [`FieldError`], the one shape of a configuration problem.
 //! - [`event`]: the versioned event envelope (`vigia.event/1`) and its payloads.
 //! - [`clock`]: injected wall and monotonic time.
 //! - [`shutdown`]: the cancellation token passed to every long-lived worker.
@@ -17,6 +18,7 @@ pub mod camera;
 pub mod clock;
 pub mod detection;
 pub mod event;
+pub mod field_error;
 pub mod frame;
 pub mod geom;
 pub mod metric_names;
@@ -29,6 +31,7 @@ pub use camera::{CameraId, InvalidCameraId};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use detection::Detection;
 pub use event::{CameraStatus, Event, EventPayload, SCHEMA};
+pub use field_error::FieldError;
 pub use frame::{Frame, FrameHub, Offer};
 pub use geom::BBox;
 pub use shutdown::Shutdown;

@@ -1,6 +1,7 @@
 //! The `[inference]` config section.
 
 use std::path::PathBuf;
+use vigia_core::FieldError;
 
 use serde::Deserialize;
 
@@ -102,32 +103,38 @@ impl Default for InferenceConfig {
 
 impl InferenceConfig {
     /// Checks the values; returns `(field path, message)` pairs.
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
         if self.workers == 0 || self.workers > 64 {
-            errs.push(("workers", format!("must be 1..=64, got {}", self.workers)));
+            errs.push(FieldError::new(
+                "workers",
+                format!("must be 1..=64, got {}", self.workers),
+            ));
         }
         if self.threads_per_worker == 0 || self.threads_per_worker > 256 {
-            errs.push((
+            errs.push(FieldError::new(
                 "threads_per_worker",
                 format!("must be 1..=256, got {}", self.threads_per_worker),
             ));
         }
         let d = &self.detector;
         if !(0.0..=1.0).contains(&d.score_threshold) {
-            errs.push((
+            errs.push(FieldError::new(
                 "detector.score_threshold",
                 format!("must be in [0, 1], got {}", d.score_threshold),
             ));
         }
         if !(d.nms_iou_threshold > 0.0 && d.nms_iou_threshold <= 1.0) {
-            errs.push((
+            errs.push(FieldError::new(
                 "detector.nms_iou_threshold",
                 format!("must be in (0, 1], got {}", d.nms_iou_threshold),
             ));
         }
         if d.max_detections == 0 {
-            errs.push(("detector.max_detections", "must be at least 1".to_string()));
+            errs.push(FieldError::new(
+                "detector.max_detections",
+                "must be at least 1".to_string(),
+            ));
         }
         errs
     }

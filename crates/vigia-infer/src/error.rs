@@ -32,6 +32,9 @@ pub enum InferError {
     },
     #[error("running model {model}: {message}")]
     Run { model: String, message: String },
+    /// A picture that cannot be used (size, stride, buffer).
+    #[error("picture: {0}")]
+    Image(String),
     #[error("execution provider {provider} is not available: {message}")]
     Provider {
         provider: &'static str,

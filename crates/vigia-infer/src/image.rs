@@ -2,6 +2,7 @@
 //! and writing the input tensor in the layout, channel order and normalisation the
 //! manifest states.
 
+use crate::InferError;
 use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use vigia_core::{BBox, Frame};
@@ -20,22 +21,22 @@ pub struct RgbView<'a> {
 
 impl<'a> RgbView<'a> {
     /// Checks that `data` holds `height` rows of `stride` bytes (the last row may be short).
-    pub fn new(width: u32, height: u32, stride: usize, data: &'a [u8]) -> Result<Self, String> {
+    pub fn new(width: u32, height: u32, stride: usize, data: &'a [u8]) -> Result<Self, InferError> {
         let row = width as usize * 3;
         if width == 0 || height == 0 {
-            return Err(format!("empty picture {width}x{height}"));
+            return Err(InferError::Image(format!("empty picture {width}x{height}")));
         }
         if stride < row {
-            return Err(format!(
+            return Err(InferError::Image(format!(
                 "stride {stride} is shorter than a row of {row} bytes"
-            ));
+            )));
         }
         let need = stride * (height as usize - 1) + row;
         if data.len() < need {
-            return Err(format!(
+            return Err(InferError::Image(format!(
                 "{width}x{height} RGB with stride {stride} needs {need} bytes, got {}",
                 data.len()
-            ));
+            )));
         }
         Ok(Self {
             width,
@@ -46,7 +47,7 @@ impl<'a> RgbView<'a> {
     }
 
     /// A view of a frame's pixels.
-    pub fn from_frame(frame: &'a Frame) -> Result<Self, String> {
+    pub fn from_frame(frame: &'a Frame) -> Result<Self, InferError> {
         Self::new(frame.width, frame.height, frame.stride, frame.bytes())
     }
 
@@ -153,14 +154,14 @@ impl Preprocessor {
         &mut self,
         img: &RgbView,
         region: Option<BBox>,
-    ) -> Result<(u32, u32, Transform), String> {
+    ) -> Result<(u32, u32, Transform), InferError> {
         let full = BBox::new(0.0, 0.0, img.width as f32, img.height as f32);
         let r = region.map_or(full, |r| r.clip(img.width as f32, img.height as f32));
         if r.w < 1.0 || r.h < 1.0 {
-            return Err(format!(
+            return Err(InferError::Image(format!(
                 "region {r:?} is empty inside {}x{}",
                 img.width, img.height
-            ));
+            )));
         }
         let (nw, nh, mut t) = fit(&self.spec, r.w, r.h);
         t.origin_x = r.x;
@@ -178,16 +179,16 @@ impl Preprocessor {
             &self.compact
         };
         let src = ImageRef::new(img.width, img.height, src, PixelType::U8x3)
-            .map_err(|e| format!("source picture: {e}"))?;
+            .map_err(|e| InferError::Image(format!("source picture: {e}")))?;
         self.resized.resize(nw as usize * nh as usize * 3, 0);
         let mut dst = Image::from_slice_u8(nw, nh, &mut self.resized, PixelType::U8x3)
-            .map_err(|e| format!("resize buffer: {e}"))?;
+            .map_err(|e| InferError::Image(format!("resize buffer: {e}")))?;
         let opts = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
             .crop(r.x as f64, r.y as f64, r.w as f64, r.h as f64);
         self.resizer
             .resize(&src, &mut dst, &opts)
-            .map_err(|e| format!("resize: {e}"))?;
+            .map_err(|e| InferError::Image(format!("resize: {e}")))?;
         Ok((nw, nh, t))
     }
 
@@ -198,9 +199,11 @@ impl Preprocessor {
         img: &RgbView,
         region: Option<BBox>,
         out: &mut [f32],
-    ) -> Result<Transform, String> {
+    ) -> Result<Transform, InferError> {
         if self.spec.dtype == InputDtype::U8 || out.len() != self.item_len() {
-            return Err("input buffer does not match the model input".to_string());
+            return Err(InferError::Image(
+                "input buffer does not match the model input".to_string(),
+            ));
         }
         let (nw, nh, t) = self.resize(img, region)?;
         let lut = &self.lut;
@@ -216,9 +219,11 @@ impl Preprocessor {
         img: &RgbView,
         region: Option<BBox>,
         out: &mut [u8],
-    ) -> Result<Transform, String> {
+    ) -> Result<Transform, InferError> {
         if self.spec.dtype != InputDtype::U8 || out.len() != self.item_len() {
-            return Err("input buffer does not match the model input".to_string());
+            return Err(InferError::Image(
+                "input buffer does not match the model input".to_string(),
+            ));
         }
         let (nw, nh, t) = self.resize(img, region)?;
         write_item(&self.spec, &self.resized, (nw, nh), &t, out, |_, p| p);

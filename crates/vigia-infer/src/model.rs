@@ -266,7 +266,7 @@ impl InputBatch {
         pre: &mut Preprocessor,
         img: &RgbView,
         regions: &[BBox],
-    ) -> Result<(), String> {
+    ) -> Result<(), InferError> {
         let len = pre.item_len();
         for (i, r) in regions.iter().enumerate() {
             let range = i * len..(i + 1) * len;

@@ -9,6 +9,7 @@
 //! up until it counts.
 
 use std::time::Duration;
+use vigia_core::FieldError;
 
 use serde::Deserialize;
 
@@ -43,16 +44,19 @@ impl Default for MotionConfig {
 }
 
 impl MotionConfig {
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();
         if !(16..=640).contains(&self.width) {
-            e.push(("width", "must be 16..=640".to_string()));
+            e.push(FieldError::new("width", "must be 16..=640".to_string()));
         }
         if !(0.0..=1.0).contains(&self.min_changed_fraction) {
-            e.push(("min_changed_fraction", "must be in [0, 1]".to_string()));
+            e.push(FieldError::new(
+                "min_changed_fraction",
+                "must be in [0, 1]".to_string(),
+            ));
         }
         if self.max_skip_ms == 0 {
-            e.push(("max_skip_ms", "must be > 0".to_string()));
+            e.push(FieldError::new("max_skip_ms", "must be > 0".to_string()));
         }
         e
     }

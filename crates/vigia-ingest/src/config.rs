@@ -1,6 +1,7 @@
 //! `[[cameras]]` entries.
 
 use std::path::PathBuf;
+use vigia_core::FieldError;
 
 use serde::Deserialize;
 use vigia_core::CameraId;
@@ -146,43 +147,55 @@ impl CameraConfig {
     }
 
     /// The parsed source.
-    pub fn source(&self) -> Result<Source, String> {
+    pub fn source(&self) -> Result<Source, crate::IngestError> {
         Source::parse(&self.url)
     }
 
     /// Checks the values; returns `(field, message)` pairs. Does not read secrets.
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
         match self.source() {
-            Err(e) => errs.push(("url", e)),
+            Err(e) => errs.push(FieldError::new("url", e.to_string())),
             Ok(Source::File { path }) if !path.is_file() => {
-                errs.push(("url", format!("file {} does not exist", path.display())));
+                errs.push(FieldError::new(
+                    "url",
+                    format!("file {} does not exist", path.display()),
+                ));
             }
             Ok(_) => {}
         }
         if !(self.analysis_fps > 0.0 && self.analysis_fps <= 120.0) {
-            errs.push((
+            errs.push(FieldError::new(
                 "analysis_fps",
                 format!("must be in (0, 120], got {}", self.analysis_fps),
             ));
         }
         if self.stall_timeout_secs == 0 {
-            errs.push(("stall_timeout_secs", "must be at least 1".to_string()));
+            errs.push(FieldError::new(
+                "stall_timeout_secs",
+                "must be at least 1".to_string(),
+            ));
         }
         if self.reconnect_min_backoff_ms == 0 {
-            errs.push(("reconnect_min_backoff_ms", "must be at least 1".to_string()));
+            errs.push(FieldError::new(
+                "reconnect_min_backoff_ms",
+                "must be at least 1".to_string(),
+            ));
         }
         if self.reconnect_max_backoff_secs * 1000 < self.reconnect_min_backoff_ms {
-            errs.push((
+            errs.push(FieldError::new(
                 "reconnect_max_backoff_secs",
                 "must not be below reconnect_min_backoff_ms".to_string(),
             ));
         }
         if self.max_width.is_some_and(|w| w < 16) {
-            errs.push(("max_width", "must be at least 16".to_string()));
+            errs.push(FieldError::new(
+                "max_width",
+                "must be at least 16".to_string(),
+            ));
         }
         if self.password_env.is_some() && self.password_file.is_some() {
-            errs.push((
+            errs.push(FieldError::new(
                 "password_env",
                 "set password_env or password_file, not both".to_string(),
             ));
@@ -211,10 +224,10 @@ mod tests {
         bad.url = "ftp://x".into();
         bad.analysis_fps = 0.0;
         bad.max_width = Some(4);
-        let fields: Vec<_> = bad.validate().into_iter().map(|e| e.0).collect();
+        let fields: Vec<_> = bad.validate().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, vec!["url", "analysis_fps", "max_width"]);
         let mut missing = c;
         missing.url = "file:///definitely/not/here.mp4".into();
-        assert!(missing.validate()[0].1.contains("does not exist"));
+        assert!(missing.validate()[0].message.contains("does not exist"));
     }
 }

@@ -63,7 +63,7 @@ pub fn candidates(codec: Codec, pref: DecoderPreference) -> Vec<&'static str> {
 }
 
 /// Creates the first available decoder; `Err` lists what was tried.
-pub fn make(codec: Codec, pref: DecoderPreference) -> Result<gst::Element, String> {
+pub(crate) fn make(codec: Codec, pref: DecoderPreference) -> Result<gst::Element, String> {
     let tried = candidates(codec, pref);
     for name in &tried {
         if gst::ElementFactory::find(name).is_some()

@@ -16,6 +16,12 @@ pub enum IngestError {
     },
     #[error("camera {camera}: {message}")]
     Pipeline { camera: CameraId, message: String },
+    /// A source URL that cannot be used (the message says why; the URL is not in it).
+    #[error("{0}")]
+    Source(String),
+    /// A still frame that could not be taken from a file (the message names it).
+    #[error("{0}")]
+    Still(String),
     #[error("camera {camera}: bad source URL {url:?}: {message}")]
     Url {
         camera: CameraId,

@@ -267,7 +267,7 @@ pub fn build(cfg: &CameraConfig, sink: &Arc<FrameSink>) -> Result<CameraPipeline
     let source = cfg.source().map_err(|message| IngestError::Url {
         camera: camera.clone(),
         url: crate::source::redact_url(&cfg.url),
-        message,
+        message: message.to_string(),
     })?;
     let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
     let convert = make(camera, "videoconvertscale")?;

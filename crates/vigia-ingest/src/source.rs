@@ -9,6 +9,8 @@
 
 use std::path::PathBuf;
 
+use crate::IngestError;
+
 /// A parsed source.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Source {
@@ -31,7 +33,11 @@ pub enum Source {
 
 impl Source {
     /// Parses a source URL. The error text never repeats a password.
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub fn parse(url: &str) -> Result<Self, IngestError> {
+        Self::parse_url(url).map_err(IngestError::Source)
+    }
+
+    fn parse_url(url: &str) -> Result<Self, String> {
         if let Some(rest) = url
             .strip_prefix("rtsp://")
             .map(|r| ("rtsp://", r))

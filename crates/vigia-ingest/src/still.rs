@@ -18,7 +18,11 @@ pub struct Still {
 }
 
 /// Decodes the frame of `file` at `at` (or the last one, when `at` is past the end).
-pub fn grab_frame(file: &Path, at: Duration) -> Result<Still, String> {
+pub fn grab_frame(file: &Path, at: Duration) -> Result<Still, crate::IngestError> {
+    grab(file, at).map_err(crate::IngestError::Still)
+}
+
+fn grab(file: &Path, at: Duration) -> Result<Still, String> {
     gst::init().map_err(|e| format!("GStreamer initialisation failed: {e}"))?;
     if !file.is_file() {
         return Err(format!("{}: no such file", file.display()));
@@ -121,7 +125,7 @@ mod tests {
     #[test]
     fn a_missing_file_is_named() {
         let e = grab_frame(Path::new("/nonexistent/cam.mp4"), Duration::ZERO).unwrap_err();
-        assert!(e.contains("/nonexistent/cam.mp4"), "{e}");
+        assert!(e.to_string().contains("/nonexistent/cam.mp4"), "{e}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The `[lpr]` config section.
 
 use std::path::PathBuf;
+use vigia_core::FieldError;
 
 use serde::Deserialize;
 
@@ -78,41 +79,42 @@ impl Default for LprConfig {
 
 impl LprConfig {
     /// Checks the values; returns `(field, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
-        let mut e: Vec<(String, String)> = Vec::new();
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut e: Vec<FieldError> = Vec::new();
         if !(0.0..=1.0).contains(&self.plate_score_threshold) {
-            e.push(("plate_score_threshold".into(), "must be in [0, 1]".into()));
+            e.push(FieldError::new(
+                "plate_score_threshold",
+                "must be in [0, 1]",
+            ));
         }
         if !(0.0..=1.0).contains(&self.min_read_confidence) {
-            e.push(("min_read_confidence".into(), "must be in [0, 1]".into()));
+            e.push(FieldError::new("min_read_confidence", "must be in [0, 1]"));
         }
         if self.max_candidates == 0 || self.ocr_batch == 0 {
-            e.push((
-                "max_candidates".into(),
-                "max_candidates and ocr_batch must be at least 1".into(),
+            e.push(FieldError::new(
+                "max_candidates",
+                "max_candidates and ocr_batch must be at least 1",
             ));
         }
         if self.min_plate_chars == 0
             || self.min_plate_chars > self.max_plate_chars
             || self.max_plate_chars > 12
         {
-            e.push((
-                "min_plate_chars".into(),
-                "need 1 <= min_plate_chars <= max_plate_chars <= 12".into(),
+            e.push(FieldError::new(
+                "min_plate_chars",
+                "need 1 <= min_plate_chars <= max_plate_chars <= 12",
             ));
         }
         if self.hotlist_max_distance < 0.0 || self.hotlist_max_distance > 3.0 {
-            e.push(("hotlist_max_distance".into(), "must be in [0, 3]".into()));
+            e.push(FieldError::new("hotlist_max_distance", "must be in [0, 3]"));
         }
         if self.hotlist_reload_secs == 0 {
-            e.push(("hotlist_reload_secs".into(), "must be at least 1".into()));
+            e.push(FieldError::new("hotlist_reload_secs", "must be at least 1"));
         }
-        for (f, m) in self.pass.validate() {
-            e.push((format!("pass.{f}"), m));
-        }
+        e.extend(self.pass.validate().into_iter().map(|f| f.within("pass")));
         for (i, h) in self.hotlists.iter().enumerate() {
             if !h.path.is_file() {
-                e.push((
+                e.push(FieldError::new(
                     format!("hotlists[{i}].path"),
                     format!("{} does not exist", h.path.display()),
                 ));
@@ -120,7 +122,7 @@ impl LprConfig {
         }
         for (i, g) in self.grammar_files.iter().enumerate() {
             if !g.is_file() {
-                e.push((
+                e.push(FieldError::new(
                     format!("grammar_files[{i}]"),
                     format!("{} does not exist", g.display()),
                 ));
@@ -132,7 +134,7 @@ impl LprConfig {
             self.min_plate_chars,
             self.max_plate_chars,
         ) {
-            e.push(("countries".into(), m));
+            e.push(FieldError::new("countries", m.to_string()));
         }
         e
     }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use vigia_core::TextRead;
 
 use crate::charset::{CharClass, confusable_with};
+use crate::error::LprError;
 
 /// Plate background colour, estimated from the crop (a wire type of the event contract).
 pub use vigia_core::event::PlateColor;
@@ -51,7 +52,7 @@ pub struct PlateFormat {
 }
 
 impl PlateFormat {
-    pub fn new(spec: &FormatSpec) -> Result<Self, String> {
+    pub fn new(spec: &FormatSpec) -> Result<Self, LprError> {
         Ok(Self {
             name: spec.name.as_str().into(),
             country: spec.country.as_str().into(),
@@ -59,7 +60,7 @@ impl PlateFormat {
             plate_type: spec.plate_type.as_deref().map(Into::into),
             pattern: spec.pattern.clone(),
             classes: parse_pattern(&spec.pattern)
-                .map_err(|e| format!("format {}: {e}", spec.name))?,
+                .map_err(|e| LprError::Grammar(format!("format {}: {e}", spec.name)))?,
         })
     }
 
@@ -80,7 +81,11 @@ impl PlateFormat {
 }
 
 /// Parses the pattern dialect into one class per position.
-pub fn parse_pattern(p: &str) -> Result<Vec<CharClass>, String> {
+pub fn parse_pattern(p: &str) -> Result<Vec<CharClass>, LprError> {
+    pattern_classes(p).map_err(LprError::Pattern)
+}
+
+fn pattern_classes(p: &str) -> Result<Vec<CharClass>, String> {
     let s: Vec<char> = p
         .trim_start_matches('^')
         .trim_end_matches('$')
@@ -196,8 +201,8 @@ impl Grammar {
     }
 
     /// Parses a grammar file's text.
-    pub fn parse_formats(text: &str) -> Result<Vec<PlateFormat>, String> {
-        let f: GrammarFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse_formats(text: &str) -> Result<Vec<PlateFormat>, LprError> {
+        let f: GrammarFile = toml::from_str(text).map_err(|e| LprError::Grammar(e.to_string()))?;
         f.formats.iter().map(PlateFormat::new).collect()
     }
 
@@ -208,21 +213,22 @@ impl Grammar {
         files: &[impl AsRef<Path>],
         min_len: usize,
         max_len: usize,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, LprError> {
+        let bad = |what: String| move |e: LprError| LprError::Grammar(format!("{what}: {e}"));
         let mut formats = Vec::new();
         for c in countries {
             let text = Self::builtin(c).ok_or_else(|| {
-                format!(
+                LprError::Grammar(format!(
                     "no built-in plate formats for country {c:?} (built in: CO); add a grammar file"
-                )
+                ))
             })?;
-            formats.extend(Self::parse_formats(text).map_err(|e| format!("built-in {c}: {e}"))?);
+            formats.extend(Self::parse_formats(text).map_err(bad(format!("built-in {c}")))?);
         }
         for f in files {
             let f = f.as_ref();
-            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-            formats
-                .extend(Self::parse_formats(&text).map_err(|e| format!("{}: {e}", f.display()))?);
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| LprError::Grammar(format!("{}: {e}", f.display())))?;
+            formats.extend(Self::parse_formats(&text).map_err(bad(f.display().to_string()))?);
         }
         Ok(Self {
             formats,
@@ -495,6 +501,7 @@ mod tests {
         assert!(
             Grammar::load(&["XX".to_string()], &[] as &[&Path], 4, 10)
                 .unwrap_err()
+                .to_string()
                 .contains("XX")
         );
         std::fs::write(
@@ -502,7 +509,7 @@ mod tests {
             "[[formats]]\nname = \"bad\"\ncountry = \"VE\"\npattern = \"[a-z]\"\n",
         )
         .unwrap();
-        let e = Grammar::load(&[], &[&f], 4, 10).unwrap_err();
+        let e = Grammar::load(&[], &[&f], 4, 10).unwrap_err().to_string();
         assert!(e.contains("ve.toml") && e.contains("bad"), "{e}");
     }
 }

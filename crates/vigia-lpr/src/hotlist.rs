@@ -10,6 +10,7 @@
 //! Matching: exact, or within `max_distance` of an edit distance where substituting a
 //! confusable pair (`O`/`0`, `I`/`1`, `B`/`8`, ...) costs 0.5 and anything else 1.
 
+use crate::error::LprError;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -177,8 +178,11 @@ impl Hotlist {
     }
 
     /// Loads a CSV file; the file stem is the default list name.
-    pub fn load(path: &Path, list_name: Option<&str>) -> Result<(Self, Vec<RowError>), String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn load(path: &Path, list_name: Option<&str>) -> Result<(Self, Vec<RowError>), LprError> {
+        let text = std::fs::read_to_string(path).map_err(|e| LprError::Hotlist {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let stem = path
             .file_stem()
             .and_then(|s| s.to_str())

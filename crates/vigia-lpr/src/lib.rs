@@ -10,11 +10,13 @@
 
 pub mod charset;
 pub mod config;
+pub mod error;
 pub mod grammar;
 pub mod hotlist;
 pub mod pass;
 
 pub use config::LprConfig;
+pub use error::LprError;
 pub use grammar::{Grammar, PlateColor, PlateFormat, PlateText};
 pub use hotlist::{Hotlist, HotlistMatch};
 pub use pass::{PassConfig, PassEvent, PassTracker};

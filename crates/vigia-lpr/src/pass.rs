@@ -15,6 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
+use vigia_core::FieldError;
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -54,22 +55,28 @@ impl Default for PassConfig {
 }
 
 impl PassConfig {
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut e = Vec::new();
         if self.min_reads == 0 {
-            e.push(("min_reads", "must be at least 1".to_string()));
+            e.push(FieldError::new(
+                "min_reads",
+                "must be at least 1".to_string(),
+            ));
         }
         if self.end_after_ms == 0 {
-            e.push(("end_after_ms", "must be > 0".to_string()));
+            e.push(FieldError::new("end_after_ms", "must be > 0".to_string()));
         }
         if !(0.0..=1.0).contains(&self.single_read_min_likelihood) {
-            e.push((
+            e.push(FieldError::new(
                 "single_read_min_likelihood",
                 "must be in [0, 1]".to_string(),
             ));
         }
         if self.max_reads_per_pass == 0 {
-            e.push(("max_reads_per_pass", "must be at least 1".to_string()));
+            e.push(FieldError::new(
+                "max_reads_per_pass",
+                "must be at least 1".to_string(),
+            ));
         }
         e
     }

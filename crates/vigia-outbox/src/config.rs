@@ -1,6 +1,7 @@
 //! `[outbox]` settings.
 
 use std::path::PathBuf;
+use vigia_core::FieldError;
 
 use serde::Deserialize;
 
@@ -53,13 +54,16 @@ impl Default for OutboxConfig {
 
 impl OutboxConfig {
     /// Checks the values; returns `(field, message)` pairs.
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
         if self.segment_bytes < 4096 {
-            errs.push(("segment_bytes", "must be at least 4096".to_string()));
+            errs.push(FieldError::new(
+                "segment_bytes",
+                "must be at least 4096".to_string(),
+            ));
         }
         if self.max_bytes < self.segment_bytes {
-            errs.push((
+            errs.push(FieldError::new(
                 "max_bytes",
                 format!(
                     "must be at least segment_bytes ({}), got {}",
@@ -68,7 +72,7 @@ impl OutboxConfig {
             ));
         }
         if self.fsync == FsyncPolicy::Interval && self.fsync_interval_ms == 0 {
-            errs.push((
+            errs.push(FieldError::new(
                 "fsync_interval_ms",
                 "must be > 0 with fsync = \"interval\"".to_string(),
             ));

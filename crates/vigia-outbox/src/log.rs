@@ -15,6 +15,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
@@ -112,6 +113,12 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     appended: watch::Sender<u64>,
+    /// Copies of the counts, updated under the lock after every change, so status reads
+    /// (HTTP, metrics) never wait behind an append that is in `fdatasync`.
+    pending: AtomicUsize,
+    bytes: AtomicU64,
+    max_bytes: u64,
+    dir: PathBuf,
 }
 
 /// The durable outbox. Cheap to share behind an `Arc`; all methods take `&self`.
@@ -382,6 +389,10 @@ impl Outbox {
 
         let (appended, _) = watch::channel(next_seq - 1);
         let shared = Arc::new(Shared {
+            pending: AtomicUsize::new(inner.index.len()),
+            bytes: AtomicU64::new(inner.total_bytes),
+            max_bytes: inner.max_bytes,
+            dir: inner.dir.clone(),
             inner: Mutex::new(inner),
             appended,
         });
@@ -402,6 +413,19 @@ impl Outbox {
         self.shared.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs `f` under the lock, then refreshes the counts status reads see.
+    fn changing<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut inner = self.lock();
+        let out = f(&mut inner);
+        self.shared
+            .pending
+            .store(inner.index.len(), Ordering::Relaxed);
+        self.shared
+            .bytes
+            .store(inner.total_bytes, Ordering::Relaxed);
+        out
+    }
+
     /// Appends a record; durable per the fsync policy when this returns. Returns its seq.
     pub fn append(&self, payload: &[u8]) -> Result<u64, OutboxError> {
         if payload.len() > MAX_PAYLOAD {
@@ -410,7 +434,7 @@ impl Outbox {
                 max: MAX_PAYLOAD,
             });
         }
-        let seq = self.lock().append(payload)?;
+        let seq = self.changing(|inner| inner.append(payload))?;
         self.shared.appended.send_replace(seq);
         Ok(seq)
     }
@@ -424,22 +448,22 @@ impl Outbox {
     /// Marks `seq` acknowledged. Returns `false` when it was not pending (already acked or
     /// unknown). Deletes its segment when that was the segment's last pending record.
     pub fn ack(&self, seq: u64) -> Result<bool, OutboxError> {
-        self.lock().ack(seq)
+        self.changing(|inner| inner.ack(seq))
     }
 
-    /// Number of records not yet acknowledged.
+    /// Number of records not yet acknowledged (never waits on a write in progress).
     pub fn pending(&self) -> usize {
-        self.lock().index.len()
+        self.shared.pending.load(Ordering::Relaxed)
     }
 
-    /// Bytes of segment files on disk.
+    /// Bytes of segment files on disk (never waits on a write in progress).
     pub fn bytes(&self) -> u64 {
-        self.lock().total_bytes
+        self.shared.bytes.load(Ordering::Relaxed)
     }
 
     /// The disk budget.
     pub fn max_bytes(&self) -> u64 {
-        self.lock().max_bytes
+        self.shared.max_bytes
     }
 
     /// A receiver that changes whenever a record is appended (value: its seq).
@@ -454,7 +478,7 @@ impl Outbox {
 
     /// The directory of this outbox.
     pub fn dir(&self) -> PathBuf {
-        self.lock().dir.clone()
+        self.shared.dir.clone()
     }
 }
 

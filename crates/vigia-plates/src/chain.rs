@@ -45,7 +45,7 @@ impl Chain {
         let view =
             RgbView::new(w, h, w as usize * 3, &rgb).map_err(|message| PlatesError::Image {
                 path: path.to_path_buf(),
-                message,
+                message: message.to_string(),
             })?;
         let t = Instant::now();
         let vehicles = self.vehicles.detect(&view)?;

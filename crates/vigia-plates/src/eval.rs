@@ -151,7 +151,7 @@ fn scan_image(chain: &mut Chain, path: &Path) -> Result<ImageScan, PlatesError> 
     let (w, h, rgb) = load_rgb(path)?;
     let view = RgbView::new(w, h, w as usize * 3, &rgb).map_err(|message| PlatesError::Image {
         path: path.to_path_buf(),
-        message,
+        message: message.to_string(),
     })?;
     let t0 = Instant::now();
     let vehicles = chain

@@ -31,7 +31,7 @@ pub enum PlatesError {
     },
     /// The plate grammars could not be built.
     #[error("loading plate grammars (lpr.countries, lpr.grammar_files): {0}")]
-    Grammar(String),
+    Grammar(vigia_lpr::LprError),
     /// Running a model failed.
     #[error(transparent)]
     Infer(#[from] vigia_infer::InferError),

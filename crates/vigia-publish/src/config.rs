@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use vigia_core::FieldError;
 
 use serde::Deserialize;
 
@@ -144,12 +145,12 @@ impl BrokerUrl {
 
 impl MqttConfig {
     /// Checks the values; returns `(field, message)` pairs.
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
         let tls = match self.url.as_deref().map(BrokerUrl::parse) {
             Some(Ok(u)) => u.tls,
             Some(Err(e)) => {
-                errs.push(("url", e.to_string()));
+                errs.push(FieldError::new("url", e.to_string()));
                 true
             }
             None => false,
@@ -161,7 +162,7 @@ impl MqttConfig {
                 ("client_key_file", self.client_key_file.is_some()),
             ] {
                 if set {
-                    errs.push((
+                    errs.push(FieldError::new(
                         field,
                         "needs a TLS broker: url = \"mqtts://host[:port]\"".to_string(),
                     ));
@@ -169,7 +170,7 @@ impl MqttConfig {
             }
         }
         if self.client_cert_file.is_some() != self.client_key_file.is_some() {
-            errs.push((
+            errs.push(FieldError::new(
                 "client_cert_file",
                 "set client_cert_file and client_key_file together".to_string(),
             ));
@@ -177,27 +178,36 @@ impl MqttConfig {
         if let Some(p) = &self.topic_prefix
             && let Err(e) = crate::topics::Topics::new(p)
         {
-            errs.push(("topic_prefix", e.to_string()));
+            errs.push(FieldError::new("topic_prefix", e.to_string()));
         }
         if let Some(id) = &self.client_id
             && (id.is_empty() || id.len() > 128)
         {
-            errs.push(("client_id", "must be 1 to 128 characters".to_string()));
+            errs.push(FieldError::new(
+                "client_id",
+                "must be 1 to 128 characters".to_string(),
+            ));
         }
         if self.inflight_window == 0 || self.inflight_window > 1000 {
-            errs.push((
+            errs.push(FieldError::new(
                 "inflight_window",
                 format!("must be 1..=1000, got {}", self.inflight_window),
             ));
         }
         if self.keep_alive_secs < 5 {
-            errs.push(("keep_alive_secs", "must be at least 5".to_string()));
+            errs.push(FieldError::new(
+                "keep_alive_secs",
+                "must be at least 5".to_string(),
+            ));
         }
         if self.reconnect_min_backoff_ms == 0 {
-            errs.push(("reconnect_min_backoff_ms", "must be at least 1".to_string()));
+            errs.push(FieldError::new(
+                "reconnect_min_backoff_ms",
+                "must be at least 1".to_string(),
+            ));
         }
         if self.password_env.is_some() && self.password_file.is_some() {
-            errs.push((
+            errs.push(FieldError::new(
                 "password_env",
                 "set password_env or password_file, not both".to_string(),
             ));
@@ -269,7 +279,7 @@ mod tests {
             topic_prefix: Some("a/+/b".into()),
             ..MqttConfig::default()
         };
-        let fields: Vec<_> = c.validate().into_iter().map(|e| e.0).collect();
+        let fields: Vec<_> = c.validate().into_iter().map(|e| e.field).collect();
         assert_eq!(fields, vec!["url", "topic_prefix", "inflight_window"]);
         assert!(MqttConfig::default().validate().is_empty());
         let plain_with_tls_files = MqttConfig {
@@ -281,7 +291,7 @@ mod tests {
         let fields: Vec<_> = plain_with_tls_files
             .validate()
             .into_iter()
-            .map(|e| e.0)
+            .map(|e| e.field)
             .collect();
         assert_eq!(
             fields,

@@ -16,6 +16,9 @@ pub enum PublishError {
     Config(String),
     #[error("embedded MQTT broker on {listen}: {message}")]
     Broker { listen: String, message: String },
+    /// An outbox record this version cannot read.
+    #[error("outbox record: {0}")]
+    RecordFormat(String),
     #[error("outbox record {seq}: {message}")]
     Record { seq: u64, message: String },
     #[error(transparent)]

@@ -88,6 +88,8 @@ struct Conn {
     inflight: HashMap<u16, Pending>,
     /// Last outbox seq requested on this connection.
     cursor: Option<u64>,
+    /// Acknowledged by the broker (or undecodable), not yet recorded in the outbox.
+    acked: Vec<(u64, Option<OutboxMessage>)>,
 }
 
 impl Conn {
@@ -158,6 +160,7 @@ impl Publisher {
             requested: VecDeque::new(),
             inflight: HashMap::new(),
             cursor: None,
+            acked: Vec::new(),
         };
         let mut appended = self.outbox.subscribe();
         let mut appended_open = true;
@@ -166,7 +169,8 @@ impl Publisher {
         let mut logged_down = false;
         loop {
             if conn.connected {
-                self.fill(&mut conn, window);
+                self.fill(&mut conn, window).await;
+                self.record_acks(&mut conn).await;
             }
             if let Some(deadline) = draining {
                 let empty = self.outbox.pending() == 0 && conn.in_flight() == 0;
@@ -183,6 +187,7 @@ impl Publisher {
                             backoff = self.settings.min_backoff;
                             logged_down = false;
                         }
+                        self.record_acks(&mut conn).await;
                     }
                     Err(e) => {
                         let was = conn.connected;
@@ -230,12 +235,19 @@ impl Publisher {
         self.say_offline(&mut conn).await;
     }
 
-    /// Requests publishes from the outbox until the window is full.
-    fn fill(&self, conn: &mut Conn, window: usize) {
+    /// Requests publishes from the outbox until the window is full. Outbox reads run off
+    /// the async threads (the outbox lock may be held by an append in `fdatasync`).
+    async fn fill(&self, conn: &mut Conn, window: usize) {
         while conn.in_flight() < window {
             let want = window - conn.in_flight();
-            let records = match self.outbox.read_after(conn.cursor, want) {
-                Ok(r) => r,
+            let (outbox, cursor) = (self.outbox.clone(), conn.cursor);
+            let read = tokio::task::spawn_blocking(move || outbox.read_after(cursor, want)).await;
+            let records = match read {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "reading the outbox failed");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "reading the outbox failed");
                     return;
@@ -253,7 +265,7 @@ impl Publisher {
                         // incompatible version): report it and drop it rather than block
                         // everything behind it.
                         tracing::error!(seq = rec.seq, error = %e, "undecodable outbox record dropped");
-                        let _ = self.outbox.ack(rec.seq);
+                        conn.acked.push((rec.seq, None));
                         continue;
                     }
                 };
@@ -307,7 +319,7 @@ impl Publisher {
                 }
             }
             Event::Incoming(Packet::PubAck(ack)) => match conn.inflight.remove(&ack.pkid) {
-                Some(Pending::Record { seq, msg }) => self.acknowledged(seq, msg),
+                Some(Pending::Record { seq, msg }) => conn.acked.push((seq, Some(msg))),
                 Some(Pending::Control) => {}
                 None => tracing::warn!(pkid = ack.pkid, "PUBACK for an unknown packet id"),
             },
@@ -316,10 +328,34 @@ impl Publisher {
         false
     }
 
-    fn acknowledged(&self, seq: u64, msg: OutboxMessage) {
-        if let Err(e) = self.outbox.ack(seq) {
-            tracing::error!(seq, error = %e, "recording an acknowledgement failed; the event may be sent again");
+    /// Records the acknowledgements in the outbox (off the async threads: an ack may
+    /// compact the ledger with fsyncs), then reports each delivered message.
+    async fn record_acks(&self, conn: &mut Conn) {
+        if conn.acked.is_empty() {
+            return;
         }
+        let acked = std::mem::take(&mut conn.acked);
+        let seqs: Vec<u64> = acked.iter().map(|(seq, _)| *seq).collect();
+        let outbox = self.outbox.clone();
+        let recorded = tokio::task::spawn_blocking(move || {
+            for seq in seqs {
+                if let Err(e) = outbox.ack(seq) {
+                    tracing::error!(seq, error = %e, "recording an acknowledgement failed; the event may be sent again");
+                }
+            }
+        })
+        .await;
+        if let Err(e) = recorded {
+            tracing::error!(error = %e, "recording acknowledgements failed; the events may be sent again");
+        }
+        for (seq, msg) in acked {
+            if let Some(msg) = msg {
+                self.acknowledged(seq, msg);
+            }
+        }
+    }
+
+    fn acknowledged(&self, seq: u64, msg: OutboxMessage) {
         self.metrics.outbox_depth.set(self.outbox.pending() as i64);
         self.metrics.outbox_bytes.set(self.outbox.bytes() as i64);
         self.metrics

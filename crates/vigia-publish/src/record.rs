@@ -10,6 +10,7 @@
 use chrono::Utc;
 use vigia_core::Event;
 
+use crate::PublishError;
 use crate::topics::Topics;
 
 const VERSION: u8 = 1;
@@ -77,7 +78,12 @@ impl OutboxMessage {
         b
     }
 
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+    /// Decodes a record; fails on one written by an incompatible version or cut short.
+    pub fn decode(bytes: &[u8]) -> Result<Self, PublishError> {
+        Self::read(bytes).map_err(PublishError::RecordFormat)
+    }
+
+    fn read(bytes: &[u8]) -> Result<Self, String> {
         let mut r = Reader(bytes);
         let version = r.u8()?;
         if version != VERSION {
@@ -134,6 +140,11 @@ mod tests {
         assert!(OutboxMessage::decode(&enc[..5]).is_err());
         let mut bad = enc.clone();
         bad[0] = 9;
-        assert!(OutboxMessage::decode(&bad).unwrap_err().contains("version"));
+        assert!(
+            OutboxMessage::decode(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("version")
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! `[[rules]]` entries.
 
 use std::path::PathBuf;
+use vigia_core::FieldError;
 
 use chrono::{Datelike, NaiveDateTime, NaiveTime, Weekday};
 use serde::Deserialize;
@@ -133,8 +134,8 @@ impl ScheduleWindow {
     }
 
     /// What was wrong with the written window.
-    pub fn validate(&self) -> Vec<String> {
-        self.problems.clone()
+    pub fn problems(&self) -> &[String] {
+        &self.problems
     }
 }
 
@@ -228,11 +229,11 @@ pub struct RuleConfig {
 
 impl RuleConfig {
     /// Checks the values; returns `(field, message)` pairs.
-    pub fn validate(&self) -> Vec<(String, String)> {
-        let mut e: Vec<(String, String)> = Vec::new();
-        let mut push = |f: &str, m: String| e.push((f.to_string(), m));
+    pub fn validate(&self) -> Vec<FieldError> {
+        let mut e: Vec<FieldError> = Vec::new();
+        let mut push = |f: &str, m: &str| e.push(FieldError::new(f, m));
         if self.name.is_empty() || self.name.len() > 64 {
-            push("name", "must be 1 to 64 characters".into());
+            push("name", "must be 1 to 64 characters");
         }
         let needs_zone = matches!(
             self.kind,
@@ -244,30 +245,30 @@ impl RuleConfig {
         match &self.zone {
             None if needs_zone => push(
                 "zone",
-                format!("{} needs a zone polygon", self.kind.as_str()),
+                &format!("{} needs a zone polygon", self.kind.as_str()),
             ),
             Some(z) => {
                 if z.len() < 3 {
-                    push("zone", "a polygon needs at least 3 points".into());
+                    push("zone", "a polygon needs at least 3 points");
                 } else if area(z) < 1e-5 {
-                    push("zone", "the polygon has no area".into());
+                    push("zone", "the polygon has no area");
                 }
                 if z.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
-                    push("zone", "coordinates are normalised: 0 to 1".into());
+                    push("zone", "coordinates are normalised: 0 to 1");
                 }
             }
             None => {}
         }
         match (&self.line, self.kind) {
             (None, RuleKind::LineCrossing) => {
-                push("line", "line_crossing needs a line [[x, y], [x, y]]".into())
+                push("line", "line_crossing needs a line [[x, y], [x, y]]")
             }
             (Some(l), _) => {
                 if l.iter().flatten().any(|v| !(0.0..=1.0).contains(v)) {
-                    push("line", "coordinates are normalised: 0 to 1".into());
+                    push("line", "coordinates are normalised: 0 to 1");
                 }
                 if (l[0][0] - l[1][0]).abs() + (l[0][1] - l[1][1]).abs() < 1e-4 {
-                    push("line", "the two points are the same".into());
+                    push("line", "the two points are the same");
                 }
             }
             _ => {}
@@ -277,20 +278,20 @@ impl RuleConfig {
         {
             push(
                 "dwell_secs",
-                format!("{} needs dwell_secs > 0", self.kind.as_str()),
+                &format!("{} needs dwell_secs > 0", self.kind.as_str()),
             );
         }
         if self.kind == RuleKind::Crowding && self.min_count.is_none_or(|c| c < 2) {
-            push("min_count", "crowding needs min_count >= 2".into());
+            push("min_count", "crowding needs min_count >= 2");
         }
         if self.kind == RuleKind::WrongWay {
             match self.direction {
                 None => push(
                     "direction",
-                    "wrong_way needs the allowed direction [dx, dy]".into(),
+                    "wrong_way needs the allowed direction [dx, dy]",
                 ),
                 Some(d) if d[0].abs() + d[1].abs() < 1e-6 => {
-                    push("direction", "must not be [0, 0]".into())
+                    push("direction", "must not be [0, 0]")
                 }
                 _ => {}
             }
@@ -303,24 +304,24 @@ impl RuleConfig {
             ("hysteresis", self.hysteresis),
         ] {
             if v.is_some_and(|v| v < 0.0 || !v.is_finite()) {
-                push(f, "must be a number >= 0".into());
+                push(f, "must be a number >= 0");
             }
         }
         if self
             .angle_tolerance_deg
             .is_some_and(|a| !(0.0..=90.0).contains(&a))
         {
-            push("angle_tolerance_deg", "must be 0 to 90".into());
+            push("angle_tolerance_deg", "must be 0 to 90");
         }
         for (i, w) in self.schedule.iter().enumerate() {
-            for m in w.validate() {
+            for m in w.problems() {
                 push(&format!("schedule[{i}]"), m);
             }
         }
         if let Some(c) = &self.classifier
             && !(0.0..=1.0).contains(&c.min_score)
         {
-            push("classifier.min_score", "must be in [0, 1]".into());
+            push("classifier.min_score", "must be in [0, 1]");
         }
         e
     }
@@ -352,7 +353,7 @@ mod tests {
     }
 
     fn fields(r: &RuleConfig) -> Vec<String> {
-        r.validate().into_iter().map(|e| e.0).collect()
+        r.validate().into_iter().map(|e| e.field).collect()
     }
 
     #[test]
@@ -403,6 +404,6 @@ mod tests {
         let day = ScheduleWindow::parse(&[], "08:00", "18:00");
         assert!(day.contains(t("2026-11-29 08:00")) && !day.contains(t("2026-11-29 18:00")));
         let bad = ScheduleWindow::parse(&["someday"], "25:00", "06:00");
-        assert_eq!(bad.validate().len(), 2);
+        assert_eq!(bad.problems().len(), 2);
     }
 }

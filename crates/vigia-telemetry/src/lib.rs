@@ -11,3 +11,11 @@ pub mod metrics;
 
 pub use config::{LogFormat, TelemetryConfig};
 pub use metrics::Metrics;
+
+/// Errors of the telemetry set-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelemetryError {
+    /// A log filter (`telemetry.log_filter` or `RUST_LOG`) that does not parse.
+    #[error("log filter {filter:?}: {message}")]
+    LogFilter { filter: String, message: String },
+}

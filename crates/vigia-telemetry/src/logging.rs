@@ -2,6 +2,7 @@
 
 use tracing_subscriber::EnvFilter;
 
+use crate::TelemetryError;
 use crate::config::LogFormat;
 
 /// Noisy dependencies kept quiet unless the filter names them. The embedded broker
@@ -9,9 +10,9 @@ use crate::config::LogFormat;
 const QUIET: &[&str] = &["rumqttd=off", "rumqttc=warn", "ort=warn"];
 
 /// Installs the global subscriber, writing to stderr (stdout is left for command output).
-/// `RUST_LOG`, when set, replaces `filter`. Returns an error text when the filter is invalid;
-/// a second call is a no-op (tests may call it many times).
-pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
+/// `RUST_LOG`, when set, replaces `filter`. Fails when the filter is invalid; a second call
+/// is a no-op (tests may call it many times).
+pub fn init(format: LogFormat, filter: &str) -> Result<(), TelemetryError> {
     let mut directives = filter.to_string();
     if let Ok(env) = std::env::var("RUST_LOG")
         && !env.trim().is_empty()
@@ -25,8 +26,10 @@ pub fn init(format: LogFormat, filter: &str) -> Result<(), String> {
             directives.push_str(q);
         }
     }
-    let env_filter =
-        EnvFilter::try_new(&directives).map_err(|e| format!("log filter {directives:?}: {e}"))?;
+    let env_filter = EnvFilter::try_new(&directives).map_err(|e| TelemetryError::LogFilter {
+        filter: directives.clone(),
+        message: e.to_string(),
+    })?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(env_filter)
         .with_writer(std::io::stderr);

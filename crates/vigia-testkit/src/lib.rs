@@ -18,6 +18,9 @@ pub mod pki;
 /// Errors from the harness.
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
+    /// Real test data (`../shared`) that is not there.
+    #[error("{0}")]
+    MissingData(String),
     #[error("mosquitto: {0}")]
     Mosquitto(String),
     #[error("I/O: {0}")]

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use crate::TestkitError;
+
 /// The workspace root (where the root Cargo.toml is).
 pub fn project_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -12,41 +14,52 @@ pub fn project_root() -> PathBuf {
 
 /// The shared folder of real models and data: `$VIGIA_SHARED_DIR`, else `../shared` beside
 /// the project. `Err` names where it looked (tests skip with that message).
-pub fn shared_dir() -> Result<PathBuf, String> {
+pub fn shared_dir() -> Result<PathBuf, TestkitError> {
     if let Some(d) = std::env::var_os("VIGIA_SHARED_DIR").map(PathBuf::from) {
         if d.is_dir() {
             return Ok(d);
         }
-        return Err(format!(
+        return Err(TestkitError::MissingData(format!(
             "VIGIA_SHARED_DIR={} is not a directory",
             d.display()
-        ));
+        )));
     }
     let d = project_root().join("../shared");
     if d.is_dir() {
-        return d.canonicalize().map_err(|e| e.to_string());
+        return d.canonicalize().map_err(TestkitError::Io);
     }
-    Err(format!(
+    Err(TestkitError::MissingData(format!(
         "{} not found (real test data; set VIGIA_SHARED_DIR to use another place)",
         d.display()
-    ))
+    )))
 }
 
 /// A file under the shared folder, or `Err` with the reason it is unavailable.
-pub fn shared_file(rel: &str) -> Result<PathBuf, String> {
+pub fn shared_file(rel: &str) -> Result<PathBuf, TestkitError> {
     let p = shared_dir()?.join(rel);
     if p.exists() {
         Ok(p)
     } else {
-        Err(format!("{} not found", p.display()))
+        Err(TestkitError::MissingData(format!(
+            "{} not found",
+            p.display()
+        )))
     }
 }
 
 /// Reports a skipped test on stderr, so a skip is visible in the test output rather than
-/// passing silently.
+/// passing silently. In CI (`CI=true`) the real data must be there: the test fails.
 #[allow(clippy::print_stderr)]
 pub fn skip(test: &str, reason: &str) {
+    if in_ci() {
+        panic!("{test}: the real test data is missing in CI: {reason}");
+    }
     eprintln!("SKIPPED {test}: {reason}");
+}
+
+/// Whether this runs in CI (`CI=true`), where tests never skip for missing data.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
 /// Returns the shared file or skips the calling test (returns from it) with a message.
@@ -56,7 +69,7 @@ macro_rules! shared_or_skip {
         match $crate::paths::shared_file($rel) {
             Ok(p) => p,
             Err(reason) => {
-                $crate::paths::skip(module_path!(), &reason);
+                $crate::paths::skip(module_path!(), &reason.to_string());
                 return;
             }
         }

@@ -17,6 +17,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use vigia_core::FieldError;
 
 use chrono::{DateTime, Utc};
 use pathfinding::kuhn_munkres::kuhn_munkres;
@@ -58,7 +59,7 @@ impl Default for TrackerConfig {
 
 impl TrackerConfig {
     /// Checks the values; returns `(field, message)` pairs.
-    pub fn validate(&self) -> Vec<(&'static str, String)> {
+    pub fn validate(&self) -> Vec<FieldError> {
         let mut errs = Vec::new();
         for (name, v) in [
             ("high_score", self.high_score),
@@ -66,14 +67,20 @@ impl TrackerConfig {
             ("low_match_iou", self.low_match_iou),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                errs.push((name, format!("must be in [0, 1], got {v}")));
+                errs.push(FieldError::new(name, format!("must be in [0, 1], got {v}")));
             }
         }
         if self.min_hits == 0 {
-            errs.push(("min_hits", "must be at least 1".to_string()));
+            errs.push(FieldError::new(
+                "min_hits",
+                "must be at least 1".to_string(),
+            ));
         }
         if self.lost_timeout_ms == 0 {
-            errs.push(("lost_timeout_ms", "must be > 0".to_string()));
+            errs.push(FieldError::new(
+                "lost_timeout_ms",
+                "must be > 0".to_string(),
+            ));
         }
         errs
     }
