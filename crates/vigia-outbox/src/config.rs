@@ -38,6 +38,10 @@ pub struct OutboxConfig {
     pub fsync: FsyncPolicy,
     /// Group-commit interval for `fsync = "interval"`. Default 50 ms.
     pub fsync_interval_ms: u64,
+    /// Free space to leave on the outbox's filesystem (snapshots and logs share it): below
+    /// it appends are refused ([`crate::OutboxError::NoSpace`], back-pressure) until space
+    /// returns. Default 32 MiB.
+    pub min_free_bytes: u64,
 }
 
 impl Default for OutboxConfig {
@@ -48,6 +52,7 @@ impl Default for OutboxConfig {
             max_bytes: 1024 * 1024 * 1024,
             fsync: FsyncPolicy::Always,
             fsync_interval_ms: 50,
+            min_free_bytes: 32 * 1024 * 1024,
         }
     }
 }

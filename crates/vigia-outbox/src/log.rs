@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -106,8 +106,53 @@ struct Inner {
     ledger_entries: usize,
     /// Acknowledged seqs at or above the ledger watermark.
     acked_above: BTreeSet<u64>,
+    /// Ledger entries at the last compaction (a compaction is due once as many entries
+    /// were appended since as it would write: amortised O(1) per ack however many acks
+    /// wait above a stuck record).
+    compacted_entries: usize,
+    /// A ledger write failed part-way: rewrite it before appending again.
+    ledger_torn: bool,
     total_bytes: u64,
+    /// The active segment cannot take more records (a write that could not be undone, or
+    /// a failed fsync): the next append starts a new segment first.
+    poisoned: bool,
+    free: FreeSpace,
     _lock: File,
+}
+
+/// Free space on the outbox's filesystem, checked with `statvfs` at most every
+/// [`FREE_RECHECK`] and estimated in between from the bytes written.
+struct FreeSpace {
+    min: u64,
+    known: u64,
+    at: Instant,
+}
+
+const FREE_RECHECK: Duration = Duration::from_millis(250);
+
+impl FreeSpace {
+    /// Refuses a write of `need` bytes that would leave less than `min` free.
+    fn reserve(&mut self, dir: &Path, need: u64) -> Result<(), OutboxError> {
+        if self.min == 0 {
+            return Ok(());
+        }
+        if self.at.elapsed() >= FREE_RECHECK || self.known < self.min + need {
+            let st = rustix::fs::statvfs(dir).map_err(|e| io(dir)(e.into()))?;
+            self.known = st.f_bavail.saturating_mul(st.f_frsize);
+            self.at = Instant::now();
+        }
+        if self.known < self.min + need {
+            return Err(OutboxError::NoSpace {
+                path: dir.to_path_buf(),
+                detail: format!(
+                    "{} bytes free, outbox.min_free_bytes is {}",
+                    self.known, self.min
+                ),
+            });
+        }
+        self.known -= need;
+        Ok(())
+    }
 }
 
 struct Shared {
@@ -362,7 +407,13 @@ impl Outbox {
             .into_iter()
             .filter(|s| seen_in_live.contains(s))
             .collect();
-        let ledger = File::create(&ledger_path).map_err(io(&ledger_path))?;
+        // Never truncated in place: compaction below replaces it by write-temp-fsync-rename,
+        // so a crash or a full disk here leaves the old ledger whole.
+        let ledger = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&ledger_path)
+            .map_err(io(&ledger_path))?;
         let mut inner = Inner {
             dir: dir.to_path_buf(),
             segment_bytes: cfg.segment_bytes,
@@ -382,7 +433,15 @@ impl Outbox {
             ledger,
             ledger_entries: 0,
             acked_above,
+            compacted_entries: 0,
+            ledger_torn: false,
             total_bytes,
+            poisoned: false,
+            free: FreeSpace {
+                min: cfg.min_free_bytes,
+                known: 0,
+                at: Instant::now(),
+            },
             _lock: lock,
         };
         inner.compact_ledger()?;
@@ -504,6 +563,7 @@ fn flusher_loop(weak: &Weak<Shared>, stop: &mpsc::Receiver<()>, interval: Durati
         let Some(shared) = weak.upgrade() else { return };
         let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.dirty
+            && !inner.poisoned
             && let Err(e) = inner.sync()
         {
             tracing::error!(error = %e, "outbox group commit failed");
@@ -516,32 +576,37 @@ impl Inner {
         seg_path(&self.dir, self.active_id)
     }
 
+    /// An fsync error is fatal for the segment: its pages may already be marked clean, so
+    /// a retried fsync could report success for data that never reached the disk. The next
+    /// append starts a new segment instead.
     fn sync(&mut self) -> Result<(), OutboxError> {
         let path = self.active_path();
-        self.active.sync_data().map_err(io(&path))?;
+        if let Err(e) = self.active.sync_data() {
+            self.poisoned = true;
+            return Err(io(&path)(e));
+        }
         self.dirty = false;
         self.last_sync = Instant::now();
         Ok(())
     }
 
     fn roll(&mut self) -> Result<(), OutboxError> {
-        if self.dirty || self.fsync != FsyncPolicy::Never {
+        // A poisoned segment is not fsynced again (see `sync`).
+        if !self.poisoned && (self.dirty || self.fsync != FsyncPolicy::Never) {
             self.sync()?;
         }
         let id = self.next_seq;
         let path = seg_path(&self.dir, id);
-        let mut file = OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        file.write_all(SEGMENT_MAGIC).map_err(io(&path))?;
-        if self.fsync != FsyncPolicy::Never {
-            file.sync_all().map_err(io(&path))?;
-            sync_dir(&self.dir)?;
-        }
+        let file = match self.new_segment(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                // Nothing changed: the old segment stays active (or poisoned).
+                let _ = fs::remove_file(&path);
+                return Err(e);
+            }
+        };
         let old = self.active_id;
+        self.poisoned = false;
         self.active = file;
         self.active_id = id;
         self.active_len = SEGMENT_MAGIC.len() as u64;
@@ -561,11 +626,67 @@ impl Inner {
         Ok(())
     }
 
+    /// A new segment file with its header, durable per the fsync policy.
+    fn new_segment(&self, path: &Path) -> Result<File, OutboxError> {
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(path)
+            .map_err(io(path))?;
+        file.write_all(SEGMENT_MAGIC).map_err(io(path))?;
+        if self.fsync != FsyncPolicy::Never {
+            file.sync_all().map_err(io(path))?;
+            sync_dir(&self.dir)?;
+        }
+        Ok(file)
+    }
+
+    /// With the disk full and every record of the active segment acknowledged, its bytes
+    /// can be given back without a new file (which a full disk may refuse): cut it back to
+    /// its header. Returns whether it did.
+    fn recycle_active(&mut self) -> bool {
+        let header = SEGMENT_MAGIC.len() as u64;
+        let live = self.segments.get(&self.active_id).map_or(1, |s| s.live);
+        if live > 0 || self.active_len <= header || self.poisoned {
+            return false;
+        }
+        let cut = self
+            .active
+            .set_len(header)
+            .and_then(|()| self.active.seek(SeekFrom::Start(header)).map(|_| ()))
+            .and_then(|()| self.active.sync_data());
+        if cut.is_err() {
+            self.poisoned = true;
+            return false;
+        }
+        self.total_bytes = self.total_bytes.saturating_sub(self.active_len - header);
+        self.active_len = header;
+        self.readers.remove(&self.active_id);
+        if let Some(seg) = self.segments.get_mut(&self.active_id) {
+            seg.bytes = header;
+        }
+        true
+    }
+
+    /// Appends a record. On any failure the log is left as it was (or, when a write could
+    /// not be undone, its segment is closed to further records) and the record is not
+    /// accepted: nothing is ever indexed that was not written.
     fn append(&mut self, payload: &[u8]) -> Result<u64, OutboxError> {
+        match self.try_append(payload) {
+            Err(e @ OutboxError::NoSpace { .. }) if self.recycle_active() => {
+                tracing::info!(error = %e, "outbox: disk full; reusing the acknowledged active segment");
+                self.try_append(payload)
+            }
+            r => r,
+        }
+    }
+
+    fn try_append(&mut self, payload: &[u8]) -> Result<u64, OutboxError> {
         let rec_len = (RECORD_HEADER + payload.len()) as u64;
-        if self.active_len + rec_len > self.segment_bytes
-            && self.active_len > SEGMENT_MAGIC.len() as u64
-        {
+        let full = self.active_len + rec_len > self.segment_bytes
+            && self.active_len > SEGMENT_MAGIC.len() as u64;
+        if self.poisoned || full {
             self.roll()?;
         }
         if self.total_bytes + rec_len > self.max_bytes {
@@ -575,35 +696,44 @@ impl Inner {
                 needed: rec_len,
             });
         }
+        self.free.reserve(&self.dir, rec_len)?;
         if self.next_seq >= self.seq_reserved {
+            let before = self.seq_reserved;
             self.seq_reserved = self.next_seq + SEQ_BLOCK;
-            self.compact_ledger()?;
+            if let Err(e) = self.compact_ledger() {
+                self.seq_reserved = before;
+                return Err(e);
+            }
         }
         let seq = self.next_seq;
         let buf = format::encode_record(seq, payload);
         let path = self.active_path();
         let offset = self.active_len;
         if let Err(e) = self.active.write_all(&buf) {
-            // Part of the record may be on disk: start a new segment so nothing is appended
-            // after a torn record, and report the failure (the record was not accepted).
-            self.active_len += buf.len() as u64;
-            self.next_seq += 1;
-            let _ = self.roll();
+            self.undo_write(offset, buf.len() as u64);
             return Err(io(&path)(e));
         }
         self.active_len += rec_len;
         self.total_bytes += rec_len;
         self.next_seq += 1;
-        match self.fsync {
-            FsyncPolicy::Always => self.sync()?,
+        let synced = match self.fsync {
+            FsyncPolicy::Always => self.sync(),
             FsyncPolicy::Interval => {
                 self.dirty = true;
                 if self.last_sync.elapsed() >= self.fsync_interval {
-                    self.sync()?;
+                    self.sync()
+                } else {
+                    Ok(())
                 }
             }
-            FsyncPolicy::Never => self.dirty = true,
-        }
+            FsyncPolicy::Never => {
+                self.dirty = true;
+                Ok(())
+            }
+        };
+        // Not durable: not accepted (the segment is closed to new records; the bytes stay,
+        // so a restart may deliver this record too: at least once, same event id).
+        synced?;
         let active_id = self.active_id;
         if let Some(seg) = self.segments.get_mut(&active_id) {
             seg.bytes = self.active_len;
@@ -685,16 +815,53 @@ impl Inner {
         }
         // No fsync: a lost ack means a re-delivery (at-least-once), never a loss.
         let path = self.dir.join(LEDGER_FILE);
-        self.ledger
-            .write_all(&format::ledger_entry(seq))
-            .map_err(io(&path))?;
+        // A failed write may have left part of an entry: rewrite the ledger whole before
+        // appending to it again.
+        if self.ledger_torn && self.compact_ledger().is_ok() {
+            self.ledger_torn = false;
+        }
+        let written = if self.ledger_torn {
+            Ok(())
+        } else {
+            self.ledger.write_all(&format::ledger_entry(seq))
+        };
+        if let Err(e) = written {
+            // Most likely a full disk. Forget the record anyway, so a segment whose records
+            // are all acknowledged is deleted and gives its space back: should the process
+            // die before the ledger is whole again, the record is at worst delivered twice
+            // (its segment still exists) or not at all because it is gone with its
+            // acknowledged segment. Never lost.
+            self.ledger_torn = true;
+            tracing::warn!(file = %path.display(), error = %e, "outbox: could not record an acknowledgement in the ledger");
+        }
         self.ledger_entries += 1;
         self.acked_above.insert(seq);
         self.forget(seq)?;
-        if self.ledger_entries >= LEDGER_COMPACT_ENTRIES {
-            self.compact_ledger()?;
+        let since = self.ledger_entries.saturating_sub(self.compacted_entries);
+        if since >= LEDGER_COMPACT_ENTRIES.max(self.acked_above.len()) {
+            // A failed compaction leaves the old ledger whole (temp file, then rename).
+            self.try_compact();
         }
         Ok(true)
+    }
+
+    /// A write of `len` bytes at `offset` failed part-way: cut the segment back so the log
+    /// is exactly as before; when that fails too, close the segment to new records and
+    /// never reuse the seq whose bytes may be on disk.
+    fn undo_write(&mut self, offset: u64, len: u64) {
+        let undone = self
+            .active
+            .set_len(offset)
+            .and_then(|()| self.active.seek(SeekFrom::Start(offset)).map(|_| ()));
+        if undone.is_err() {
+            self.poisoned = true;
+            self.active_len = offset + len;
+            self.total_bytes += len;
+            self.next_seq += 1;
+            if let Some(seg) = self.segments.get_mut(&self.active_id) {
+                seg.bytes = self.active_len;
+            }
+        }
     }
 
     fn remove_segment(&mut self, id: u64) -> Result<(), OutboxError> {
@@ -702,9 +869,16 @@ impl Inner {
             self.readers.remove(&id);
             fs::remove_file(&seg.path).map_err(io(&seg.path))?;
             self.total_bytes = self.total_bytes.saturating_sub(seg.bytes);
-            self.compact_ledger()?;
+            self.try_compact();
         }
         Ok(())
+    }
+    /// Compacts the ledger now if it can; on failure (a full disk) the old ledger stays
+    /// whole and the next compaction tries again.
+    fn try_compact(&mut self) {
+        if let Err(e) = self.compact_ledger() {
+            tracing::warn!(error = %e, "outbox: ledger compaction failed; it will be retried");
+        }
     }
 
     /// Rewrites the ledger as watermark (lowest pending seq) + acks above it.
@@ -734,6 +908,7 @@ impl Inner {
             .open(&path)
             .map_err(io(&path))?;
         self.ledger_entries = self.acked_above.len();
+        self.compacted_entries = self.ledger_entries;
         Ok(())
     }
 }

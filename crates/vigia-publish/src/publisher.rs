@@ -97,9 +97,14 @@ impl Conn {
         self.requested.len() + self.inflight.len()
     }
 
-    /// Forgets everything in flight; the outbox still holds it.
+    /// Forgets everything in flight; the outbox still holds it. All of rumqttc's state goes
+    /// too: its buffered events (an `Outgoing::Publish` queued before the connection broke
+    /// would otherwise be paired with the next request and shift every PUBACK onto the
+    /// wrong record), the collision slot, the packet ids and the inflight count.
     fn reset(&mut self) {
         self.connected = false;
+        let max_inflight = self.eventloop.mqtt_options.inflight();
+        self.eventloop.state = rumqttc::MqttState::new(max_inflight, false);
         self.eventloop.pending.clear();
         self.requested.clear();
         self.inflight.clear();

@@ -3,11 +3,15 @@
 //!
 //! - [`paths`]: the project root and the shared real data (tests skip with a message when
 //!   it is absent).
+//! - [`chaos`]: a TCP proxy that breaks connections at random points.
+//! - [`fs`]: a small real filesystem (tmpfs) for real ENOSPC.
 //! - [`http`]: a minimal HTTP GET for the node's endpoints.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
 //! - `pki` (feature `pki`): certificates for TLS tests.
 
+pub mod chaos;
+pub mod fs;
 pub mod http;
 pub mod mosquitto;
 pub mod mqtt;
@@ -18,6 +22,9 @@ pub mod pki;
 /// Errors from the harness.
 #[derive(Debug, thiserror::Error)]
 pub enum TestkitError {
+    /// Something this system does not allow a test to do (mounting a filesystem).
+    #[error("{0}")]
+    Unsupported(String),
     /// Real test data (`../shared`) that is not there.
     #[error("{0}")]
     MissingData(String),
