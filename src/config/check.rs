@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use vigia_core::{CameraId, FieldError};
+use vigia_core::CameraId;
 use vigia_infer::ModelManifest;
 
 use super::{Collector, Config};
@@ -26,36 +26,13 @@ impl Config {
                     format!("duplicate camera id {:?}", cam.id.as_str()),
                 );
             }
-            for FieldError {
-                field,
-                message: msg,
-            } in cam.validate()
-            {
-                c.push(format!("cameras[{i}].{field}"), msg);
-            }
+            c.fields(&format!("cameras[{i}]"), cam.validate());
         }
-        for FieldError {
-            field,
-            message: msg,
-        } in self.inference.validate()
-        {
-            c.push(format!("inference.{field}"), msg);
-        }
-        for FieldError {
-            field,
-            message: msg,
-        } in self.tracker.validate()
-        {
-            c.push(format!("tracker.{field}"), msg);
-        }
+        c.fields("telemetry", self.telemetry.validate());
+        c.fields("inference", self.inference.validate());
+        c.fields("tracker", self.tracker.validate());
         if self.cameras.iter().any(|c| c.lpr) {
-            for FieldError {
-                field,
-                message: msg,
-            } in self.lpr.validate()
-            {
-                c.push(format!("lpr.{field}"), msg);
-            }
+            c.fields("lpr", self.lpr.validate());
             for (key, path) in [
                 ("lpr.plate_detector", &self.lpr.plate_detector),
                 ("lpr.ocr", &self.lpr.ocr),
@@ -65,20 +42,8 @@ impl Config {
                 }
             }
         }
-        for FieldError {
-            field,
-            message: msg,
-        } in self.snapshots.validate()
-        {
-            c.push(format!("snapshots.{field}"), msg);
-        }
-        for FieldError {
-            field,
-            message: msg,
-        } in self.outbox.validate()
-        {
-            c.push(format!("outbox.{field}"), msg);
-        }
+        c.fields("snapshots", self.snapshots.validate());
+        c.fields("outbox", self.outbox.validate());
         self.check_mqtt(c);
         self.check_simulator(c);
         let det = &self.inference.detector;
@@ -120,13 +85,7 @@ impl Config {
                 Err(e) => c.push("mqtt.url", e.to_string()),
             }
         }
-        for FieldError {
-            field,
-            message: msg,
-        } in mqtt_errors
-        {
-            c.push(format!("mqtt.{field}"), msg);
-        }
+        c.fields("mqtt", mqtt_errors);
     }
 
     fn check_simulator(&self, c: &mut Collector) {
@@ -180,24 +139,12 @@ impl Config {
     }
 
     pub(super) fn check_rules(&self, c: &mut Collector, positions: &[usize]) {
-        for FieldError {
-            field,
-            message: msg,
-        } in self.motion.validate()
-        {
-            c.push(format!("motion.{field}"), msg);
-        }
+        c.fields("motion", self.motion.validate());
         let detected = &self.inference.detector.classes;
         let mut names = HashSet::new();
         for (r, &i) in self.rules.iter().zip(positions) {
             let at = |f: &str| format!("rules[{i}].{f}");
-            for FieldError {
-                field,
-                message: msg,
-            } in r.validate()
-            {
-                c.push(at(&field), msg);
-            }
+            c.fields(&format!("rules[{i}]"), r.validate());
             if !self.cameras.iter().any(|cam| cam.id == r.camera) {
                 c.push(
                     at("camera"),

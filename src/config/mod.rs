@@ -113,6 +113,12 @@ impl Collector {
         self.errors.push(ConfigError::new(path, message));
     }
 
+    /// A section's problems, at `prefix.field`.
+    pub(crate) fn fields(&mut self, prefix: &str, errors: Vec<ConfigError>) {
+        self.errors
+            .extend(errors.into_iter().map(|e| e.within(prefix)));
+    }
+
     /// Deserializes `value` as `T`, recording an error at `prefix` + the inner path.
     fn take<T: DeserializeOwned>(&mut self, prefix: &str, value: toml::Value) -> Option<T> {
         match serde_path_to_error::deserialize::<_, T>(value) {

@@ -45,6 +45,9 @@ impl Config {
             }
         }
         for f in [
+            &mut self.telemetry.http_token_file,
+            &mut self.telemetry.http_tls_cert_file,
+            &mut self.telemetry.http_tls_key_file,
             &mut self.mqtt.password_file,
             &mut self.mqtt.ca_file,
             &mut self.mqtt.client_cert_file,

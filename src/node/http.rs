@@ -75,7 +75,7 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
     }
     if s.metrics.outbox_full.get() == 1 {
         reasons.push(
-            "outbox disk budget exhausted: analysis paused until the broker acknowledges events"
+            "outbox full (disk budget used up or too little free disk): analysis paused until the broker acknowledges events or space returns"
                 .to_string(),
         );
     }
@@ -233,13 +233,19 @@ pub async fn publish_stats(
     }
 }
 
-/// Serves the API on `listener` until `stop` is cancelled.
+/// Serves the API on `listener` until `stop` is cancelled, every request through the
+/// access guard (token, timeout).
 pub async fn serve(
-    listener: tokio::net::TcpListener,
+    listener: super::guard::GuardedListener,
     state: HttpState,
+    access: super::guard::Access,
     stop: Shutdown,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).layer(axum::middleware::from_fn_with_state(
+        access,
+        super::guard::guard,
+    ));
+    axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await?;
     Ok(())

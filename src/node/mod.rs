@@ -24,6 +24,7 @@
 //! `mqtt.drain_timeout_secs`), then the HTTP server.
 
 pub mod delivery;
+pub mod guard;
 pub mod http;
 pub mod inference;
 pub mod printer;
@@ -274,7 +275,13 @@ fn launch(
     let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
     let http_stop = Shutdown::new();
     let http_addr = listener.local_addr()?;
-    let http = sup.spawn("http", http::serve(listener, state, http_stop.clone()));
+    let access = guard::Access::from_config(&cfg.telemetry)?;
+    let tls = guard::tls(&cfg.telemetry)?;
+    let listener = guard::GuardedListener::new(listener, cfg.telemetry.http_max_connections, tls);
+    let http = sup.spawn(
+        "http",
+        http::serve(listener, state, access, http_stop.clone()),
+    );
     started.store(true, Ordering::Relaxed);
     tracing::info!(site = %cfg.site, node = %cfg.node, cameras = routing.cameras.len(),
         broker = %broker, topics = %topics.prefix(), http = %http_addr, "vigia running");

@@ -155,7 +155,10 @@ pub fn build_analytics(
         .collect();
     let (lpr, hotlists) = match reader {
         Some(reader) => {
-            let hotlists = Arc::new(HotlistSet::load(&cfg.lpr.hotlists));
+            let hotlists = Arc::new(HotlistSet::load(
+                &cfg.lpr.hotlists,
+                cfg.lpr.hotlist_max_drop,
+            ));
             metrics.hotlist_entries.set(hotlists.len() as i64);
             let (plate_detector, ocr) = reader.model_names();
             let shared = LprShared {

@@ -110,7 +110,7 @@ impl EventWriter {
                 }
                 Err(e) => {
                     if !warned {
-                        if matches!(e, OutboxError::Full { .. }) {
+                        if e.is_back_pressure() {
                             self.metrics.outbox_full.set(1);
                         }
                         tracing::error!(error = %e, "cannot store events; analysis waits (frames are dropped meanwhile)");

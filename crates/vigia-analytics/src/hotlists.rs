@@ -34,6 +34,8 @@ struct FileState {
 pub struct HotlistSet {
     files: Mutex<Vec<FileState>>,
     current: Arc<RwLock<Hotlist>>,
+    /// A reload that lost more than this share of a file's entries is refused.
+    max_drop: f32,
 }
 
 fn modified(p: &PathBuf) -> Option<SystemTime> {
@@ -41,8 +43,9 @@ fn modified(p: &PathBuf) -> Option<SystemTime> {
 }
 
 impl HotlistSet {
-    /// Loads every file now.
-    pub fn load(sources: &[HotlistSource]) -> Self {
+    /// Loads every file now. Later reloads refuse a file that lost more than `max_drop`
+    /// of its entries (0 to 1; `lpr.hotlist_max_drop`).
+    pub fn load(sources: &[HotlistSource], max_drop: f32) -> Self {
         let set = Self {
             files: Mutex::new(
                 sources
@@ -62,6 +65,7 @@ impl HotlistSet {
                     .collect(),
             ),
             current: Arc::new(RwLock::new(Hotlist::default())),
+            max_drop,
         };
         set.reload_if_changed();
         set
@@ -99,7 +103,20 @@ impl HotlistSet {
             if m.is_some() && m == f.modified {
                 continue;
             }
-            match Hotlist::load(&f.source.path, f.source.list.as_deref()) {
+            let loaded = Hotlist::load(&f.source.path, f.source.list.as_deref())
+                .map_err(|e| e.to_string())
+                .and_then(|(list, errors)| {
+                    let (before, now) = (f.list.len(), list.len());
+                    let kept = now as f32 / before.max(1) as f32;
+                    if f.status.loaded_at.is_some() && before > 0 && kept < 1.0 - self.max_drop {
+                        return Err(format!(
+                            "refused: {now} entries where {before} were loaded (more than {:.0} % gone; lpr.hotlist_max_drop); the previous contents stay in force until a fuller file arrives",
+                            self.max_drop * 100.0
+                        ));
+                    }
+                    Ok((list, errors))
+                });
+            match loaded {
                 Ok((list, errors)) => {
                     report(&f.source.path, &errors);
                     tracing::info!(file = %f.source.path.display(), entries = list.len(), bad_rows = errors.len(), "hotlist loaded");
@@ -118,9 +135,8 @@ impl HotlistSet {
                     changed = true;
                 }
                 Err(e) => {
-                    let e = e.to_string();
                     if f.status.error.as_deref() != Some(e.as_str()) {
-                        tracing::error!(error = %e, "hotlist not readable; the previous contents stay in force");
+                        tracing::error!(file = %f.source.path.display(), error = %e, "hotlist not loaded; the previous contents stay in force");
                     }
                     f.status.error = Some(e);
                 }
@@ -155,10 +171,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("stolen.csv");
         std::fs::write(&f, "plate,category\nABC123,hurto\nBAD#,x\n").unwrap();
-        let set = HotlistSet::load(&[HotlistSource {
-            path: f.clone(),
-            list: None,
-        }]);
+        let set = HotlistSet::load(
+            &[HotlistSource {
+                path: f.clone(),
+                list: None,
+            }],
+            0.5,
+        );
         assert_eq!(set.len(), 1);
         let shared = set.shared();
         assert_eq!(
@@ -186,5 +205,44 @@ mod tests {
         set.reload_if_changed();
         assert_eq!(shared.read().unwrap().len(), 2);
         assert!(set.status()[0].error.is_some());
+    }
+
+    #[test]
+    fn a_reload_that_lost_most_entries_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("stolen.csv");
+        let rows: String = (0..10).map(|i| format!("ABC{i:03}\n")).collect();
+        std::fs::write(&f, format!("plate\n{rows}")).unwrap();
+        let set = HotlistSet::load(
+            &[HotlistSource {
+                path: f.clone(),
+                list: None,
+            }],
+            0.5,
+        );
+        assert_eq!(set.len(), 10);
+        let touch = |secs: u64| {
+            let t = SystemTime::now() + std::time::Duration::from_secs(secs);
+            std::fs::File::options()
+                .write(true)
+                .open(&f)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        };
+        // Truncated to its header: refused, the 10 entries stay.
+        std::fs::write(&f, "plate\n").unwrap();
+        touch(5);
+        assert!(!set.reload_if_changed());
+        assert_eq!(set.len(), 10);
+        let err = set.status()[0].error.clone().unwrap();
+        assert!(err.contains("refused: 0 entries where 10"), "{err}");
+        // Lost 4 of 10 (within the allowed half): accepted.
+        let rows: String = (0..6).map(|i| format!("ABC{i:03}\n")).collect();
+        std::fs::write(&f, format!("plate\n{rows}")).unwrap();
+        touch(10);
+        assert!(set.reload_if_changed());
+        assert_eq!(set.len(), 6);
+        assert!(set.status()[0].error.is_none());
     }
 }

@@ -52,6 +52,10 @@ pub struct CameraLpr {
     plate_tracks: Tracker,
     /// Pass id → capture time of the read its snapshot shows.
     snapshot_of: HashMap<u64, (Duration, Media)>,
+    /// Pass id → the name of its pictures: a UUIDv7, unique across restarts (pass ids
+    /// start again at 1, and an alert already delivered must keep pointing at its own
+    /// vehicle's picture).
+    names: HashMap<u64, uuid::Uuid>,
     alerted: HashSet<(u64, String)>,
 }
 
@@ -90,6 +94,7 @@ impl CameraLpr {
                 class_groups: Vec::new(),
             }),
             snapshot_of: HashMap::new(),
+            names: HashMap::new(),
             alerted: HashSet::new(),
         }
     }
@@ -165,6 +170,12 @@ impl CameraLpr {
         {
             return Some(media.clone());
         }
+        let name = format!(
+            "lpr-{}",
+            self.names
+                .entry(ev.pass_id)
+                .or_insert_with(uuid::Uuid::now_v7)
+        );
         let frame = &ev.best.media.frame;
         let result = frame
             .jpeg(ctx.jpeg_quality)
@@ -175,13 +186,7 @@ impl CameraLpr {
                 ))
             })
             .and_then(|(scene, crop)| {
-                store.save(
-                    camera,
-                    &format!("lpr-{}", ev.pass_id),
-                    ev.best.at_utc,
-                    &scene,
-                    Some(&crop),
-                )
+                store.save(camera, &name, ev.best.at_utc, &scene, Some(&crop))
             });
         match result {
             Ok(media) => {
@@ -236,6 +241,7 @@ impl CameraLpr {
             );
             if ev.lifecycle == vigia_core::event::Lifecycle::End {
                 self.snapshot_of.remove(&ev.pass_id);
+                self.names.remove(&ev.pass_id);
             }
             if let Some(m) = hit
                 && self.alerted.insert((ev.pass_id, m.entry.entry_id.clone()))

@@ -119,21 +119,45 @@ pub fn redact_url(url: &str) -> String {
         return url.to_string();
     };
     let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_string()
-            };
-            format!("{}{}@{}", &url[..scheme_end + 3], masked, &rest[at + 1..])
-        }
-        None => url.to_string(),
+    let Some(at) = userinfo_end(rest) else {
+        return url.to_string();
+    };
+    let userinfo = &rest[..at];
+    let masked = match userinfo.split_once(':') {
+        Some((user, _)) => format!("{user}:***"),
+        None => userinfo.to_string(),
+    };
+    format!("{}{}@{}", &url[..scheme_end + 3], masked, &rest[at + 1..])
+}
+
+/// Where the user info of `rest` (a URL after `scheme://`) ends: the `@` before the host.
+/// A legal URL has its user info before the first `/`, `?` or `#`, but passwords typed
+/// into camera URLs often hold `/`, `?`, `#` or `@` unencoded (`admin:pa/ss@1@cam`), which
+/// makes the split ambiguous. So once a URL has user info (an `@` before the first
+/// delimiter, or a `:` there), it ends at the last `@` followed
+/// by something shaped like a host: when in doubt this hides too much, never too little.
+fn userinfo_end(rest: &str) -> Option<usize> {
+    let cut = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let before = &rest[..cut];
+    // No `@` and no `:` before the first delimiter: no user info (`h/x@y` is a path).
+    // `h:554/x@y` may be a host and port or a user and a password `554/x`: hidden.
+    if !before.contains(['@', ':']) {
+        return None;
     }
+    let host_like = |at: usize| {
+        let tail = &rest[at + 1..];
+        let host = &tail[..tail.find(['/', '?', '#']).unwrap_or(tail.len())];
+        !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+    };
+    let ats: Vec<usize> = rest.match_indices('@').map(|(i, _)| i).collect();
+    ats.iter()
+        .rev()
+        .copied()
+        .find(|&at| host_like(at))
+        .or(ats.last().copied())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -217,5 +241,46 @@ mod tests {
         assert_eq!(redact_url("rtsp://admin@h/x"), "rtsp://admin@h/x");
         assert_eq!(redact_url("rtsp://h/x@y"), "rtsp://h/x@y");
         assert_eq!(redact_url("file:///a"), "file:///a");
+        assert_eq!(redact_url("rtsp://cam:554/live"), "rtsp://cam:554/live");
+        // Ambiguous (a port and a path, or a password `554/x`): hidden.
+        assert_eq!(redact_url("rtsp://cam:554/x@y"), "rtsp://cam:***@y");
+    }
+
+    #[test]
+    fn redaction_handles_passwords_with_url_delimiters() {
+        for (url, want) in [
+            (
+                "rtsp://admin:pa/ss@10.0.0.5/live",
+                "rtsp://admin:***@10.0.0.5/live",
+            ),
+            (
+                "rtsp://admin:pa#ss@10.0.0.5:554/live",
+                "rtsp://admin:***@10.0.0.5:554/live",
+            ),
+            ("rtsp://admin:p?a@ss@h/x", "rtsp://admin:***@h/x"),
+            ("rtsp://admin:p%2Fss@h/x", "rtsp://admin:***@h/x"),
+            ("rtsp://admin:@h/x", "rtsp://admin:***@h/x"),
+        ] {
+            assert_eq!(redact_url(url), want, "{url}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn no_password_survives_redaction(
+            user in "[a-z]{1,8}",
+            password in "[A-Za-z0-9/#?@:!$%&*]{6,16}",
+            host in "[a-z]{1,8}(\\.[a-z]{2,5})?",
+            port in proptest::option::of(1u16..65535),
+            path in "(/[a-z0-9@]{0,8}){0,3}",
+        ) {
+            // A password that is also a piece of the host or path cannot be told apart.
+            proptest::prop_assume!(!host.contains(&password) && !path.contains(&password));
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            let url = format!("rtsp://{user}:{password}@{host}{port}{path}");
+            let red = redact_url(&url);
+            proptest::prop_assert!(!red.contains(&password), "{url} -> {red}");
+            proptest::prop_assert!(red.starts_with(&format!("rtsp://{user}:***@")), "{red}");
+        }
     }
 }

@@ -53,6 +53,10 @@ pub struct LprConfig {
     pub hotlist_max_distance: f32,
     /// How often hotlist files are checked for changes. Default 10 s.
     pub hotlist_reload_secs: u64,
+    /// A reloaded hotlist file that lost more than this share of its entries (an empty or
+    /// truncated file, a half-finished copy) is refused: the previous contents stay in
+    /// force and the refusal is reported. 0 to 1; 1 accepts anything. Default 0.5.
+    pub hotlist_max_drop: f32,
 }
 
 impl Default for LprConfig {
@@ -73,6 +77,7 @@ impl Default for LprConfig {
             hotlists: Vec::new(),
             hotlist_max_distance: 1.0,
             hotlist_reload_secs: 10,
+            hotlist_max_drop: 0.5,
         }
     }
 }
@@ -107,6 +112,9 @@ impl LprConfig {
         }
         if self.hotlist_max_distance < 0.0 || self.hotlist_max_distance > 3.0 {
             e.push(FieldError::new("hotlist_max_distance", "must be in [0, 3]"));
+        }
+        if !(0.0..=1.0).contains(&self.hotlist_max_drop) {
+            e.push(FieldError::new("hotlist_max_drop", "must be in [0, 1]"));
         }
         if self.hotlist_reload_secs == 0 {
             e.push(FieldError::new("hotlist_reload_secs", "must be at least 1"));
