@@ -120,6 +120,33 @@ struct Inner {
     _lock: File,
 }
 
+/// Crash injection for the fault tests: `VIGIA_OUTBOX_CRASH_AT=<point>:<n>` aborts the
+/// process (as abruptly as SIGKILL: no destructor, no flush) the n-th time the outbox
+/// reaches `<point>` (`compaction`: the new ledger written, not yet renamed over the old
+/// one; `roll`: a segment full, the next not yet made; `segment-created`: the next
+/// segment's file exists, its header not yet written). Unset, it costs one relaxed load.
+mod crash_point {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static PLAN: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static SEEN: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn hit(point: &str) {
+        let plan = PLAN.get_or_init(|| {
+            let v = std::env::var("VIGIA_OUTBOX_CRASH_AT").ok()?;
+            let (p, n) = v.split_once(':')?;
+            Some((p.to_string(), n.parse().ok()?))
+        });
+        if let Some((p, n)) = plan
+            && p == point
+            && SEEN.fetch_add(1, Ordering::Relaxed) + 1 == *n
+        {
+            std::process::abort();
+        }
+    }
+}
+
 /// Free space on the outbox's filesystem, checked with `statvfs` at most every
 /// [`FREE_RECHECK`] and estimated in between from the bytes written.
 struct FreeSpace {
@@ -597,6 +624,7 @@ impl Inner {
         }
         let id = self.next_seq;
         let path = seg_path(&self.dir, id);
+        crash_point::hit("roll");
         let file = match self.new_segment(&path) {
             Ok(f) => f,
             Err(e) => {
@@ -634,6 +662,7 @@ impl Inner {
             .write(true)
             .open(path)
             .map_err(io(path))?;
+        crash_point::hit("segment-created");
         file.write_all(SEGMENT_MAGIC).map_err(io(path))?;
         if self.fsync != FsyncPolicy::Never {
             file.sync_all().map_err(io(path))?;
@@ -899,6 +928,7 @@ impl Inner {
                 f.sync_all().map_err(io(&tmp))?;
             }
         }
+        crash_point::hit("compaction");
         fs::rename(&tmp, &path).map_err(io(&path))?;
         if self.fsync != FsyncPolicy::Never {
             sync_dir(&self.dir)?;

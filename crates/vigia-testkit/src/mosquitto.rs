@@ -14,6 +14,9 @@ pub struct Mosquitto {
     port: u16,
     dir: tempfile::TempDir,
     secure: Option<Secure>,
+    /// Saves its state after every change (sessions, subscriptions, queued messages), so a
+    /// SIGKILL loses at most the change in progress.
+    durable: bool,
 }
 
 /// A TLS listener with authentication: the broker presents `cert`/`key` (signed by `ca`),
@@ -56,6 +59,15 @@ impl Mosquitto {
         Self::start_with(Some(secure))
     }
 
+    /// A broker that saves its state after every change, for crash tests: what it
+    /// acknowledged survives a SIGKILL (as a center's production broker must).
+    pub fn start_durable() -> Result<Self, TestkitError> {
+        let mut m = Self::start_with(None)?;
+        m.durable = true;
+        m.restart()?;
+        Ok(m)
+    }
+
     fn start_with(secure: Option<Secure>) -> Result<Self, TestkitError> {
         let dir = tempfile::Builder::new()
             .prefix("vigia-mosquitto")
@@ -71,6 +83,7 @@ impl Mosquitto {
             port: free_port()?,
             dir,
             secure,
+            durable: false,
         };
         m.write_security()?;
         m.spawn()?;
@@ -127,6 +140,9 @@ impl Mosquitto {
             "listener {port} 127.0.0.1\npersistence true\npersistence_location {dir}/\nlog_dest file {dir}/mosquitto.log\nmax_queued_messages 100000\n",
             port = self.port,
         );
+        if self.durable {
+            text.push_str("autosave_on_changes true\nautosave_interval 1\n");
+        }
         match &self.secure {
             None => text.push_str("allow_anonymous true\n"),
             Some(sec) => text.push_str(&format!(
@@ -219,6 +235,13 @@ impl Mosquitto {
     /// Starts the broker again on the same port, with the same persistence.
     pub fn restart(&mut self) -> Result<(), TestkitError> {
         self.stop();
+        self.spawn()
+    }
+
+    /// Kills the broker (SIGKILL) and starts it again on the same port: a crash and a
+    /// restart by its supervisor.
+    pub fn crash_and_restart(&mut self) -> Result<(), TestkitError> {
+        self.kill();
         self.spawn()
     }
 
