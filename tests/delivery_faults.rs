@@ -246,36 +246,35 @@ async fn finish_and_count(
     produced
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn broker_restarted_20_times_while_events_flow_loses_nothing() {
-    let mut broker = Mosquitto::start().unwrap();
+/// 1,500 events at 150/s while `fault` hits the broker 20 times, 350 ms apart.
+async fn twenty_broker_faults(mut broker: Mosquitto, what: &str, fault: fn(&mut Mosquitto)) {
     let node = Node::new(broker.port());
     let mut center = Center::connect(broker.port()).await;
     let accepted = Accepted::default();
     let run = node.loadgen(1500, 150.0, 60.0, &accepted);
     for _ in 0..20 {
         tokio::time::sleep(Duration::from_millis(350)).await;
-        broker.restart().unwrap();
+        fault(&mut broker);
     }
-    let produced = finish_and_count(run, &mut center, &accepted, "20 broker restarts").await;
+    let produced = finish_and_count(run, &mut center, &accepted, what).await;
     assert_eq!(produced, 1500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_restarted_20_times_while_events_flow_loses_nothing() {
+    let broker = Mosquitto::start().unwrap();
+    twenty_broker_faults(broker, "20 broker restarts", |b| b.restart().unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_killed_20_times_while_events_flow_loses_nothing() {
     // A broker that persists what it acknowledged before a crash can take it (mosquitto
     // saves its state every change here; by default it saves only on a clean stop).
-    let mut broker = Mosquitto::start_durable().unwrap();
-    let node = Node::new(broker.port());
-    let mut center = Center::connect(broker.port()).await;
-    let accepted = Accepted::default();
-    let run = node.loadgen(1500, 150.0, 60.0, &accepted);
-    for _ in 0..20 {
-        tokio::time::sleep(Duration::from_millis(350)).await;
-        broker.crash_and_restart().unwrap();
-    }
-    let produced = finish_and_count(run, &mut center, &accepted, "20 × SIGKILL of mosquitto").await;
-    assert_eq!(produced, 1500);
+    let broker = Mosquitto::start_durable().unwrap();
+    twenty_broker_faults(broker, "20 × SIGKILL of mosquitto", |b| {
+        b.crash_and_restart().unwrap()
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,20 +54,17 @@ pub fn run(a: Args) -> ExitCode {
         wait: Duration::from_secs_f64(a.wait.max(0.0)),
     };
     let out = Box::new(std::io::stdout());
-    match super::block_on(loadgen(cfg, opts, out)) {
-        Ok(r) => {
-            eprintln!(
+    super::finish(
+        super::block_on(loadgen(cfg, opts, out)),
+        |r| {
+            format!(
                 "loadgen: accepted {}, acknowledged {}, pending {}, corrupt regions skipped {}, {:.1} s",
                 r.accepted, r.acknowledged, r.pending, r.corrupt_regions_skipped, r.seconds
-            );
-            if r.pending == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(3)
-            }
-        }
-        Err(e) => super::fail(&e),
-    }
+            )
+        },
+        |r| r.pending == 0,
+        3,
+    )
 }
 
 /// `vigia loadgen` options.

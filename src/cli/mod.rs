@@ -88,6 +88,27 @@ fn fail(e: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
+/// A tool's exit: its summary on stderr, success when `ok`, else `bad` (exit code).
+#[allow(clippy::print_stderr)]
+fn finish<R>(
+    result: anyhow::Result<R>,
+    summary: impl Fn(&R) -> String,
+    ok: impl Fn(&R) -> bool,
+    bad: u8,
+) -> ExitCode {
+    match result {
+        Ok(r) => {
+            eprintln!("{}", summary(&r));
+            if ok(&r) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(bad)
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
 /// Runs a tool's future on a small runtime.
 fn block_on<T>(f: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_multi_thread()

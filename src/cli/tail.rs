@@ -74,20 +74,17 @@ pub fn run(a: Args) -> ExitCode {
         show_duplicates: a.show_duplicates,
     };
     let out = Box::new(std::io::stdout());
-    match super::block_on(tail(mqtt, opts, out)) {
-        Ok(r) => {
-            eprintln!(
+    super::finish(
+        super::block_on(tail(mqtt, opts, out)),
+        |r| {
+            format!(
                 "tail: {} messages, {} events, {} duplicates dropped, {} invalid, {} other",
                 r.messages, r.events, r.duplicates, r.invalid, r.other
-            );
-            if r.invalid == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(4)
-            }
-        }
-        Err(e) => super::fail(&e),
-    }
+            )
+        },
+        |r| r.invalid == 0,
+        4,
+    )
 }
 
 /// The broker settings (the config's, then the flags) and the default topic filter.
