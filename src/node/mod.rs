@@ -275,13 +275,7 @@ fn launch(
     let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
     let http_stop = Shutdown::new();
     let http_addr = listener.local_addr()?;
-    let access = guard::Access::from_config(&cfg.telemetry)?;
-    let tls = guard::tls(&cfg.telemetry)?;
-    let listener = guard::GuardedListener::new(listener, cfg.telemetry.http_max_connections, tls);
-    let http = sup.spawn(
-        "http",
-        http::serve(listener, state, access, http_stop.clone()),
-    );
+    let http = spawn_http(sup, &cfg, listener, state, &http_stop)?;
     started.store(true, Ordering::Relaxed);
     tracing::info!(site = %cfg.site, node = %cfg.node, cameras = routing.cameras.len(),
         broker = %broker, topics = %topics.prefix(), http = %http_addr, "vigia running");
@@ -298,6 +292,20 @@ fn launch(
         Stop::Join(printer),
         Stop::Cancel(http_stop, vec![http]),
     ])
+}
+
+/// The API behind its guard (token, TLS, timeouts, connection limit).
+fn spawn_http(
+    sup: &Supervisor,
+    cfg: &Config,
+    listener: tokio::net::TcpListener,
+    state: http::HttpState,
+    stop: &Shutdown,
+) -> Result<Task> {
+    let access = guard::Access::from_config(&cfg.telemetry)?;
+    let tls = guard::tls(&cfg.telemetry)?;
+    let listener = guard::GuardedListener::new(listener, cfg.telemetry.http_max_connections, tls);
+    Ok(sup.spawn("http", http::serve(listener, state, access, stop.clone())))
 }
 
 /// Hotlist reloads and node stats.

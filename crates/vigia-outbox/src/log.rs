@@ -473,7 +473,12 @@ impl Outbox {
         };
         inner.compact_ledger()?;
 
-        let (appended, _) = watch::channel(next_seq - 1);
+        Ok((Self::start(inner, cfg), report))
+    }
+
+    /// Shares the opened log and starts the group-commit flusher (`fsync = "interval"`).
+    fn start(inner: Inner, cfg: &OutboxConfig) -> Self {
+        let (appended, _) = watch::channel(inner.next_seq - 1);
         let shared = Arc::new(Shared {
             pending: AtomicUsize::new(inner.index.len()),
             bytes: AtomicU64::new(inner.total_bytes),
@@ -492,7 +497,7 @@ impl Outbox {
                 .expect("spawn outbox flusher thread");
             (stop_tx, handle)
         });
-        Ok((Self { shared, flusher }, report))
+        Self { shared, flusher }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
