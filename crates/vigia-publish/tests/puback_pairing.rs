@@ -44,7 +44,7 @@ fn publish(body: &[u8]) -> (String, u16, Vec<u8>) {
 
 /// Closes with a reset (no FIN): unread data is thrown away, the client's next write fails.
 fn reset(s: TcpStream) {
-    let _ = s.set_linger(Some(Duration::ZERO));
+    let _ = s.set_zero_linger();
     drop(s);
 }
 
