@@ -138,6 +138,10 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
         .await
         .map_err(|e| anyhow!("binding the HTTP server to {listen}: {e}"))?;
     let http_addr = listener.local_addr()?;
+    // The API's guard is checked before anything runs (a missing token file fails fast).
+    let access = guard::Access::from_config(&cfg.telemetry)?;
+    let tls = guard::tls(&cfg.telemetry)?;
+    let listener = guard::GuardedListener::new(listener, cfg.telemetry.http_max_connections, tls);
     let stop = Shutdown::new();
     let prepared = Prepared {
         cfg,
@@ -154,7 +158,7 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     };
     let sup = Supervisor::new(stop.clone());
     let outbox = prepared.outbox.clone();
-    let mut steps = launch(prepared, &sup, &stop, listener)?;
+    let mut steps = launch(prepared, &sup, &stop, (listener, access))?;
     steps.push(Stop::Run(Box::new(move || {
         if let Some(sim) = simulator {
             sim.stop();
@@ -189,7 +193,7 @@ fn launch(
     }: Prepared,
     sup: &Supervisor,
     stop: &Shutdown,
-    listener: tokio::net::TcpListener,
+    (listener, access): (guard::GuardedListener, guard::Access),
 ) -> Result<Vec<Stop>> {
     let hub = Arc::new(FrameHub::new());
     let views = Arc::new(CameraViews::new(&cfg.cameras, clock.clone()));
@@ -273,9 +277,8 @@ fn launch(
         hotlists: parts.hotlists,
     };
     let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
-    let http_stop = Shutdown::new();
-    let http_addr = listener.local_addr()?;
-    let http = spawn_http(sup, &cfg, listener, state, &http_stop)?;
+    let http_addr = axum::serve::Listener::local_addr(&listener)?;
+    let (http, http_stop) = spawn_http(sup, listener, state, access);
     started.store(true, Ordering::Relaxed);
     tracing::info!(site = %cfg.site, node = %cfg.node, cameras = routing.cameras.len(),
         broker = %broker, topics = %topics.prefix(), http = %http_addr, "vigia running");
@@ -294,18 +297,16 @@ fn launch(
     ])
 }
 
-/// The API behind its guard (token, TLS, timeouts, connection limit).
+/// The API behind its guard; returns the task and the token that stops it.
 fn spawn_http(
     sup: &Supervisor,
-    cfg: &Config,
-    listener: tokio::net::TcpListener,
+    listener: guard::GuardedListener,
     state: http::HttpState,
-    stop: &Shutdown,
-) -> Result<Task> {
-    let access = guard::Access::from_config(&cfg.telemetry)?;
-    let tls = guard::tls(&cfg.telemetry)?;
-    let listener = guard::GuardedListener::new(listener, cfg.telemetry.http_max_connections, tls);
-    Ok(sup.spawn("http", http::serve(listener, state, access, stop.clone())))
+    access: guard::Access,
+) -> (Task, Shutdown) {
+    let stop = Shutdown::new();
+    let task = sup.spawn("http", http::serve(listener, state, access, stop.clone()));
+    (task, stop)
 }
 
 /// Hotlist reloads and node stats.
