@@ -135,3 +135,35 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "(no message)".to_string());
     format!("panicked: {msg}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_task_or_panicking_thread_stops_the_node_and_is_named() {
+        let stop = Shutdown::new();
+        let sup = Supervisor::new(stop.clone());
+        let quiet = sup.spawn("quiet", async { Ok(()) });
+        quiet.join().await;
+        assert!(!stop.is_cancelled(), "a task that ends well stops nothing");
+        let failing = sup.spawn("publisher", async { Err(anyhow!("broker gone")) });
+        failing.join().await;
+        assert!(stop.is_cancelled());
+        let thread = sup
+            .spawn_thread("infer-0", || -> Result<()> { panic!("bad tensor") })
+            .unwrap();
+        thread.join().await;
+        let f = sup.failures();
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].starts_with("publisher: broker gone"), "{f:?}");
+        assert!(f[1].starts_with("infer-0: panicked: bad tensor"), "{f:?}");
+        // An aborted ticker is not a failure.
+        let ticker = sup.spawn("ticker", async {
+            std::future::pending::<()>().await;
+            Ok(())
+        });
+        ticker.abort().await;
+        assert_eq!(sup.failures().len(), 2);
+    }
+}
