@@ -41,7 +41,7 @@ impl Access {
         .map_err(|e| {
             anyhow!(
                 "telemetry.http_token: {}",
-                e.replace("password", "http_token")
+                e.to_string().replace("password", "http_token")
             )
         })?
         .filter(|s| !s.is_empty());

@@ -3,18 +3,30 @@
 
 use std::path::Path;
 
+/// Why a secret could not be read. Names the variable or file, never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("set password_env or password_file, not both")]
+    Both,
+    #[error("password_env: environment variable {0} is not set")]
+    EnvUnset(String),
+    #[error("password_file {path}: {message}")]
+    File { path: String, message: String },
+}
+
 /// Reads a secret from the environment variable `env` or the first line of `file` (at most
-/// one may be set). `Ok(None)` when neither is set. Errors name the variable or file, never
-/// the secret.
-pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
+/// one may be set). `Ok(None)` when neither is set.
+pub fn read_secret(env: Option<&str>, file: Option<&Path>) -> Result<Option<String>, SecretError> {
     match (env, file) {
-        (Some(_), Some(_)) => Err("set password_env or password_file, not both".to_string()),
+        (Some(_), Some(_)) => Err(SecretError::Both),
         (Some(var), None) => std::env::var(var)
             .map(Some)
-            .map_err(|_| format!("password_env: environment variable {var} is not set")),
+            .map_err(|_| SecretError::EnvUnset(var.to_string())),
         (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|e| format!("password_file {}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(file).map_err(|e| SecretError::File {
+                path: file.display().to_string(),
+                message: e.to_string(),
+            })?;
             Ok(Some(text.lines().next().unwrap_or_default().to_string()))
         }
         (None, None) => Ok(None),
@@ -37,11 +49,12 @@ mod tests {
         );
         assert_eq!(read_secret(None, None).unwrap(), None);
         let e = read_secret(Some("VIGIA_TEST_SURELY_UNSET_VAR"), None).unwrap_err();
-        assert!(e.contains("VIGIA_TEST_SURELY_UNSET_VAR"));
+        assert!(e.to_string().contains("VIGIA_TEST_SURELY_UNSET_VAR"));
         assert!(read_secret(Some("X"), Some(&f)).is_err());
         assert!(
             read_secret(None, Some(&dir.join("missing")))
                 .unwrap_err()
+                .to_string()
                 .contains("missing")
         );
     }

@@ -46,7 +46,7 @@ impl std::fmt::Debug for Detector {
 }
 
 /// Maps class names to a keep-mask over `labels`; unknown names are an error.
-pub fn class_mask(labels: &[String], classes: &[String]) -> Result<Vec<bool>, String> {
+pub(crate) fn class_mask(labels: &[String], classes: &[String]) -> Result<Vec<bool>, String> {
     if classes.is_empty() {
         return Ok(vec![true; labels.len()]);
     }

@@ -204,7 +204,7 @@ impl CameraConfig {
     }
 
     /// The RTSP password from `password_env` / `password_file`, if configured.
-    pub fn password(&self) -> Result<Option<String>, String> {
+    pub fn password(&self) -> Result<Option<String>, vigia_core::secrets::SecretError> {
         vigia_core::secrets::read_secret(
             self.password_env.as_deref(),
             self.password_file.as_deref(),

@@ -402,9 +402,9 @@ fn rtsp_source(
     let user = cfg.username.clone().or(user);
     let password = cfg
         .password()
-        .map_err(|message| IngestError::Pipeline {
+        .map_err(|e| IngestError::Pipeline {
             camera: camera.clone(),
-            message,
+            message: e.to_string(),
         })?
         .or(password);
     if let Some(u) = user {

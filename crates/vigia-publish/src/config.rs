@@ -232,7 +232,7 @@ impl MqttConfig {
             self.password_env.as_deref(),
             self.password_file.as_deref(),
         )
-        .map_err(PublishError::Config)
+        .map_err(|e| PublishError::Config(e.to_string()))
     }
 }
 
