@@ -1,6 +1,6 @@
 //! Soak: the real binary (`vigia run`) on many simulated RTSP cameras for a while, one of
 //! them flapping (its server goes away and comes back), with its RSS, threads and open file
-//! descriptors sampled. After warm-up none may grow by more than 5 % (RSS: plus 8 MiB of
+//! descriptors sampled. After warm-up none may grow by more than 5 % (RSS: plus 16 MiB of
 //! allocator slack): a leak per reconnect or per event shows as steady growth.
 //!
 //! The test command runs a short version (8 cameras, 60 s, a flap every 10 s);
@@ -157,7 +157,7 @@ fn many_cameras_one_flapping_nothing_grows() {
         warm.last().unwrap().fds
     );
     assert!(flaps >= 2, "the camera flapped");
-    assert!(!grew(|s| s.rss_kib, 8 * 1024), "RSS grew: {samples:?}");
+    assert!(!grew(|s| s.rss_kib, 16 * 1024), "RSS grew: {samples:?}");
     // A flapping camera's pipeline is torn down and rebuilt: a few threads and fds come
     // and go with it (one camera's worth of slack).
     assert!(!grew(|s| s.threads, 12), "threads grew: {samples:?}");
