@@ -281,3 +281,19 @@ fn the_length_check_finds_long_functions() {
     assert_eq!(long_functions(&f, 120).len(), 1);
     assert!(long_functions(&f, 200).is_empty());
 }
+
+#[test]
+fn no_function_needs_a_too_many_arguments_allow() {
+    let mut found = Vec::new();
+    for (_, dir) in crates() {
+        let mut files = Vec::new();
+        rust_files(&dir.join("src"), &mut files);
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            if text.contains(concat!("clippy::", "too_many_arguments")) {
+                found.push(f.display().to_string());
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found:?}");
+}

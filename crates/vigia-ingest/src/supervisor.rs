@@ -182,7 +182,6 @@ async fn run_once(
     let _guard = NullOnDrop(pipe.clone());
     let bus = pipe.bus().expect("a pipeline has a bus");
     let mut messages = bus.stream();
-    let is_file = matches!(cfg.source(), Ok(Source::File { .. }));
     tracing::info!(camera = %camera, url = %redact_url(&cfg.url), attempt = attempts, "starting camera pipeline");
 
     let outcome = if let Err(e) = pipe.set_state(gst::State::Playing) {
@@ -199,17 +198,7 @@ async fn run_once(
             label: "error",
         }
     } else {
-        watch(
-            cfg,
-            ctx,
-            stats,
-            shutdown,
-            &built,
-            &sink,
-            &mut messages,
-            is_file,
-        )
-        .await
+        watch(cfg, ctx, stats, shutdown, &built, &sink, &mut messages).await
     };
 
     // Tear down off the async threads: rtspsrc may block while it sends TEARDOWN.
@@ -228,7 +217,6 @@ impl Drop for NullOnDrop {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn watch(
     cfg: &CameraConfig,
     ctx: &IngestContext,
@@ -237,9 +225,9 @@ async fn watch(
     built: &pipeline::CameraPipeline,
     sink: &FrameSink,
     messages: &mut gst::bus::BusStream,
-    is_file: bool,
 ) -> Outcome {
     let camera = &cfg.id;
+    let is_file = matches!(cfg.source(), Ok(Source::File { .. }));
     let stall = Duration::from_secs(cfg.stall_timeout_secs);
     let start_ms = ctx.clock.monotonic().as_millis() as u64;
     let frames_at_start = stats.delivered.load(Ordering::Relaxed);
