@@ -172,8 +172,12 @@ fn analyse(
         captured_mono: frame.captured_mono,
         captured_utc: frame.captured_utc,
         detections,
+        // One copy serves both: the plate sightings' snapshot and the rules' frame.
+        frame: route.rules.then(|| match plates.first() {
+            Some(p) => p.frame.clone(),
+            None => Arc::new(copy(frame)),
+        }),
         plates,
-        frame: route.rules.then(|| Arc::new(copy(frame))),
     })))
 }
 

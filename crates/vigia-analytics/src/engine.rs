@@ -163,9 +163,15 @@ impl Analytics {
         }
     }
 
-    fn cam(&mut self, camera: &CameraId, size: (u32, u32)) -> &mut Cam {
-        let (tracker, rules) = (&self.tracker, &mut self.rules);
-        self.cams.entry(camera.clone()).or_insert_with(|| Cam {
+    /// A camera's state, made at its first frame (its rules move in then).
+    fn cam<'a>(
+        cams: &'a mut HashMap<CameraId, Cam>,
+        rules: &mut HashMap<CameraId, CameraRules>,
+        tracker: &TrackerConfig,
+        camera: &CameraId,
+        size: (u32, u32),
+    ) -> &'a mut Cam {
+        cams.entry(camera.clone()).or_insert_with(|| Cam {
             tracker: Tracker::new(tracker.clone()),
             size,
             lpr: None,
@@ -187,12 +193,17 @@ impl Analytics {
             plates,
             frame,
         } = f;
-        let clock = self.ctx.clock.clone();
-        let cam = self.cam(&camera, (width, height));
-        cam.size = (width, height);
-        let at = cam.arrived(captured_mono, captured_utc, &*clock);
         let (ctx, lpr) = (&self.ctx, self.lpr.as_ref());
-        let cam = self.cams.get_mut(&camera).expect("inserted above");
+        let size = (width, height);
+        let cam = Self::cam(
+            &mut self.cams,
+            &mut self.rules,
+            &self.tracker,
+            &camera,
+            size,
+        );
+        cam.size = size;
+        let at = cam.arrived(captured_mono, captured_utc, &*ctx.clock);
         let mut out: Vec<Event> = cam
             .tracker
             .update(at.mono, at.utc, &detections)
