@@ -47,3 +47,36 @@ fn both_colombian_photos_read_correctly_with_their_format() {
     let r = eval(&dir);
     assert_eq!((r.exact, r.plates), (2, 2), "{}", r.table());
 }
+
+/// `vigia read --crop`: both Colombian photos read from their plate box alone, and an image
+/// shaped like a plate where nothing is detected is read as a crop automatically.
+#[test]
+fn plate_crops_are_read_whole() {
+    let dir = shared_or_skip!("data/plates/co");
+    let cfg = config();
+    let mut chain = Chain::load(&cfg.inference, &cfg.lpr).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    for want in ["EMK001", "FDV094"] {
+        let photo = dir.join(format!("{want}.jpg"));
+        let scene = chain.read_file(&photo, false).unwrap();
+        let b: Vec<u32> = scene["plates"][0]["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as u32)
+            .collect();
+        let crop = image::open(&photo)
+            .unwrap()
+            .crop_imm(b[0], b[1], b[2], b[3])
+            .to_rgb8();
+        let path = tmp.path().join(format!("{want}-plate.png"));
+        crop.save(&path).unwrap();
+        for forced in [true, false] {
+            let v = chain.read_file(&path, forced).unwrap();
+            assert_eq!(v["plates"][0]["number"], want, "crop={forced}: {v}");
+            assert_eq!(v["plates"][0]["format"], "co_particular", "{v}");
+            let mode = if forced { "crop" } else { "crop_fallback" };
+            assert_eq!(v["mode"], mode, "{v}");
+        }
+    }
+}

@@ -126,7 +126,14 @@ impl CameraLpr {
             .collect();
         self.plate_tracks.update(at, at_utc, &plate_dets);
         let plate_ids = self.plate_tracks.assignments().to_vec();
-        let mut events = Vec::new();
+        // Vehicles still in view keep their passes open while their plate is unreadable;
+        // passes of vehicles gone end now rather than at the next timer tick.
+        for (d, id) in vehicles {
+            if *id != 0 && is_vehicle(&d.label) {
+                self.passes.touch(*id, at);
+            }
+        }
+        let mut events = self.passes.tick(at);
         for (i, p) in plates.into_iter().enumerate() {
             let (cx, cy) = p.found.bbox.center();
             let vehicle = vehicles

@@ -32,6 +32,9 @@ pub struct FormatSpec {
     pub color: Option<PlateColor>,
     #[serde(default)]
     pub plate_type: Option<String>,
+    /// Rows of characters (2: motorcycle plates); unset: any.
+    #[serde(default)]
+    pub rows: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +43,10 @@ struct GrammarFile {
     formats: Vec<FormatSpec>,
 }
 
+/// The share of its score a format keeps when the plate's shape says another number of
+/// rows ([`Grammar::decode_shaped`]).
+pub const ROWS_MISMATCH: f32 = 0.85;
+
 /// A parsed format.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PlateFormat {
@@ -47,6 +54,7 @@ pub struct PlateFormat {
     pub country: Arc<str>,
     pub color: Option<PlateColor>,
     pub plate_type: Option<Arc<str>>,
+    pub rows: Option<u8>,
     pub pattern: String,
     classes: Vec<CharClass>,
 }
@@ -58,6 +66,7 @@ impl PlateFormat {
             country: spec.country.as_str().into(),
             color: spec.color,
             plate_type: spec.plate_type.as_deref().map(Into::into),
+            rows: spec.rows,
             pattern: spec.pattern.clone(),
             classes: parse_pattern(&spec.pattern)
                 .map_err(|e| LprError::Grammar(format!("format {}: {e}", spec.name)))?,
@@ -253,6 +262,20 @@ impl Grammar {
     /// Applies the grammar to an OCR read. `None` when the read is not plate-like (empty,
     /// or a generic read outside the length limits).
     pub fn decode(&self, read: &TextRead, color: Option<PlateColor>) -> Option<PlateText> {
+        self.decode_shaped(read, color, None)
+    }
+
+    /// [`Grammar::decode`] knowing how many rows the plate seems to have (from its box's
+    /// shape): a format written in other rows keeps only [`ROWS_MISMATCH`] of its score.
+    /// A soft preference, as a box's shape is only a hint (a one-row plate seen at an
+    /// angle looks narrower): it settles reads that fit both a car and a motorcycle
+    /// format through look-alikes (`URG770` / `URG77O`).
+    pub fn decode_shaped(
+        &self,
+        read: &TextRead,
+        color: Option<PlateColor>,
+        rows: Option<u8>,
+    ) -> Option<PlateText> {
         let mut best: Option<(f32, &PlateFormat, String, Vec<f32>)> = None;
         for f in &self.formats {
             if f.len() != read.chars.len() {
@@ -267,12 +290,16 @@ impl Grammar {
             let Some((text, probs)) = constrained(read, &f.classes) else {
                 continue;
             };
-            let score = probs.iter().sum::<f32>() / probs.len() as f32;
+            let mut score = probs.iter().sum::<f32>() / probs.len() as f32;
+            if rows.is_some() && f.rows.unwrap_or(1) != rows.unwrap_or(1) {
+                score *= ROWS_MISMATCH;
+            }
             if best.as_ref().is_none_or(|b| score > b.0) {
                 best = Some((score, f, text, probs));
             }
         }
-        if let Some((score, f, number, probs)) = best {
+        if let Some((_, f, number, probs)) = best {
+            let score = probs.iter().sum::<f32>() / probs.len() as f32;
             return Some(PlateText {
                 number,
                 raw: read.text.clone(),
@@ -387,6 +414,7 @@ mod tests {
             pattern: "^[A-Z]{3}[0-9]{2}[A-Z]$".into(),
             color: None,
             plate_type: None,
+            rows: None,
         })
         .unwrap();
         assert!(f.matches("ABC12D") && !f.matches("ABC123") && !f.matches("ABC12"));
@@ -511,5 +539,33 @@ mod tests {
         .unwrap();
         let e = Grammar::load(&[], &[&f], 4, 10).unwrap_err().to_string();
         assert!(e.contains("ve.toml") && e.contains("bad"), "{e}");
+    }
+
+    #[test]
+    fn a_two_row_shape_prefers_the_motorcycle_reading() {
+        let g = co();
+        // The OCR reads the last character as the digit 0, the letter O its runner-up.
+        let r = read(&[
+            ('U', 0.99, &[]),
+            ('R', 0.99, &[]),
+            ('G', 0.99, &[]),
+            ('7', 0.99, &[]),
+            ('7', 0.99, &[]),
+            ('0', 0.9, &[('O', 0.08)]),
+        ]);
+        let car = g
+            .decode_shaped(&r, Some(PlateColor::Yellow), Some(1))
+            .unwrap();
+        assert_eq!(car.number, "URG770");
+        let moto = g
+            .decode_shaped(&r, Some(PlateColor::Yellow), Some(2))
+            .unwrap();
+        assert_eq!(moto.number, "URG77O");
+        assert_eq!(moto.format.as_deref(), Some("co_moto"));
+        // No shape known: as before.
+        assert_eq!(
+            g.decode(&r, Some(PlateColor::Yellow)).unwrap().number,
+            "URG770"
+        );
     }
 }

@@ -7,7 +7,13 @@
 //! - `new` once a pass has `min_reads` reads (or, at its end, a single read of at least
 //!   `single_read_min_likelihood`);
 //! - `update` when the consolidated number changes after `new`;
-//! - `end` after `end_after_ms` without a read, with the final consolidation.
+//! - `end` after `end_after_ms` without a read or a sight of the pass's vehicle, with the
+//!   final consolidation, or at once when the reads show the next vehicle (below).
+//!
+//! A pass follows a vehicle, not a track: once it has `min_reads` reads, reads that
+//! disagree with its reading (a different plate, not a misread) are held aside, and when
+//! `min_reads` of them agree the pass ends and they open the next pass. Vehicles queueing
+//! at the same spot thus give one pass each even when the tracker sees one long track.
 //!
 //! A pass whose number equals an active pass's, or a pass that ended less than
 //! `dedup_window_secs` ago on this camera, is suppressed: no second event for the same plate.
@@ -30,7 +36,8 @@ use crate::grammar::{Grammar, PlateColor, PlateText};
 pub struct PassConfig {
     /// Reads needed before a pass is announced (`new`). Default 2.
     pub min_reads: u32,
-    /// A pass ends after this long without a read. Default 2000 ms.
+    /// A pass ends after this long without a read or a sight of its vehicle. Default
+    /// 1000 ms: the final read comes about a second after the vehicle leaves.
     pub end_after_ms: u64,
     /// No second event for the same plate on the same camera within this window.
     /// Default 60 s.
@@ -46,7 +53,7 @@ impl Default for PassConfig {
     fn default() -> Self {
         Self {
             min_reads: 2,
-            end_after_ms: 2000,
+            end_after_ms: 1000,
             dedup_window_secs: 60,
             single_read_min_likelihood: 0.9,
             max_reads_per_pass: 64,
@@ -201,6 +208,8 @@ struct Pass<M> {
     id: u64,
     /// The most likely reads (at most `max_reads_per_pass`, not in time order).
     obs: Vec<Observation<M>>,
+    /// Reads that disagree with the pass's reading (another vehicle's?), held aside.
+    pending: Vec<Observation<M>>,
     /// Time and plate box of the first and the latest read (kept apart from `obs`, which
     /// drops unlikely reads), for the direction of travel.
     first: (Duration, BBox),
@@ -239,14 +248,62 @@ impl<M: Clone> PassTracker<M> {
     }
 
     /// Adds a read to the pass `key`.
+    ///
+    /// A read that disagrees with the pass's reading (see [`disagree`]) once the pass has
+    /// `min_reads` reads does not vote: it is held aside, and when `min_reads` such reads
+    /// agree with each other the pass ends and they start a new one under the same key.
+    /// That is the next vehicle at the same spot (a queue at a gate, stop-and-go traffic),
+    /// whose track the vehicle tracker may well have carried over.
     pub fn observe(&mut self, key: u64, obs: Observation<M>) -> Vec<PassEvent<M>> {
         let now = obs.at;
         let mut events = self.tick(now);
+        let min_reads = self.cfg.min_reads as usize;
+        if let Some(pass) = self.passes.get_mut(&key)
+            && pass.obs.len() >= min_reads
+        {
+            let current = consolidate(pass, &self.grammar).number;
+            if disagree(&current, &obs.plate.number) {
+                if pass
+                    .pending
+                    .first()
+                    .is_some_and(|p| disagree(&p.plate.number, &obs.plate.number))
+                {
+                    pass.pending.clear();
+                }
+                pass.pending.push(obs);
+                if pass.pending.len() >= min_reads {
+                    let mut old = self.passes.remove(&key).expect("present");
+                    let pending = std::mem::take(&mut old.pending);
+                    events.extend(self.finish(key, &old, now));
+                    for o in pending {
+                        events.extend(self.add(key, o));
+                    }
+                }
+                return events;
+            }
+        }
+        events.extend(self.add(key, obs));
+        events
+    }
+
+    /// The vehicle of pass `key` is still in view at `now` (its plate may be unreadable for
+    /// a moment): the pass stays open.
+    pub fn touch(&mut self, key: u64, now: Duration) {
+        if let Some(p) = self.passes.get_mut(&key) {
+            p.last_seen = p.last_seen.max(now);
+        }
+    }
+
+    /// Adds a read that votes in the pass `key` (opening it if need be).
+    fn add(&mut self, key: u64, obs: Observation<M>) -> Vec<PassEvent<M>> {
+        let now = obs.at;
+        let mut events = Vec::new();
         let cap = self.cfg.max_reads_per_pass;
         let id = self.next_id;
         let pass = self.passes.entry(key).or_insert_with(|| Pass {
             id,
             obs: Vec::new(),
+            pending: Vec::new(),
             first: (obs.at, obs.bbox),
             latest: (obs.at, obs.bbox),
             total_reads: 0,
@@ -258,7 +315,7 @@ impl<M: Clone> PassTracker<M> {
         if pass.id == id {
             self.next_id += 1;
         }
-        pass.last_seen = now;
+        pass.last_seen = pass.last_seen.max(now);
         pass.total_reads += 1;
         pass.latest = (obs.at, obs.bbox);
         pass.obs.push(obs);
@@ -310,7 +367,32 @@ impl<M: Clone> PassTracker<M> {
                 .any(|(n, t)| n == number && now.saturating_sub(*t) <= window)
     }
 
-    /// Ends passes without a read for `end_after_ms` (call it on a timer too).
+    /// The events of a pass that is over (already removed from `passes`).
+    fn finish(&mut self, key: u64, pass: &Pass<M>, now: Duration) -> Vec<PassEvent<M>> {
+        if pass.suppressed {
+            return Vec::new();
+        }
+        let read = consolidate(pass, &self.grammar);
+        match &pass.announced {
+            Some(_) => {
+                self.recent.push_back((read.number.clone(), now));
+                vec![event(pass, Lifecycle::End, read)]
+            }
+            None if read.likelihood >= self.cfg.single_read_min_likelihood
+                && !self.is_duplicate(key, &read.number, now) =>
+            {
+                self.recent.push_back((read.number.clone(), now));
+                vec![
+                    event(pass, Lifecycle::New, read.clone()),
+                    event(pass, Lifecycle::End, read),
+                ]
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Ends passes without a read (or a sight of their vehicle) for `end_after_ms`; call
+    /// it on a timer too. Reads a pass held aside as another vehicle's start a new pass.
     pub fn tick(&mut self, now: Duration) -> Vec<PassEvent<M>> {
         let end_after = Duration::from_millis(self.cfg.end_after_ms);
         let window = Duration::from_secs(self.cfg.dedup_window_secs);
@@ -321,37 +403,51 @@ impl<M: Clone> PassTracker<M> {
         {
             self.recent.pop_front();
         }
-        let ended: Vec<u64> = self
+        let mut ended: Vec<u64> = self
             .passes
             .iter()
             .filter(|(_, p)| now.saturating_sub(p.last_seen) > end_after)
             .map(|(k, _)| *k)
             .collect();
+        ended.sort_unstable();
         let mut events = Vec::new();
         for key in ended {
-            let pass = self.passes.remove(&key).expect("present");
-            if pass.suppressed {
-                continue;
-            }
-            let read = consolidate(&pass, &self.grammar);
-            match &pass.announced {
-                Some(_) => {
-                    self.recent.push_back((read.number.clone(), now));
-                    events.push(event(&pass, Lifecycle::End, read));
-                }
-                None if read.likelihood >= self.cfg.single_read_min_likelihood => {
-                    if self.is_duplicate(key, &read.number, now) {
-                        continue;
-                    }
-                    self.recent.push_back((read.number.clone(), now));
-                    events.push(event(&pass, Lifecycle::New, read.clone()));
-                    events.push(event(&pass, Lifecycle::End, read));
-                }
-                None => {}
+            let mut pass = self.passes.remove(&key).expect("present");
+            let pending = std::mem::take(&mut pass.pending);
+            events.extend(self.finish(key, &pass, now));
+            for o in pending
+                .into_iter()
+                .filter(|o| now.saturating_sub(o.at) <= end_after)
+            {
+                events.extend(self.add(key, o));
             }
         }
         events
     }
+}
+
+/// Whether two readings are of different plates rather than misreads of one: they differ
+/// in at least 40 % of the longer one's characters (edit distance; 3 of 6 or 7, 2 of 5),
+/// and never fewer than 2. One or two wrong characters are a misread, which voting fixes.
+pub fn disagree(a: &str, b: &str) -> bool {
+    let longest = a.len().max(b.len());
+    let needed = ((longest * 2).div_ceil(5)).max(2);
+    edit_distance(a, b) >= needed
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn event<M: Clone>(pass: &Pass<M>, lifecycle: Lifecycle, read: ConsolidatedRead) -> PassEvent<M> {
@@ -682,6 +778,86 @@ mod tests {
                 (Lifecycle::End, "EMK001".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn different_plates_disagree_misreads_do_not() {
+        assert!(!disagree("EMK001", "EMK00I"));
+        assert!(!disagree("EMK001", "FMK00I"));
+        assert!(disagree("EMK001", "FDV094"));
+        assert!(disagree("EMK001", "EMX0O7"));
+        assert!(!disagree("ABC12", "ABC13"));
+        assert!(disagree("ABC12", "ABX19"));
+        assert!(disagree("M5XSX", "WA56660"));
+    }
+
+    #[test]
+    fn the_next_vehicle_on_the_same_track_is_a_new_pass() {
+        // Stop-and-go at a gate: the tracker carries one track over from a car to the
+        // next one; the reads say there were two.
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        let mut ev = Vec::new();
+        for i in 0..5 {
+            ev.extend(t.observe(1, obs(i * 200, "EMK001", 0.9)));
+        }
+        // One stray confident misread of the second car: held aside, the pass goes on.
+        ev.extend(t.observe(1, obs(1000, "FDV094", 0.8)));
+        assert_eq!(kinds(&ev), vec![(Lifecycle::New, "EMK001".to_string())]);
+        // The second car's second read: the first pass ends, the second starts.
+        ev.extend(t.observe(1, obs(1200, "FDV094", 0.9)));
+        for i in 7..10 {
+            ev.extend(t.observe(1, obs(i * 200, "FDV094", 0.9)));
+        }
+        ev.extend(t.tick(Duration::from_millis(10_000)));
+        assert_eq!(
+            kinds(&ev),
+            vec![
+                (Lifecycle::New, "EMK001".to_string()),
+                (Lifecycle::End, "EMK001".to_string()),
+                (Lifecycle::New, "FDV094".to_string()),
+                (Lifecycle::End, "FDV094".to_string()),
+            ]
+        );
+        assert_ne!(ev[0].pass_id, ev[2].pass_id);
+        // Neither pass voted the other's reads.
+        assert_eq!(ev[1].read.reads, 5);
+        assert_eq!(ev[3].read.reads, 5);
+    }
+
+    #[test]
+    fn a_lone_disagreeing_read_starts_a_pass_when_the_first_ends() {
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        let mut ev = Vec::new();
+        for i in 0..3 {
+            ev.extend(t.observe(1, obs(i * 200, "EMK001", 0.9)));
+        }
+        ev.extend(t.observe(1, obs(600, "FDV094", 0.95)));
+        ev.extend(t.tick(Duration::from_millis(400 + 1001)));
+        // The first pass ended at its time; the held read opened the next, which a sure
+        // single read reports at its own end.
+        assert_eq!(kinds(&ev)[1], (Lifecycle::End, "EMK001".to_string()));
+        assert_eq!(t.active(), 1);
+        ev.extend(t.tick(Duration::from_millis(10_000)));
+        assert_eq!(
+            kinds(&ev)[2..],
+            [
+                (Lifecycle::New, "FDV094".to_string()),
+                (Lifecycle::End, "FDV094".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_vehicle_in_view_keeps_its_pass_open() {
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        for i in 0..3 {
+            t.observe(1, obs(i * 200, "EMK001", 0.9));
+        }
+        for i in 0..20 {
+            t.touch(1, Duration::from_millis(400 + i * 200));
+            assert!(t.tick(Duration::from_millis(400 + i * 200)).is_empty());
+        }
+        assert_eq!(t.tick(Duration::from_millis(4200 + 2001)).len(), 1);
     }
 
     #[test]

@@ -40,7 +40,12 @@ impl Chain {
     }
 
     /// `vigia read`: the plates and vehicles in one image file, with the time per stage.
-    pub fn read_file(&mut self, path: &Path) -> Result<serde_json::Value, PlatesError> {
+    ///
+    /// With `crop` the whole image is read as one plate (no detectors). Without it, an
+    /// image where neither a vehicle nor a plate is found but that is shaped like a plate
+    /// (see [`plate_shaped`]) is read as a crop too, and the read kept when a plate format
+    /// accepts it or it is at least 0.8 sure; `mode` in the output says which way it went.
+    pub fn read_file(&mut self, path: &Path, crop: bool) -> Result<serde_json::Value, PlatesError> {
         let (w, h, rgb) = load_rgb(path)?;
         let view =
             RgbView::new(w, h, w as usize * 3, &rgb).map_err(|message| PlatesError::Image {
@@ -48,17 +53,38 @@ impl Chain {
                 message: message.to_string(),
             })?;
         let t = Instant::now();
-        let vehicles = self.vehicles.detect(&view)?;
+        let vehicles = if crop {
+            Vec::new()
+        } else {
+            self.vehicles.detect(&view)?
+        };
         let vehicle_ms = t.elapsed().as_secs_f64() * 1e3;
-        let (plates, times) = self.plates.read(&view)?;
+        let vehicles: Vec<_> = vehicles.iter().filter(|d| is_vehicle(&d.label)).collect();
+        let (mut plates, mut times, mut mode) = if crop {
+            let (p, t) = self.plates.read_crop(&view)?;
+            (p, t, "crop")
+        } else {
+            let (p, t) = self.plates.read(&view)?;
+            (p, t, "scene")
+        };
+        if !crop && plates.is_empty() && vehicles.is_empty() && plate_shaped(w, h) {
+            let (p, t) = self.plates.read_crop(&view)?;
+            plates = p
+                .into_iter()
+                .filter(|f| f.plate.format.is_some() || f.plate.likelihood >= 0.8)
+                .collect();
+            times.ocr_ms += t.ocr_ms;
+            times.grammar_ms += t.grammar_ms;
+            mode = "crop_fallback";
+        }
         Ok(serde_json::json!({
             "file": path.display().to_string(),
             "width": w,
             "height": h,
+            "mode": mode,
             "plates": plates.iter().map(PlateJson::from).collect::<Vec<_>>(),
             "vehicles": vehicles
                 .iter()
-                .filter(|d| is_vehicle(&d.label))
                 .map(|d| serde_json::json!({
                     "type": &*d.label,
                     "likelihood": round3(d.score),
@@ -73,6 +99,13 @@ impl Chain {
             },
         }))
     }
+}
+
+/// Shaped like a plate crop: between 1.2 and 6 times as wide as high (two-row plates are
+/// about 1.6, one-row ones 2 to 5).
+pub fn plate_shaped(width: u32, height: u32) -> bool {
+    let aspect = width as f32 / height.max(1) as f32;
+    (1.2..=6.0).contains(&aspect)
 }
 
 #[derive(Debug, Serialize)]

@@ -224,23 +224,63 @@ impl PlateReader {
             .filter(|(b, _)| b.w >= 8.0 && b.h >= 4.0)
             .collect();
         times.plate_detection_ms = t.elapsed().as_secs_f64() * 1e3;
+        let found = self.read_boxes(img, &candidates, &mut times)?;
+        Ok(PlateScan {
+            found,
+            candidates: all,
+            times,
+        })
+    }
+
+    /// Reads the whole of `img` as one plate (a plate crop): no detector.
+    pub fn read_crop(
+        &mut self,
+        img: &RgbView,
+    ) -> Result<(Vec<PlateFound>, StageTimes), InferError> {
+        let mut times = StageTimes::default();
+        let whole = BBox::new(0.0, 0.0, img.width as f32, img.height as f32);
+        let found = self.read_boxes(img, &[(whole, 1.0)], &mut times)?;
+        Ok((found, times))
+    }
+
+    /// OCR, grammar and selection over candidate boxes. A candidate shaped like a two-row
+    /// plate (motorcycles) is also read with its rows side by side ([`joined_rows`]); the
+    /// grammar then picks between the two readings.
+    fn read_boxes(
+        &mut self,
+        img: &RgbView,
+        candidates: &[(BBox, f32)],
+        times: &mut StageTimes,
+    ) -> Result<Vec<PlateFound>, InferError> {
         times.candidates = candidates.len();
         if candidates.is_empty() {
-            return Ok(PlateScan {
-                found: Vec::new(),
-                candidates: all,
-                times,
-            });
+            return Ok(Vec::new());
         }
         let t = Instant::now();
         let boxes: Vec<BBox> = candidates.iter().map(|c| c.0).collect();
-        let reads = self.ocr.recognize(img, &boxes)?;
+        let mut reads: Vec<((BBox, f32), TextRead)> = candidates
+            .iter()
+            .copied()
+            .zip(self.ocr.recognize(img, &boxes)?)
+            .collect();
+        for &(bbox, score) in candidates {
+            if bbox.w / bbox.h.max(1.0) > TWO_ROW_MAX_ASPECT {
+                continue;
+            }
+            if let Some((w, h, rgb)) = joined_rows(img, &bbox) {
+                let view = RgbView::new(w, h, w as usize * 3, &rgb)?;
+                let whole = BBox::new(0.0, 0.0, w as f32, h as f32);
+                if let Some(read) = self.ocr.recognize(&view, &[whole])?.pop() {
+                    reads.push(((bbox, score), read));
+                }
+            }
+        }
         times.ocr_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         let mut found: Vec<PlateFound> = Vec::new();
-        for ((bbox, score), read) in candidates.into_iter().zip(reads) {
+        for ((bbox, score), read) in reads {
             let color = plate_color(img, &bbox);
-            let Some(plate) = self.grammar.decode(&read, color) else {
+            let Some(plate) = self.grammar.decode_shaped(&read, color, rows_of(&bbox)) else {
                 continue;
             };
             if read.mean_prob() < self.min_confidence {
@@ -254,6 +294,21 @@ impl PlateReader {
                 color,
             });
         }
+        // Of a box's two readings (whole, rows joined), one a plate format accepts wins
+        // over one none does. Across boxes only confidence counts: a sign that happens to
+        // fit a format must not beat the plate.
+        found.sort_by(|a, b| {
+            (b.plate.format.is_some())
+                .cmp(&a.plate.format.is_some())
+                .then(b.read.mean_prob().total_cmp(&a.read.mean_prob()))
+        });
+        let mut per_box: Vec<PlateFound> = Vec::with_capacity(found.len());
+        for f in found {
+            if !per_box.iter().any(|k| k.bbox == f.bbox) {
+                per_box.push(f);
+            }
+        }
+        let mut found = per_box;
         found.sort_by(|a, b| b.read.mean_prob().total_cmp(&a.read.mean_prob()));
         let mut kept: Vec<PlateFound> = Vec::new();
         for f in found {
@@ -271,12 +326,69 @@ impl PlateReader {
             }
         }
         times.grammar_ms = t.elapsed().as_secs_f64() * 1e3;
-        Ok(PlateScan {
-            found: kept,
-            candidates: all,
-            times,
-        })
+        Ok(kept)
     }
+}
+
+/// How many rows of characters a plate box's shape suggests: 2 below 1.75 times as wide
+/// as high (Colombian motorcycle plates are about 1.6), 1 from 1.95 (car plates 2.06 and
+/// wider), unknown between.
+pub fn rows_of(b: &BBox) -> Option<u8> {
+    let aspect = b.w / b.h.max(1.0);
+    if aspect < 1.75 {
+        Some(2)
+    } else if aspect >= 1.95 {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+/// Candidates at most this wide for their height may be two-row plates (Colombian
+/// motorcycle plates are about 1.6; one-row plates 2 and wider).
+pub const TWO_ROW_MAX_ASPECT: f32 = 1.9;
+
+/// A two-row plate's rows side by side, as one row: the OCR (trained mostly on one-row
+/// plates) reads `ABC` over `12D` as `ABC12D`. The rows split at the lightest horizontal
+/// band between 35 % and 65 % of the height (the gap between the rows); the lower row is
+/// taken as tall as the upper one, leaving out the municipality line under it. Returns
+/// packed RGB with its size, or `None` when the box is too small to split.
+pub fn joined_rows(img: &RgbView, b: &BBox) -> Option<(u32, u32, Vec<u8>)> {
+    let b = b.clip(img.width as f32, img.height as f32);
+    let (x0, y0) = (b.x.max(0.0) as u32, b.y.max(0.0) as u32);
+    let (w, h) = (b.w as u32, b.h as u32);
+    if w < 8 || h < 12 {
+        return None;
+    }
+    let luma = |x: u32, y: u32| {
+        let p = img.pixel(x0 + x, y0 + y);
+        (u32::from(p[0]) * 3 + u32::from(p[1]) * 6 + u32::from(p[2])) / 10
+    };
+    // Darkness per row, inner 80 % of the width (away from the border).
+    let (xa, xb) = (w / 10, w - w / 10);
+    let row_dark: Vec<u32> = (0..h)
+        .map(|y| (xa..xb).map(|x| 255 - luma(x, y)).sum())
+        .collect();
+    let (lo, hi) = (h * 35 / 100, h * 65 / 100);
+    let split = (lo..=hi).min_by_key(|&y| row_dark[y as usize])?;
+    let top = (0, split);
+    let bottom = (split, (2 * split).min(h));
+    let row_h = split.max(bottom.1 - bottom.0).max(1);
+    // Each row scaled to `row_h` high, placed side by side.
+    let out_w = 2 * w;
+    let mut out = vec![0u8; (out_w * row_h * 3) as usize];
+    for (i, (ya, yb)) in [top, bottom].into_iter().enumerate() {
+        let src_h = (yb - ya).max(1);
+        for y in 0..row_h {
+            let sy = ya + (y * src_h / row_h).min(src_h - 1);
+            for x in 0..w {
+                let p = img.pixel(x0 + x, y0 + sy);
+                let o = ((y * out_w + i as u32 * w + x) * 3) as usize;
+                out[o..o + 3].copy_from_slice(&p);
+            }
+        }
+    }
+    Some((out_w, row_h, out))
 }
 
 #[cfg(test)]

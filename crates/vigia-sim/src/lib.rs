@@ -5,7 +5,13 @@
 //! - [`rtsp`]: an in-process RTSP server (gst-rtsp-server) that serves video files as
 //!   looping live cameras.
 //! - [`render`]: H.264 videos made from real plate photos moving across the frame.
+//! - [`plates`]: synthetic Colombian plates (cars, public service, two-row motorcycles,
+//!   trailers, diplomatic) drawn with a real font.
+//! - [`passes`]: rendered vehicle passes with ground truth, and their scoring (the LPR
+//!   benchmark).
 
+pub mod passes;
+pub mod plates;
 pub mod render;
 pub mod rtsp;
 

@@ -57,46 +57,103 @@ fn err(m: impl std::fmt::Display) -> SimError {
 }
 
 /// Renders `photos` into `out` (MP4). Returns when each photo is shown.
+/// An H.264/MP4 file being written frame by frame (x264 through GStreamer).
+pub struct Encoder {
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    frame_dur: gst::ClockTime,
+    frames: u64,
+    len: usize,
+}
+
+impl Encoder {
+    /// Starts writing `out`: RGB frames of `width` x `height` at `fps`.
+    pub fn create(out: &Path, width: u32, height: u32, fps: u32) -> Result<Self, SimError> {
+        gst::init().map_err(err)?;
+        let pipeline = gst::parse::launch(&format!(
+            "appsrc name=src format=time caps=video/x-raw,format=RGB,width={width},height={height},framerate={fps}/1 \
+             ! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max={} \
+             ! h264parse ! mp4mux ! filesink name=sink",
+            fps * 2
+        ))
+        .map_err(err)?
+        .downcast::<gst::Pipeline>()
+        .map_err(|_| err("not a pipeline"))?;
+        pipeline
+            .by_name("sink")
+            .ok_or_else(|| err("no filesink"))?
+            .set_property("location", out.to_string_lossy().to_string());
+        let src = pipeline
+            .by_name("src")
+            .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+            .ok_or_else(|| err("no appsrc"))?;
+        pipeline.set_state(gst::State::Playing).map_err(err)?;
+        Ok(Self {
+            pipeline,
+            src,
+            frame_dur: gst::ClockTime::from_nseconds(1_000_000_000 / u64::from(fps.max(1))),
+            frames: 0,
+            len: (width * height * 3) as usize,
+        })
+    }
+
+    /// Frames written so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// The time of the next frame.
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos((self.frame_dur * self.frames).nseconds())
+    }
+
+    /// Appends one packed RGB frame.
+    pub fn push(&mut self, rgb: &[u8]) -> Result<(), SimError> {
+        if rgb.len() != self.len {
+            return Err(err(format!(
+                "frame of {} bytes, want {}",
+                rgb.len(),
+                self.len
+            )));
+        }
+        let mut buf = gst::Buffer::from_slice(rgb.to_vec());
+        {
+            let b = buf.get_mut().expect("new buffer is writable");
+            b.set_pts(self.frame_dur * self.frames);
+            b.set_duration(self.frame_dur);
+        }
+        self.frames += 1;
+        self.src.push_buffer(buf).map_err(err).map(|_| ())
+    }
+
+    /// Ends the stream and waits for the file to be complete.
+    pub fn finish(self) -> Result<(), SimError> {
+        self.src.end_of_stream().map_err(err)?;
+        let bus = self.pipeline.bus().ok_or_else(|| err("no bus"))?;
+        let result = match bus.timed_pop_filtered(
+            gst::ClockTime::from_seconds(300),
+            &[gst::MessageType::Eos, gst::MessageType::Error],
+        ) {
+            Some(m) => match m.view() {
+                gst::MessageView::Error(e) => Err(err(format!("encoding: {}", e.error()))),
+                _ => Ok(()),
+            },
+            None => Err(err("encoding did not finish within 300 s")),
+        };
+        let _ = self.pipeline.set_state(gst::State::Null);
+        result
+    }
+}
+
+/// Renders `photos` into `out` (MP4). Returns when each photo is shown.
 pub fn render_slideshow(
     photos: &[PathBuf],
     out: &Path,
     spec: &RenderSpec,
 ) -> Result<Vec<Shown>, SimError> {
-    gst::init().map_err(err)?;
     let (w, h) = (spec.width, spec.height);
-    let pipeline = gst::parse::launch(&format!(
-        "appsrc name=src format=time caps=video/x-raw,format=RGB,width={w},height={h},framerate={}/1 \
-         ! videoconvert ! x264enc speed-preset=ultrafast tune=zerolatency key-int-max={} \
-         ! h264parse ! mp4mux ! filesink name=sink",
-        spec.fps,
-        spec.fps * 2
-    ))
-    .map_err(err)?
-    .downcast::<gst::Pipeline>()
-    .map_err(|_| err("not a pipeline"))?;
-    pipeline
-        .by_name("sink")
-        .ok_or_else(|| err("no filesink"))?
-        .set_property("location", out.to_string_lossy().to_string());
-    let src = pipeline
-        .by_name("src")
-        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
-        .ok_or_else(|| err("no appsrc"))?;
-    pipeline.set_state(gst::State::Playing).map_err(err)?;
-
-    let frame_dur = gst::ClockTime::from_nseconds(1_000_000_000 / u64::from(spec.fps));
-    let mut n: u64 = 0;
+    let mut enc = Encoder::create(out, w, h, spec.fps)?;
     let grey = vec![110u8; (w * h * 3) as usize];
-    let push = |data: &[u8], n: &mut u64| -> Result<(), SimError> {
-        let mut buf = gst::Buffer::from_slice(data.to_vec());
-        {
-            let b = buf.get_mut().expect("new buffer is writable");
-            b.set_pts(frame_dur * *n);
-            b.set_duration(frame_dur);
-        }
-        *n += 1;
-        src.push_buffer(buf).map_err(err).map(|_| ())
-    };
     let per = |d: Duration| (d.as_secs_f64() * f64::from(spec.fps)).round() as u64;
     let mut shown = Vec::new();
     for photo in photos {
@@ -110,7 +167,7 @@ pub fn render_slideshow(
         let pw = ((f64::from(img.width()) * scale) as u32).min(w * 9 / 10);
         let ph = ((f64::from(img.height()) * f64::from(pw) / f64::from(img.width())) as u32).min(h);
         let img = image::imageops::resize(&img, pw, ph, FilterType::Triangle);
-        let from = frame_dur * n;
+        let from = enc.now();
         let frames = per(spec.slide).max(2);
         let y0 = (h - ph) / 2;
         let hold_at = frames / 2;
@@ -126,30 +183,17 @@ pub fn render_slideshow(
             }
             let copies = if i == hold_at { 1 + per(spec.hold) } else { 1 };
             for _ in 0..copies {
-                push(&frame, &mut n)?;
+                enc.push(&frame)?;
             }
         }
         shown.push(Shown {
             photo: photo.clone(),
-            from: Duration::from_nanos(from.nseconds()),
-            to: Duration::from_nanos((frame_dur * n).nseconds()),
+            from,
+            to: enc.now(),
         });
         for _ in 0..per(spec.gap) {
-            push(&grey, &mut n)?;
+            enc.push(&grey)?;
         }
     }
-    src.end_of_stream().map_err(err)?;
-    let bus = pipeline.bus().ok_or_else(|| err("no bus"))?;
-    let result = match bus.timed_pop_filtered(
-        gst::ClockTime::from_seconds(120),
-        &[gst::MessageType::Eos, gst::MessageType::Error],
-    ) {
-        Some(m) => match m.view() {
-            gst::MessageView::Error(e) => Err(err(format!("encoding: {}", e.error()))),
-            _ => Ok(()),
-        },
-        None => Err(err("encoding did not finish within 120 s")),
-    };
-    let _ = pipeline.set_state(gst::State::Null);
-    result.map(|()| shown)
+    enc.finish().map(|()| shown)
 }
