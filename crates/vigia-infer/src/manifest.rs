@@ -196,6 +196,16 @@ pub struct PypiSource {
     pub member: String,
 }
 
+/// A model the set-up makes from another one (quantisation) rather than downloads.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSource {
+    /// The script that makes it, relative to the project root (e.g. `models/quantize.py`).
+    pub script: String,
+    /// The model file it is made from (obtained first, by its own manifest).
+    pub from: String,
+}
+
 /// What the model is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -227,6 +237,9 @@ pub struct ModelManifest {
     /// A PyPI wheel that carries the model (used by the set-up).
     #[serde(default)]
     pub pypi: Option<PypiSource>,
+    /// Made by a script of the project from another model (used by the set-up).
+    #[serde(default)]
+    pub build: Option<BuildSource>,
     /// Class names (detectors), index = class id.
     #[serde(default)]
     pub labels: Vec<String>,

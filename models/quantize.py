@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Quantise platedet to int8 with ONNX Runtime's quantisation tools (models/platedet_int8.toml).
+
+    python models/quantize.py SRC.onnx OUT.onnx CALIBRATION_DIR
+
+1. float16 → float32 (the quantiser works on float32 graphs): initialisers, constants,
+   casts and declared types;
+2. static QDQ quantisation of the convolutions only (per-channel int8 weights, uint8
+   activations calibrated by min/max on every third photo of CALIBRATION_DIR, sorted by
+   name, letterboxed to 640x640 as vigia does); the box head stays in float, as one output
+   tensor mixes pixel coordinates and 0-1 scores that a single int8 scale cannot carry.
+
+Deterministic: the same inputs and the pinned packages (REQUIREMENTS) give the same bytes,
+which is what the manifest's sha256 checks. models/fetch.py runs this in a virtual
+environment of its own (.vigia/venv-quantize) when the manifest's file is missing.
+"""
+
+import sys
+from pathlib import Path
+
+REQUIREMENTS = ["onnxruntime==1.31.1", "onnx==1.23.2", "pillow==13.0.0", "numpy==2.4.6",
+                "protobuf==7.36.2"]
+
+
+def to_float32(model):
+    import numpy as np
+    from onnx import AttributeProto, TensorProto, numpy_helper
+
+    def fix(t):
+        if t.data_type == TensorProto.FLOAT16:
+            t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float32), t.name))
+
+    for t in model.graph.initializer:
+        fix(t)
+    for n in model.graph.node:
+        for a in n.attribute:
+            if a.name == "to" and a.i == TensorProto.FLOAT16:
+                a.i = TensorProto.FLOAT
+            if a.type == AttributeProto.TENSOR:
+                fix(a.t)
+    for vi in list(model.graph.input) + list(model.graph.output) + list(model.graph.value_info):
+        if vi.type.tensor_type.elem_type == TensorProto.FLOAT16:
+            vi.type.tensor_type.elem_type = TensorProto.FLOAT
+    return model
+
+
+def letterbox(path, size=640):
+    import numpy as np
+    from PIL import Image
+
+    im = Image.open(path).convert("RGB")
+    w, h = im.size
+    s = size / max(w, h)
+    im = im.resize((round(w * s), round(h * s)))
+    canvas = Image.new("RGB", (size, size), (114, 114, 114))
+    canvas.paste(im, ((size - im.size[0]) // 2, (size - im.size[1]) // 2))
+    return (np.asarray(canvas, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
+
+
+def main(argv):
+    if len(argv) != 4:
+        print(__doc__, file=sys.stderr)
+        return 2
+    import tempfile
+
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    src, out, calib = Path(argv[1]), Path(argv[2]), Path(argv[3])
+    images = sorted(calib.glob("*.jpg"))[::3]
+    if not images:
+        print(f"quantize: no calibration photos (*.jpg) in {calib}", file=sys.stderr)
+        return 1
+    model = onnx.load(str(src))
+    input_name = model.graph.input[0].name
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{input_name: letterbox(p)} for p in images])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        f32 = Path(tmp) / "f32.onnx"
+        onnx.save(to_float32(model), str(f32))
+        quantize_static(str(f32), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        per_channel=True, op_types_to_quantize=["Conv"])
+    print(f"quantize: {src.name} → {out} ({len(images)} calibration photos)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
