@@ -111,13 +111,20 @@ fn scenarios(shared: &Path, names: &[String], vehicles: usize) -> Vec<Scenario> 
     out
 }
 
+/// What the node did besides publishing: plate-detector runs and skipped plate scans.
+#[derive(Debug, Default, Clone, Copy)]
+struct Work {
+    plate_scans: f64,
+    skipped: f64,
+}
+
 /// Runs one video through a node; returns the final reads it published.
 async fn run_video(
     video: &Path,
     truth: &Truth,
     extra_lpr: &str,
     work: &Path,
-) -> Vec<PublishedPass> {
+) -> (Vec<PublishedPass>, Work) {
     let server = RtspCameraServer::start(
         "127.0.0.1",
         0,
@@ -130,10 +137,11 @@ async fn run_video(
     let broker = Mosquitto::start().unwrap();
     let mut sub = Subscriber::connect(broker.port(), &format!("{PREFIX}/cameras/+/lpr")).await;
     let root = paths::project_root();
+    let http_port = free_port().unwrap();
     let head = common::node_config_head(
         "bench",
         &work.join("data"),
-        free_port().unwrap(),
+        http_port,
         "",
         "threads_per_worker = 2",
     );
@@ -194,9 +202,22 @@ lpr = true
             finals.push(id);
         }
     }
+    let (_, metrics) = vigia_testkit::http::get(http_port, "/metrics")
+        .await
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics).to_string();
+    let scans = metrics
+        .lines()
+        .filter(|l| l.starts_with("vigia_inference_seconds_count") && l.contains("platedet"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    let work = Work {
+        plate_scans: scans,
+        skipped: common::metric(&metrics, "vigia_plate_scans_skipped_total"),
+    };
     app.stop().await.unwrap();
     drop(server);
-    finals.iter().map(|id| passes[id].clone()).collect()
+    (finals.iter().map(|id| passes[id].clone()).collect(), work)
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -266,9 +287,13 @@ async fn rendered_passes_are_read_one_final_read_each() {
         )
         .unwrap();
         let work = out.join(format!("{}.node", sc.name));
-        let published = run_video(&video, &truth, &extra_lpr, &work).await;
+        let (published, done) = run_video(&video, &truth, &extra_lpr, &work).await;
         let s = score(&truth, &published);
         eprintln!("{}", report_line(&sc.name, &s));
+        eprintln!(
+            "[lpr-bench] {:<15} plate-detector runs {:.0}, scans skipped (settled vehicles) {:.0}",
+            sc.name, done.plate_scans, done.skipped
+        );
         for p in s.passes.iter().filter(|p| p.outcome != Outcome::Right) {
             eprintln!(
                 "[lpr-bench]   {:<8} {:<14} {:?} finals {:?} others {:?}",
@@ -286,17 +311,26 @@ async fn rendered_passes_are_read_one_final_read_each() {
     if full {
         return;
     }
-    // The short version in the test command: counts, not timings.
+    // The short version in the test command: counts, not timings. Floors sit a pass or
+    // two under what was measured (docs/accuracy.md), so they catch regressions (passes
+    // merging or splitting again, reads lost) rather than noise.
     for (name, s) in &scores {
         let n = s.passes.len();
-        assert!(
-            s.multiple_finals() == 0,
+        assert_eq!(
+            s.multiple_finals(),
+            0,
             "{name}: a pass with more than one final read: {:?}",
             s.passes
         );
+        assert!(
+            s.phantoms.is_empty(),
+            "{name}: final reads matching no vehicle: {:?}",
+            s.phantoms
+        );
         let floor = match name.as_str() {
-            "co_motorcycles" => n - 1,
-            _ => n - 1,
+            "stop_and_go" => n - 1,
+            "co_cars" => n * 2 / 3,
+            _ => n / 3,
         };
         assert!(
             s.count(Outcome::Right) >= floor,

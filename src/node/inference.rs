@@ -3,7 +3,7 @@
 //! plate reader, and send what they found to analytics.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,8 @@ pub struct Route {
     /// The camera's motion gate: its own lock, so workers on other cameras never wait.
     gate: Mutex<MotionGate>,
     counters: Arc<Counters>,
+    /// Analysed frames in a row whose plate reading was skipped (settled vehicles).
+    plates_skipped: AtomicU32,
 }
 
 impl Route {
@@ -45,6 +47,7 @@ impl Route {
             rules,
             gate: Mutex::new(MotionGate::new(motion.clone())),
             counters,
+            plates_skipped: AtomicU32::new(0),
         }
     }
 }
@@ -54,6 +57,10 @@ pub struct Routing {
     pub cameras: HashMap<CameraId, Route>,
     /// Plates are read only in frames with a vehicle.
     pub vehicle_gate: bool,
+    /// Vehicles whose pass is settled (analytics keeps it up to date) ...
+    pub settled: Arc<vigia_core::SettledVehicles>,
+    /// ... have their plates read on one analysed frame in this many.
+    pub settled_read_every: u32,
 }
 
 /// Everything a worker thread shares with the others.
@@ -160,7 +167,11 @@ fn analyse(
     }
     let vehicle = detections.iter().any(|d| is_vehicle(&d.label));
     let plates = match (models.plates.as_mut(), &timers.plates) {
-        (Some(reader), Some(t)) if route.lpr && (vehicle || !shared.routing.vehicle_gate) => {
+        (Some(reader), Some(t))
+            if route.lpr
+                && (vehicle || !shared.routing.vehicle_gate)
+                && !skip_settled(shared, route, &cam, &detections) =>
+        {
             read_plates(reader, &view, frame, t, failures)
         }
         _ => Vec::new(),
@@ -179,6 +190,40 @@ fn analyse(
         }),
         plates,
     })))
+}
+
+/// Whether to skip reading plates in this frame: every vehicle in view has a settled pass,
+/// and fewer than `settled_read_every - 1` frames in a row were skipped (so a settled
+/// vehicle still gets a check read now and then, and a new vehicle at the same spot is
+/// noticed).
+fn skip_settled(
+    shared: &Shared,
+    route: &Route,
+    cam: &CameraId,
+    detections: &[vigia_core::Detection],
+) -> bool {
+    let every = shared.routing.settled_read_every;
+    if every <= 1 {
+        return false;
+    }
+    let vehicles: Vec<vigia_core::BBox> = detections
+        .iter()
+        .filter(|d| is_vehicle(&d.label))
+        .map(|d| d.bbox)
+        .collect();
+    if !shared.routing.settled.all_settled(cam, &vehicles)
+        || route.plates_skipped.load(Ordering::Relaxed) + 1 >= every
+    {
+        route.plates_skipped.store(0, Ordering::Relaxed);
+        return false;
+    }
+    route.plates_skipped.fetch_add(1, Ordering::Relaxed);
+    shared
+        .metrics
+        .plate_scans_skipped
+        .with_label_values(&[cam.as_str()])
+        .inc();
+    true
 }
 
 fn copy(frame: &Frame) -> OwnedRgb {

@@ -215,7 +215,7 @@ fn launch(
     })?;
 
     // Inference workers.
-    let routing = Arc::new(routing(&cfg, &views, &parts.rule_cameras));
+    let routing = Arc::new(routing(&cfg, &views, &parts.rule_cameras, parts.settled));
     let shared = inference::Shared {
         routing: routing.clone(),
         hub: hub.clone(),
@@ -333,7 +333,12 @@ fn spawn_background(
 }
 
 /// Each enabled camera's route through the inference workers.
-fn routing(cfg: &Config, views: &CameraViews, rule_cameras: &HashSet<CameraId>) -> Routing {
+fn routing(
+    cfg: &Config,
+    views: &CameraViews,
+    rule_cameras: &HashSet<CameraId>,
+    settled: Arc<vigia_core::SettledVehicles>,
+) -> Routing {
     Routing {
         cameras: cfg
             .cameras
@@ -349,6 +354,8 @@ fn routing(cfg: &Config, views: &CameraViews, rule_cameras: &HashSet<CameraId>) 
             })
             .collect(),
         vehicle_gate: cfg.lpr.vehicle_gate,
+        settled,
+        settled_read_every: cfg.lpr.pass.settled_read_every,
     }
 }
 

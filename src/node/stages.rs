@@ -117,6 +117,8 @@ pub struct AnalyticsParts {
     pub hotlists: Option<Arc<HotlistSet>>,
     /// Cameras with incident rules.
     pub rule_cameras: HashSet<CameraId>,
+    /// Vehicles with a settled plate pass (written by analytics, read by the workers).
+    pub settled: Arc<vigia_core::SettledVehicles>,
 }
 
 /// Builds the analytics stage: snapshots, each camera's rules with their classifiers, the
@@ -129,6 +131,7 @@ pub fn build_analytics(
     clock: &Arc<dyn Clock>,
 ) -> Result<AnalyticsParts> {
     let reader = models.workers.first().and_then(|w| w.plates.as_ref());
+    let settled = Arc::new(vigia_core::SettledVehicles::new());
     let snapshots = if cfg.snapshots.enabled && (reader.is_some() || !rules.is_empty()) {
         let dir = cfg.snapshot_dir();
         let base = cfg
@@ -171,6 +174,7 @@ pub fn build_analytics(
                     plate_detector,
                     ocr,
                 },
+                settled: settled.clone(),
             };
             (Some(shared), Some(hotlists))
         }
@@ -192,6 +196,7 @@ pub fn build_analytics(
         snapshots,
         hotlists,
         rule_cameras,
+        settled,
     })
 }
 

@@ -235,7 +235,17 @@ impl Analytics {
         };
         let at = cam.arrived(mono, utc, &*ctx.clock);
         cam.tracker.touch(at.mono, at.utc);
-        cam.run_rules(ctx, at)
+        // Nothing moved: whatever comes next is read afresh, and passes of vehicles gone
+        // end now rather than at the next timer tick.
+        let mut out = Vec::new();
+        if let Some(shared) = self.lpr.as_ref() {
+            shared.settled.set(camera, Vec::new());
+            if let Some(l) = cam.lpr.as_mut() {
+                out.extend(l.on_tick(ctx, shared, at.mono));
+            }
+        }
+        out.extend(cam.run_rules(ctx, at));
+        out
     }
 
     fn on_tick(&mut self) -> Vec<Event> {

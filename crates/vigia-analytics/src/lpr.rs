@@ -40,6 +40,9 @@ pub struct LprShared {
     pub hotlist: Arc<RwLock<Hotlist>>,
     pub hotlist_max_distance: f32,
     pub models: LprModels,
+    /// Vehicles with a settled pass, for the inference workers (they read such vehicles'
+    /// plates on one frame in `pass.settled_read_every`).
+    pub settled: Arc<vigia_core::SettledVehicles>,
 }
 
 /// Plate-only tracks get keys above this (vehicle track ids stay below).
@@ -134,6 +137,13 @@ impl CameraLpr {
             }
         }
         let mut events = self.passes.tick(at);
+        let settled_boxes = |passes: &PassTracker<PassMedia>| -> Vec<BBox> {
+            vehicles
+                .iter()
+                .filter(|(d, id)| *id != 0 && is_vehicle(&d.label) && passes.is_settled(*id))
+                .map(|(d, _)| d.bbox)
+                .collect()
+        };
         for (i, p) in plates.into_iter().enumerate() {
             let (cx, cy) = p.found.bbox.center();
             let vehicle = vehicles
@@ -160,6 +170,9 @@ impl CameraLpr {
             };
             events.extend(self.passes.observe(key, obs));
         }
+        shared
+            .settled
+            .set(&self.camera, settled_boxes(&self.passes));
         self.emit(ctx, shared, events)
     }
 

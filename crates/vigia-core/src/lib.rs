@@ -24,6 +24,7 @@ pub mod geom;
 pub mod metric_names;
 pub mod paths;
 pub mod secrets;
+pub mod settled;
 pub mod shutdown;
 pub mod text;
 
@@ -34,5 +35,6 @@ pub use event::{CameraStatus, Event, EventPayload, SCHEMA};
 pub use field_error::FieldError;
 pub use frame::{Frame, FrameHub, Offer};
 pub use geom::BBox;
+pub use settled::SettledVehicles;
 pub use shutdown::Shutdown;
 pub use text::{CharRead, TextRead};

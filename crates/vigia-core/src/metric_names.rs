@@ -19,6 +19,7 @@ pub const OUTBOX_CORRUPT_REGIONS: &str = "vigia_outbox_corrupt_regions_total";
 pub const MQTT_CONNECTED: &str = "vigia_mqtt_connected";
 pub const MQTT_CONNECTION_ERRORS: &str = "vigia_mqtt_connection_errors_total";
 pub const PLATE_READS: &str = "vigia_plate_reads_total";
+pub const PLATE_SCANS_SKIPPED: &str = "vigia_plate_scans_skipped_total";
 pub const INCIDENTS: &str = "vigia_incidents_total";
 pub const FRAMES_SKIPPED: &str = "vigia_frames_skipped_total";
 pub const HOTLIST_HITS: &str = "vigia_hotlist_hits_total";

@@ -49,6 +49,9 @@ pub struct Metrics {
     pub mqtt_connection_errors: IntCounter,
     /// Plate reads (one per plate per analysed frame). Labels: camera.
     pub plate_reads: IntCounterVec,
+    /// Analysed frames of LPR cameras not given to the plate reader because every vehicle
+    /// in view has its plate settled (`lpr.pass.settled_read_every`). Labels: camera.
+    pub plate_scans_skipped: IntCounterVec,
     /// Incidents started. Labels: camera, kind.
     pub incidents: IntCounterVec,
     /// Frames not given to the detector. Labels: camera, reason (`no_motion`).
@@ -193,6 +196,11 @@ impl Metrics {
             plate_reads: counter_vec(
                 n::PLATE_READS,
                 "Plate reads (per plate per analysed frame)",
+                &["camera"],
+            ),
+            plate_scans_skipped: counter_vec(
+                n::PLATE_SCANS_SKIPPED,
+                "Analysed frames not given to the plate reader: every vehicle in view has its plate settled",
                 &["camera"],
             ),
             hotlist_hits: counter_vec(
