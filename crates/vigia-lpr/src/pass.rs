@@ -869,7 +869,7 @@ mod tests {
             ev.extend(t.observe(1, obs(i * 200, "EMK001", 0.9)));
         }
         ev.extend(t.observe(1, obs(600, "FDV094", 0.95)));
-        ev.extend(t.tick(Duration::from_millis(400 + 1001)));
+        ev.extend(t.tick(Duration::from_millis(400 + 701)));
         // The first pass ended at its time; the held read opened the next, which a sure
         // single read reports at its own end.
         assert_eq!(kinds(&ev)[1], (Lifecycle::End, "EMK001".to_string()));
