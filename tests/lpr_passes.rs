@@ -116,6 +116,20 @@ fn scenarios(shared: &Path, names: &[String], vehicles: usize) -> Vec<Scenario> 
 struct Work {
     plate_scans: f64,
     skipped: f64,
+    /// CPU time of this process (the node, the RTSP server, the subscriber) per second of
+    /// wall time while the camera ran: cores used by one LPR camera.
+    cores: f64,
+}
+
+/// User + system CPU seconds of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after `)`.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Runs one video through a node; returns the final reads it published.
@@ -169,6 +183,7 @@ lpr = true
     let cfg = Config::parse(&text, Path::new("/"), Path::new("bench.toml"))
         .unwrap_or_else(|e| panic!("{e:#?}"));
     let app = vigia::start(cfg, RunOptions::default()).await.unwrap();
+    let (cpu0, wall0) = (cpu_seconds(), std::time::Instant::now());
     // The stream starts within a second or two of the node; the last pass ends a few
     // seconds after the video.
     let until = tokio::time::Instant::now()
@@ -214,6 +229,7 @@ lpr = true
     let work = Work {
         plate_scans: scans,
         skipped: common::metric(&metrics, "vigia_plate_scans_skipped_total"),
+        cores: (cpu_seconds() - cpu0) / wall0.elapsed().as_secs_f64(),
     };
     app.stop().await.unwrap();
     drop(server);
@@ -291,8 +307,8 @@ async fn rendered_passes_are_read_one_final_read_each() {
         let s = score(&truth, &published);
         eprintln!("{}", report_line(&sc.name, &s));
         eprintln!(
-            "[lpr-bench] {:<15} plate-detector runs {:.0}, scans skipped (settled vehicles) {:.0}",
-            sc.name, done.plate_scans, done.skipped
+            "[lpr-bench] {:<15} plate-detector runs {:.0}, scans skipped (settled vehicles) {:.0}, cores used {:.2}",
+            sc.name, done.plate_scans, done.skipped, done.cores
         );
         for p in s.passes.iter().filter(|p| p.outcome != Outcome::Right) {
             eprintln!(
