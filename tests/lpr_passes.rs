@@ -304,6 +304,23 @@ async fn rendered_passes_are_read_one_final_read_each() {
         .unwrap();
         let work = out.join(format!("{}.node", sc.name));
         let (published, done) = run_video(&video, &truth, &extra_lpr, &work).await;
+        std::fs::write(
+            out.join(format!("{}.published.json", sc.name)),
+            serde_json::to_vec_pretty(
+                &published
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "pass_id": p.pass_id, "number": p.number, "events": p.events,
+                            "first_seen_ms": p.first_seen_ms, "last_seen_ms": p.last_seen_ms,
+                            "received_ms": p.received_ms,
+                        })
+                    })
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
         let s = score(&truth, &published);
         eprintln!("{}", report_line(&sc.name, &s));
         eprintln!(

@@ -596,16 +596,23 @@ pub fn score(truth: &Truth, published: &[PublishedPass]) -> Score {
         if a > truth.duration_ms as i64 {
             continue;
         }
+        // Of the true passes its reads overlap, the one with a similar plate (two vehicles
+        // in view at once), else the one overlapped most.
         let best = truth
             .passes
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 let (ta, tb) = (t.from_ms as i64 - 500, t.to_ms as i64 + 500);
-                (i, b.min(tb) - a.max(ta))
+                (
+                    i,
+                    !different_plates(&p.number, &t.number),
+                    b.min(tb) - a.max(ta),
+                )
             })
-            .filter(|(_, overlap)| *overlap >= 0)
-            .max_by_key(|(_, overlap)| *overlap);
+            .filter(|(_, _, overlap)| *overlap >= 0)
+            .max_by_key(|(_, similar, overlap)| (*similar, *overlap))
+            .map(|(i, _, o)| (i, o));
         match best {
             Some((i, _)) => finals[i].push(p),
             None => phantoms.push(p.number.clone()),
