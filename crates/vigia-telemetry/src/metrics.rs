@@ -90,25 +90,30 @@ fn inference_histogram(registry: &Registry) -> HistogramVec {
     )
 }
 
+/// Makes labelled counters registered in `r` (a handle: registries share their contents).
+fn counter_vecs(r: Registry) -> impl Fn(&str, &str, &[&str]) -> IntCounterVec {
+    move |name, help, labels| {
+        reg(
+            &r,
+            IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+        )
+    }
+}
+
+/// Makes counters registered in `r`.
+fn counters(r: Registry) -> impl Fn(&str, &str) -> IntCounter {
+    move |name, help| reg(&r, IntCounter::new(name, help).expect("valid metric"))
+}
+
 impl Metrics {
     /// Creates the registry and registers every metric.
     pub fn new() -> Self {
         let registry = Registry::new();
-        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
-            reg(
-                &registry,
-                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
-            )
-        };
+        let counter_vec = counter_vecs(registry.clone());
         let gauge = |name: &str, help: &str| {
             reg(&registry, IntGauge::new(name, help).expect("valid metric"))
         };
-        let counter = |name: &str, help: &str| {
-            reg(
-                &registry,
-                IntCounter::new(name, help).expect("valid metric"),
-            )
-        };
+        let counter = counters(registry.clone());
         let histogram = |name: &str, help: &str, buckets: &[f64]| {
             let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
             reg(&registry, Histogram::with_opts(opts).expect("valid metric"))
