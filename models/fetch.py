@@ -14,7 +14,8 @@ by git). Sources are tried in order until one gives a file with the manifest's s
      script's pinned REQUIREMENTS (.vigia/venv-<script>), calibrated on ../shared data.
 
 Exit status 0 when every model is present and verified, 1 otherwise (with a message
-naming each missing model and where it looked). Idempotent and quick when done.
+naming each missing model and where it looked); a model that must be built ([build]) is
+optional: its absence is reported but does not fail. Idempotent and quick when done.
 """
 
 import ast
@@ -154,7 +155,17 @@ def main() -> int:
     # Models the project builds come after the ones they are built from.
     manifests = sorted((ROOT / "models").glob("*.toml"),
                        key=lambda p: ("[build]" in p.read_text(), p.name))
-    ok = all([fetch(p) for p in manifests])
+    ok = True
+    for p in manifests:
+        if fetch(p):
+            continue
+        if "[build]" in p.read_text():
+            # Built models are opt-in (no default configuration names one): the rest of
+            # the set-up goes on without them.
+            print(f"  (optional: {p.name} is not used unless a configuration names it)",
+                  file=sys.stderr)
+        else:
+            ok = False
     return 0 if ok else 1
 
 
