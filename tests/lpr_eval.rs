@@ -80,3 +80,50 @@ fn plate_crops_are_read_whole() {
         }
     }
 }
+
+/// A camera's read zone: plates are looked for only there, and found at their place in the
+/// whole picture.
+#[test]
+fn plates_are_read_inside_the_read_zone_only() {
+    let dir = shared_or_skip!("data/plates/co");
+    let cfg = config();
+    let mut chain = Chain::load(&cfg.inference, &cfg.lpr).unwrap();
+    let (w, h, rgb) = vigia_plates::load_rgb(&dir.join("FDV094.jpg")).unwrap();
+    let view = vigia_infer::RgbView::new(w, h, w as usize * 3, &rgb).unwrap();
+    let whole = chain.plates.scan_in(&view, None).unwrap();
+    let plate = whole
+        .found
+        .iter()
+        .find(|f| f.plate.number == "FDV094")
+        .unwrap()
+        .bbox;
+    // A zone around the plate's part of the picture (a third of it): read, same place.
+    let (cx, cy) = plate.center();
+    let zone = vigia_core::BBox::new(cx - 200.0, cy - 120.0, 400.0, 240.0).clip(w as f32, h as f32);
+    let inside = chain.plates.scan_in(&view, Some(zone)).unwrap();
+    let found = inside
+        .found
+        .iter()
+        .find(|f| f.plate.number == "FDV094")
+        .expect("read in the zone");
+    assert!(
+        found.bbox.iou(&plate) > 0.6,
+        "{:?} vs {:?}",
+        found.bbox,
+        plate
+    );
+    // A zone above the plate: nothing of it.
+    let above = vigia_core::BBox::new(0.0, 0.0, w as f32, (plate.y - 20.0).max(1.0));
+    let outside = chain.plates.scan_in(&view, Some(above)).unwrap();
+    assert!(
+        outside.found.iter().all(|f| f.plate.number != "FDV094"),
+        "{:?}",
+        outside.found
+    );
+    assert!(
+        outside
+            .candidates
+            .iter()
+            .all(|(b, _)| b.y2() <= above.y2() + 1.0)
+    );
+}

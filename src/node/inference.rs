@@ -38,6 +38,8 @@ pub struct Route {
     counters: Arc<Counters>,
     /// Analysed frames in a row whose plate reading was skipped (settled vehicles).
     plates_skipped: AtomicU32,
+    /// The camera's LPR read zone (fractions of the picture), if any.
+    pub read_zone: Option<[f32; 4]>,
 }
 
 impl Route {
@@ -48,6 +50,7 @@ impl Route {
             gate: Mutex::new(MotionGate::new(motion.clone())),
             counters,
             plates_skipped: AtomicU32::new(0),
+            read_zone: None,
         }
     }
 }
@@ -165,14 +168,24 @@ fn analyse(
             .with_label_values(&[cam.as_str(), &d.label])
             .inc();
     }
-    let vehicle = detections.iter().any(|d| is_vehicle(&d.label));
+    let zone = route.read_zone.map(|[x, y, w, h]| {
+        let (fw, fh) = (frame.width as f32, frame.height as f32);
+        vigia_core::BBox::new(x * fw, y * fh, w * fw, h * fh)
+    });
+    // Vehicles that can show a plate in the read zone.
+    let vehicles: Vec<vigia_core::BBox> = detections
+        .iter()
+        .filter(|d| is_vehicle(&d.label))
+        .map(|d| d.bbox)
+        .filter(|b| zone.is_none_or(|z| z.contains(b.center())))
+        .collect();
     let plates = match (models.plates.as_mut(), &timers.plates) {
         (Some(reader), Some(t))
             if route.lpr
-                && (vehicle || !shared.routing.vehicle_gate)
-                && !skip_settled(shared, route, &cam, &detections) =>
+                && (!vehicles.is_empty() || !shared.routing.vehicle_gate)
+                && !skip_settled(shared, route, &cam, &vehicles) =>
         {
-            read_plates(reader, &view, frame, t, failures)
+            read_plates(reader, &view, zone, frame, t, failures)
         }
         _ => Vec::new(),
     };
@@ -200,18 +213,13 @@ fn skip_settled(
     shared: &Shared,
     route: &Route,
     cam: &CameraId,
-    detections: &[vigia_core::Detection],
+    vehicles: &[vigia_core::BBox],
 ) -> bool {
     let every = shared.routing.settled_read_every;
     if every <= 1 {
         return false;
     }
-    let vehicles: Vec<vigia_core::BBox> = detections
-        .iter()
-        .filter(|d| is_vehicle(&d.label))
-        .map(|d| d.bbox)
-        .collect();
-    if !shared.routing.settled.all_settled(cam, &vehicles)
+    if !shared.routing.settled.all_settled(cam, vehicles)
         || route.plates_skipped.load(Ordering::Relaxed) + 1 >= every
     {
         route.plates_skipped.store(0, Ordering::Relaxed);
@@ -234,11 +242,12 @@ fn copy(frame: &Frame) -> OwnedRgb {
 fn read_plates(
     reader: &mut PlateReader,
     view: &RgbView,
+    zone: Option<vigia_core::BBox>,
     frame: &Frame,
     (plate_hist, ocr_hist): &(Histogram, Histogram),
     failures: &mut u64,
 ) -> Vec<PlateSighting> {
-    match reader.read(view) {
+    match reader.scan_in(view, zone).map(|s| (s.found, s.times)) {
         Ok((found, times)) => {
             plate_hist.observe(times.plate_detection_ms / 1e3);
             if times.candidates > 0 {

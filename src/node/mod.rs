@@ -347,10 +347,9 @@ fn routing(
             .filter_map(|c| {
                 let counters = views.counters(&c.id)?;
                 let rules = rule_cameras.contains(&c.id);
-                Some((
-                    c.id.clone(),
-                    Route::new(c.lpr, rules, &cfg.motion, counters),
-                ))
+                let mut route = Route::new(c.lpr, rules, &cfg.motion, counters);
+                route.read_zone = c.read_zone;
+                Some((c.id.clone(), route))
             })
             .collect(),
         vehicle_gate: cfg.lpr.vehicle_gate,

@@ -38,6 +38,11 @@ impl BBox {
         (self.x + self.w / 2.0, self.y + self.h / 2.0)
     }
 
+    /// Whether the point (`x`, `y`) lies in the box (edges included).
+    pub fn contains(&self, (x, y): (f32, f32)) -> bool {
+        x >= self.x && x <= self.x2() && y >= self.y && y <= self.y2()
+    }
+
     /// Intersection over union; 0 when either box is empty.
     pub fn iou(&self, other: &BBox) -> f32 {
         let ix = (self.x2().min(other.x2()) - self.x.max(other.x)).max(0.0);

@@ -100,6 +100,12 @@ pub struct CameraConfig {
     /// Run license-plate recognition on this camera (see `[lpr]`). Default false.
     #[serde(default)]
     pub lpr: bool,
+    /// LPR read zone `[x, y, w, h]`, fractions of the picture's width and height: plates
+    /// are looked for only there (the plate detector sees that part at its full input
+    /// resolution), and only vehicles whose centre lies in it open the plate reader.
+    /// Default: the whole picture.
+    #[serde(default)]
+    pub read_zone: Option<[f32; 4]>,
 }
 
 fn default_true() -> bool {
@@ -143,6 +149,7 @@ impl CameraConfig {
             file_realtime: true,
             max_width: None,
             lpr: false,
+            read_zone: None,
         }
     }
 
@@ -194,6 +201,16 @@ impl CameraConfig {
                 "must be at least 16".to_string(),
             ));
         }
+        if let Some([x, y, w, h]) = self.read_zone
+            && !(x >= 0.0 && y >= 0.0 && w > 0.0 && h > 0.0 && x + w <= 1.0001 && y + h <= 1.0001)
+        {
+            errs.push(FieldError::new(
+                "read_zone",
+                format!(
+                    "[x, y, w, h] must be fractions of the picture with w, h > 0 and the zone inside it, got [{x}, {y}, {w}, {h}]"
+                ),
+            ));
+        }
         if self.password_env.is_some() && self.password_file.is_some() {
             errs.push(FieldError::new(
                 "password_env",
@@ -224,8 +241,15 @@ mod tests {
         bad.url = "ftp://x".into();
         bad.analysis_fps = 0.0;
         bad.max_width = Some(4);
+        bad.read_zone = Some([0.5, 0.0, 0.6, 1.0]);
         let fields: Vec<_> = bad.validate().into_iter().map(|e| e.field).collect();
-        assert_eq!(fields, vec!["url", "analysis_fps", "max_width"]);
+        assert_eq!(
+            fields,
+            vec!["url", "analysis_fps", "max_width", "read_zone"]
+        );
+        let mut zoned = c.clone();
+        zoned.read_zone = Some([0.0, 0.4, 1.0, 0.6]);
+        assert!(zoned.validate().is_empty());
         let mut missing = c;
         missing.url = "file:///definitely/not/here.mp4".into();
         assert!(missing.validate()[0].message.contains("does not exist"));

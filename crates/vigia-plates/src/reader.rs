@@ -202,7 +202,16 @@ impl PlateReader {
 
     /// Plate candidates of the detector alone (for detection-recall figures).
     pub fn candidates(&mut self, img: &RgbView) -> Result<Vec<(BBox, f32)>, InferError> {
-        let dets = self.detector.detect(img)?;
+        self.candidates_in(img, None)
+    }
+
+    /// Plate candidates in `region` of `img` (or all of it), in `img` pixels.
+    pub fn candidates_in(
+        &mut self,
+        img: &RgbView,
+        region: Option<BBox>,
+    ) -> Result<Vec<(BBox, f32)>, InferError> {
+        let dets = self.detector.detect_in(img, region)?;
         Ok(with_merged_fragments(
             &dets.iter().map(|d| (d.bbox, d.score)).collect::<Vec<_>>(),
         ))
@@ -215,9 +224,18 @@ impl PlateReader {
 
     /// Like [`PlateReader::read`], also returning the detector's candidate boxes.
     pub fn scan(&mut self, img: &RgbView) -> Result<PlateScan, InferError> {
+        self.scan_in(img, None)
+    }
+
+    /// The plates in `region` of `img` (a camera's read zone; `None`: all of it).
+    pub fn scan_in(
+        &mut self,
+        img: &RgbView,
+        region: Option<BBox>,
+    ) -> Result<PlateScan, InferError> {
         let mut times = StageTimes::default();
         let t = Instant::now();
-        let all = self.candidates(img)?;
+        let all = self.candidates_in(img, region)?;
         let candidates: Vec<(BBox, f32)> = all
             .iter()
             .copied()
