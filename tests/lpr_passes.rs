@@ -11,7 +11,8 @@
 //! Knobs: `VIGIA_LPR_BENCH_SCENARIOS` (comma-separated: `approach,slide,stop_and_go,pair,
 //! night,blur,small,co_cars,co_motorcycles,co_other`), `VIGIA_LPR_BENCH_VEHICLES` (per
 //! scenario), `VIGIA_LPR_BENCH_OUT` (a folder for the report and the videos),
-//! `VIGIA_LPR_BENCH_CONFIG` (extra TOML for `[lpr]`, e.g. `pass.end_after_ms = 1500`).
+//! `VIGIA_LPR_BENCH_CONFIG` (extra TOML for `[lpr]`, e.g. `pass.end_after_ms = 1500`),
+//! `VIGIA_LPR_BENCH_PLATE_DETECTOR` (a manifest in models/, e.g. `platedet_int8.toml`).
 
 #![allow(clippy::print_stderr, reason = "the table is the report")]
 
@@ -162,7 +163,7 @@ async fn run_video(
     let text = format!(
         r#"{head}
 [lpr]
-plate_detector = "{root}/models/platedet.toml"
+plate_detector = "{root}/models/{detector}"
 ocr = "{root}/models/cct_xs_v1_global.toml"
 {extra_lpr}
 [snapshots]
@@ -177,6 +178,7 @@ analysis_fps = 5.0
 lpr = true
 "#,
         root = root.display(),
+        detector = env_or("VIGIA_LPR_BENCH_PLATE_DETECTOR", "platedet.toml"),
         broker = broker.port(),
         url = server.url("cam"),
     );
