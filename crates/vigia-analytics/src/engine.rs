@@ -238,11 +238,9 @@ impl Analytics {
         // Nothing moved: whatever comes next is read afresh, and passes of vehicles gone
         // end now rather than at the next timer tick.
         let mut out = Vec::new();
-        if let Some(shared) = self.lpr.as_ref() {
+        if let (Some(shared), Some(l)) = (self.lpr.as_ref(), cam.lpr.as_mut()) {
             shared.settled.set(camera, Vec::new());
-            if let Some(l) = cam.lpr.as_mut() {
-                out.extend(l.on_tick(ctx, shared, at.mono));
-            }
+            out.extend(l.on_tick(ctx, shared, at.mono));
         }
         out.extend(cam.run_rules(ctx, at));
         out

@@ -291,7 +291,7 @@ impl Grammar {
                 continue;
             };
             let mut score = probs.iter().sum::<f32>() / probs.len() as f32;
-            if rows.is_some() && f.rows.unwrap_or(1) != rows.unwrap_or(1) {
+            if rows.is_some_and(|r| f.rows.unwrap_or(1) != r) {
                 score *= ROWS_MISMATCH;
             }
             if best.as_ref().is_none_or(|b| score > b.0) {

@@ -245,6 +245,9 @@ struct Pass<M> {
     suppressed: bool,
     /// Read with confidence (see [`PassConfig::settled_read_every`]).
     settled: bool,
+    /// The voted number as of the latest read that voted (kept, so a read held aside is
+    /// compared without voting again).
+    reading: String,
 }
 
 /// Passes of one camera.
@@ -286,28 +289,26 @@ impl<M: Clone> PassTracker<M> {
         let min_reads = self.cfg.min_reads as usize;
         if let Some(pass) = self.passes.get_mut(&key)
             && pass.obs.len() >= min_reads
+            && disagree(&pass.reading, &obs.plate.number)
         {
-            let current = consolidate(pass, &self.grammar).number;
-            if disagree(&current, &obs.plate.number) {
-                if pass
-                    .pending
-                    .first()
-                    .is_some_and(|p| disagree(&p.plate.number, &obs.plate.number))
-                {
-                    pass.pending.clear();
-                }
-                pass.pending.push(obs);
-                pass.settled = false;
-                if pass.pending.len() >= min_reads {
-                    let mut old = self.passes.remove(&key).expect("present");
-                    let pending = std::mem::take(&mut old.pending);
-                    events.extend(self.finish(key, &old, now));
-                    for o in pending {
-                        events.extend(self.add(key, o));
-                    }
-                }
-                return events;
+            if pass
+                .pending
+                .first()
+                .is_some_and(|p| disagree(&p.plate.number, &obs.plate.number))
+            {
+                pass.pending.clear();
             }
+            pass.pending.push(obs);
+            pass.settled = false;
+            if pass.pending.len() >= min_reads {
+                let mut old = self.passes.remove(&key).expect("present");
+                let pending = std::mem::take(&mut old.pending);
+                events.extend(self.finish(key, &old, now));
+                for o in pending {
+                    events.extend(self.add(key, o));
+                }
+            }
+            return events;
         }
         events.extend(self.add(key, obs));
         events
@@ -345,6 +346,7 @@ impl<M: Clone> PassTracker<M> {
             announced: None,
             suppressed: false,
             settled: false,
+            reading: String::new(),
         });
         if pass.id == id {
             self.next_id += 1;
@@ -365,6 +367,7 @@ impl<M: Clone> PassTracker<M> {
             pass.obs.swap_remove(worst);
         }
         let read = consolidate(pass, &self.grammar);
+        pass.reading.clone_from(&read.number);
         pass.settled = pass.pending.is_empty()
             && pass.obs.len() >= self.cfg.settled_min_reads as usize
             && read.likelihood >= self.cfg.settled_likelihood;
@@ -463,28 +466,10 @@ impl<M: Clone> PassTracker<M> {
     }
 }
 
-/// Whether two readings are of different plates rather than misreads of one: they differ
-/// in at least 40 % of the longer one's characters (edit distance; 3 of 6 or 7, 2 of 5),
-/// and never fewer than 2. One or two wrong characters are a misread, which voting fixes.
+/// Whether two readings are of different plates rather than misreads of one (see
+/// [`vigia_core::text::different_plates`]).
 pub fn disagree(a: &str, b: &str) -> bool {
-    let longest = a.len().max(b.len());
-    let needed = ((longest * 2).div_ceil(5)).max(2);
-    edit_distance(a, b) >= needed
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    vigia_core::text::different_plates(a, b)
 }
 
 fn event<M: Clone>(pass: &Pass<M>, lifecycle: Lifecycle, read: ConsolidatedRead) -> PassEvent<M> {

@@ -283,20 +283,7 @@ pub fn evaluate(chain: &mut Chain, dir: &Path) -> Result<EvalReport, PlatesError
 
 /// Plain edit distance (every edit costs 1).
 fn plain_distance(a: &str, b: &str) -> f32 {
-    // The confusion-aware distance with no confusables is the plain one; reuse it on
-    // strings where confusable substitutions cost the same as the plain ones would.
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for i in 1..=a.len() {
-        let mut cur = vec![i; b.len() + 1];
-        for j in 1..=b.len() {
-            let sub = usize::from(a[i - 1] != b[j - 1]);
-            cur[j] = (prev[j - 1] + sub).min(prev[j] + 1).min(cur[j - 1] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()] as f32
+    vigia_core::text::edit_distance(a, b) as f32
 }
 
 impl EvalReport {

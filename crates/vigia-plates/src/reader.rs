@@ -384,11 +384,9 @@ pub fn joined_rows(img: &RgbView, b: &BBox) -> Option<(u32, u32, Vec<u8>)> {
     };
     // Darkness per row, inner 80 % of the width (away from the border).
     let (xa, xb) = (w / 10, w - w / 10);
-    let row_dark: Vec<u32> = (0..h)
-        .map(|y| (xa..xb).map(|x| 255 - luma(x, y)).sum())
-        .collect();
+    let row_dark = |y: u32| -> u32 { (xa..xb).map(|x| 255 - luma(x, y)).sum() };
     let (lo, hi) = (h * 35 / 100, h * 65 / 100);
-    let split = (lo..=hi).min_by_key(|&y| row_dark[y as usize])?;
+    let split = (lo..=hi).min_by_key(|&y| row_dark(y))?;
     let top = (0, split);
     let bottom = (split, (2 * split).min(h));
     let row_h = split.max(bottom.1 - bottom.0).max(1);

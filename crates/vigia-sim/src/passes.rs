@@ -12,6 +12,8 @@ use image::imageops::FilterType;
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use vigia_core::text::different_plates;
+
 use crate::SimError;
 use crate::plates::{PlateFont, PlateKind, Rng, SynthPlate, paste_warped, render_plate};
 use crate::render::Encoder;
@@ -466,28 +468,6 @@ pub fn write_labelled(subjects: &[Subject], dir: &Path) -> Result<(), SimError> 
         )?;
     }
     Ok(())
-}
-
-/// Whether two readings are of different plates (at least 40 % of characters differ):
-/// the same rule the node's passes use (`vigia_lpr::pass::disagree`), restated here so the
-/// simulator does not depend on what it measures.
-fn different_plates(a: &str, b: &str) -> bool {
-    {
-        let longest = a.len().max(b.len());
-        let needed = ((longest * 2).div_ceil(5)).max(2);
-        let (a, b) = (a.as_bytes(), b.as_bytes());
-        let mut prev: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.iter().enumerate() {
-            let mut cur = vec![i + 1; b.len() + 1];
-            for (j, cb) in b.iter().enumerate() {
-                cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1);
-            }
-            prev = cur;
-        }
-        prev[b.len()] >= needed
-    }
 }
 
 /// A final read the node published.
