@@ -364,6 +364,33 @@ fn segment_ids(dir: &Path) -> Result<Vec<u64>, OutboxError> {
     Ok(ids)
 }
 
+/// How long `open` waits for the directory's lock before calling it busy. A process that
+/// forks (any `Command::spawn` in the same process) gives the child a copy of every open
+/// descriptor until it execs, so a lock just released by a dropped outbox can stay held for
+/// a moment by a child that has not exec'd yet (seen in CI on a loaded 2-core machine).
+/// Another live vigia holding the directory keeps it far longer than this.
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Takes the exclusive lock on `lock` (the directory's LOCK file), waiting up to
+/// [`LOCK_WAIT`] while another holder lets go.
+fn take_lock(lock: &File, dir: &Path) -> Result<(), OutboxError> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match lock.try_lock() {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(OutboxError::Busy {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(dir.join(LOCK_FILE))(e)),
+        }
+    }
+}
+
 impl Outbox {
     /// Opens (or creates) the outbox in `dir`, recovering what a previous run left.
     pub fn open(dir: &Path, cfg: &OutboxConfig) -> Result<(Self, OpenReport), OutboxError> {
@@ -375,11 +402,7 @@ impl Outbox {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        if lock.try_lock().is_err() {
-            return Err(OutboxError::Busy {
-                path: dir.to_path_buf(),
-            });
-        }
+        take_lock(&lock, dir)?;
         let mut report = OpenReport::default();
 
         let ledger_path = dir.join(LEDGER_FILE);
@@ -1065,6 +1088,28 @@ mod tests {
             Outbox::open(dir.path(), &cfg()),
             Err(OutboxError::Busy { .. })
         ));
+    }
+
+    #[test]
+    fn reopening_while_the_process_spawns_children_is_not_busy() {
+        // A child between fork and exec holds a copy of the lock's descriptor (CI saw
+        // `Busy` on a reopen while another test ran `umount`).
+        let dir = tempfile::tempdir().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spawner = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::process::Command::new("true").status();
+                }
+            })
+        };
+        for _ in 0..200 {
+            let (ob, _) = Outbox::open(dir.path(), &cfg()).unwrap();
+            drop(ob);
+        }
+        stop.store(true, Ordering::Relaxed);
+        spawner.join().unwrap();
     }
 
     #[test]
