@@ -66,6 +66,7 @@ async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center()
         &[SimStream {
             path: "lobby".into(),
             file: video,
+            start_at: Default::default(),
         }],
     )
     .unwrap();
@@ -178,6 +179,25 @@ async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center()
         "vigia_mqtt_connected 1",
     ] {
         assert!(metrics.contains(want), "missing {want}");
+    }
+    // The lag metrics saw the frames behind the published events, and every stage.
+    let count = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        count("vigia_frame_to_event_seconds_count ") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        count("vigia_frame_to_puback_seconds_count ") >= 1.0,
+        "{metrics}"
+    );
+    for stage in ["hub_wait", "inference", "analytics_wait", "analytics"] {
+        let series = format!("vigia_pipeline_stage_seconds_count{{stage=\"{stage}\"}} ");
+        assert!(count(&series) >= 1.0, "no {stage} times: {metrics}");
     }
     let (_, cams) = vigia_testkit::http::get_text(http_port, "/api/v1/cameras")
         .await

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use prometheus::Histogram;
 use tokio::sync::mpsc;
-use vigia_analytics::{AnalysedFrame, Input, OwnedRgb, PlateSighting};
+use vigia_analytics::{AnalysedFrame, FrameTimes, Input, OwnedRgb, PlateSighting};
+use vigia_core::metric_names::stage as stages;
 use vigia_core::{CameraId, Frame, FrameHub};
 use vigia_infer::RgbView;
 use vigia_infer::detector::Detector;
@@ -79,17 +80,23 @@ pub struct Shared {
 struct Timers {
     detector: Histogram,
     plates: Option<(Histogram, Histogram)>,
+    /// Stage times: waiting in the hub, the worker's own work.
+    hub_wait: Histogram,
+    inference: Histogram,
 }
 
 /// The worker loop; returns when the hub is closed (or analytics is gone).
 pub fn run_worker(mut models: WorkerModels, shared: &Shared) -> Result<()> {
     let hist = |model: &str| shared.metrics.inference_seconds.with_label_values(&[model]);
+    let stage = |name: &str| shared.metrics.stage_seconds.with_label_values(&[name]);
     let timers = Timers {
         detector: hist(models.detector.name()),
         plates: models.plates.as_ref().map(|p| {
             let (d, o) = p.model_names();
             (hist(&d), hist(&o))
         }),
+        hub_wait: stage(stages::HUB_WAIT),
+        inference: stage(stages::INFERENCE),
     };
     let mut failures = 0u64;
     loop {
@@ -99,11 +106,19 @@ pub fn run_worker(mut models: WorkerModels, shared: &Shared) -> Result<()> {
             }
             continue;
         };
-        let Some(input) = analyse(&mut models, shared, &timers, &frame, &mut failures) else {
+        let taken = Instant::now();
+        timers.hub_wait.observe(
+            taken
+                .saturating_duration_since(frame.received)
+                .as_secs_f64(),
+        );
+        let Some(mut input) = analyse(&mut models, shared, &timers, &frame, &mut failures) else {
             continue;
         };
         // Give the GStreamer buffer back before possibly waiting on analytics.
         drop(frame);
+        input.handed_over_now();
+        timers.inference.observe(taken.elapsed().as_secs_f64());
         if shared.analytics.blocking_send(input).is_err() {
             return Ok(());
         }
@@ -120,6 +135,10 @@ fn analyse(
 ) -> Option<Input> {
     let cam = frame.camera.clone();
     let route = shared.routing.cameras.get(&cam)?;
+    let times = FrameTimes {
+        received: frame.received,
+        handed_over: frame.received,
+    };
     let metrics = &shared.metrics;
     let view = match RgbView::from_frame(frame) {
         Ok(v) => v,
@@ -142,6 +161,7 @@ fn analyse(
             camera: cam,
             captured_mono: frame.captured_mono,
             captured_utc: frame.captured_utc,
+            times,
         });
     }
     let t = Instant::now();
@@ -191,6 +211,7 @@ fn analyse(
     };
     Some(Input::Detections(Box::new(AnalysedFrame {
         camera: cam,
+        times,
         width: frame.width,
         height: frame.height,
         captured_mono: frame.captured_mono,

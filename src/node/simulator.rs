@@ -33,6 +33,7 @@ fn serve(sim: &SimulatorConfig, render_dir: &Path) -> Result<RtspCameraServer> {
         streams.push(SimStream {
             path: s.path.clone(),
             file,
+            start_at: Default::default(),
         });
     }
     Ok(RtspCameraServer::start(

@@ -25,9 +25,9 @@ pub struct EventWriter {
 }
 
 impl EventSink for EventWriter {
-    fn write(&self, event: &Event) {
+    fn write(&self, event: &Event, frame_received: Option<Instant>) {
         // A record given up (only while stopping) is logged by `store`.
-        let _ = EventWriter::write(self, event);
+        let _ = EventWriter::write_from(self, event, frame_received);
     }
 }
 
@@ -36,9 +36,30 @@ impl EventWriter {
     /// outbox seq, or `None` when it had to be given up (only while shutting down with the
     /// outbox refusing it).
     pub fn write(&self, event: &Event) -> Option<u64> {
+        self.write_from(event, None)
+    }
+
+    /// [`EventWriter::write`] for an event made from a frame that reached vigia at
+    /// `frame_received`: observes the frame-to-event lag, and stores the frame's time with
+    /// the event's message for the frame-to-PUBACK lag.
+    pub fn write_from(&self, event: &Event, frame_received: Option<Instant>) -> Option<u64> {
         let mut first = None;
-        for msg in OutboxMessage::for_event(&self.topics, event) {
+        for (i, mut msg) in OutboxMessage::for_event(&self.topics, event)
+            .into_iter()
+            .enumerate()
+        {
+            if i == 0 {
+                msg.frame_ms =
+                    frame_received.map(|r| msg.created_ms - r.elapsed().as_millis() as i64);
+            }
             let seq = self.store(&msg.encode(), &msg.kind, event)?;
+            if i == 0
+                && let Some(r) = frame_received
+            {
+                self.metrics
+                    .frame_to_event_seconds
+                    .observe(r.elapsed().as_secs_f64());
+            }
             first.get_or_insert(seq);
         }
         if let Some(store) = &self.snapshot_bytes {
@@ -73,6 +94,7 @@ impl EventWriter {
                         retain: false,
                         kind: "snapshot".to_string(),
                         created_ms,
+                        frame_ms: None,
                         payload: bytes,
                     }),
                     Err(e) => {

@@ -5,11 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use vigia_core::CameraStatus;
+use vigia_core::metric_names::stage as stages;
 use vigia_core::{CameraId, Clock, Detection, Event};
 use vigia_track::{Tracker, TrackerConfig};
 
@@ -29,6 +30,7 @@ pub enum Input {
         camera: CameraId,
         captured_mono: Duration,
         captured_utc: DateTime<Utc>,
+        times: FrameTimes,
     },
     /// A camera status change.
     Status(CameraStatus),
@@ -36,10 +38,20 @@ pub enum Input {
     Tick,
 }
 
+/// Host instants of a frame on its way through the node (for the lag metrics).
+#[derive(Debug, Clone, Copy)]
+pub struct FrameTimes {
+    /// The frame reached vigia ([`vigia_core::Frame::received`]).
+    pub received: Instant,
+    /// Inference handed it over to analytics.
+    pub handed_over: Instant,
+}
+
 /// What inference made of one frame.
 #[derive(Debug)]
 pub struct AnalysedFrame {
     pub camera: CameraId,
+    pub times: FrameTimes,
     pub width: u32,
     pub height: u32,
     pub captured_mono: Duration,
@@ -49,6 +61,26 @@ pub struct AnalysedFrame {
     pub plates: Vec<PlateSighting>,
     /// A copy of the frame (cameras with rules: snapshots and the classifier stage).
     pub frame: Option<Arc<OwnedRgb>>,
+}
+
+impl Input {
+    /// The frame's instants, for inputs made from a frame.
+    pub fn frame_times(&self) -> Option<FrameTimes> {
+        match self {
+            Input::Detections(f) => Some(f.times),
+            Input::Skipped { times, .. } => Some(*times),
+            Input::Status(_) | Input::Tick => None,
+        }
+    }
+
+    /// Marks the moment inference hands the input over to analytics.
+    pub fn handed_over_now(&mut self) {
+        match self {
+            Input::Detections(f) => f.times.handed_over = Instant::now(),
+            Input::Skipped { times, .. } => times.handed_over = Instant::now(),
+            Input::Status(_) | Input::Tick => {}
+        }
+    }
 }
 
 /// A camera's time advances on ticks only once it has sent no frame for this long.
@@ -136,11 +168,22 @@ impl Analytics {
         }
     }
 
-    /// Consumes `rx` until every sender is gone, writing each event to `sink`.
+    /// Consumes `rx` until every sender is gone, writing each event to `sink` (with the
+    /// instant its frame reached vigia, for events made from a frame).
     pub fn run(mut self, mut rx: mpsc::Receiver<Input>, sink: &dyn EventSink) {
+        let stage = |name: &str| self.ctx.metrics.stage_seconds.with_label_values(&[name]);
+        let (waited, worked) = (stage(stages::ANALYTICS_WAIT), stage(stages::ANALYTICS));
         while let Some(input) = rx.blocking_recv() {
+            let start = Instant::now();
+            let times = input.frame_times();
+            if let Some(t) = times {
+                waited.observe(start.saturating_duration_since(t.handed_over).as_secs_f64());
+            }
             for event in self.handle(input) {
-                sink.write(&event);
+                sink.write(&event, times.map(|t| t.received));
+            }
+            if times.is_some() {
+                worked.observe(start.elapsed().as_secs_f64());
             }
         }
     }
@@ -153,6 +196,7 @@ impl Analytics {
                 camera,
                 captured_mono,
                 captured_utc,
+                times: _,
             } => self.on_skipped(&camera, captured_mono, captured_utc),
             Input::Status(st) => vec![status_event(
                 &self.ctx.origin,
@@ -192,6 +236,7 @@ impl Analytics {
             detections,
             plates,
             frame,
+            times: _,
         } = f;
         let (ctx, lpr) = (&self.ctx, self.lpr.as_ref());
         let size = (width, height);

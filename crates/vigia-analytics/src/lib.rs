@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 use vigia_core::{Clock, Event};
 use vigia_telemetry::Metrics;
 
-pub use engine::{AnalysedFrame, Analytics, Input};
+pub use engine::{AnalysedFrame, Analytics, FrameTimes, Input};
 pub use hotlists::HotlistSet;
 pub use incidents::{CameraRules, Gatekeeper};
 pub use lpr::{LprShared, PlateSighting};
@@ -35,7 +35,9 @@ pub use snapshots::{OwnedRgb, SnapshotConfig, SnapshotStore};
 /// Where the events go. The node's sink stores each one durably before it returns (and
 /// waits while the outbox cannot take it): back-pressure on analysis, never loss.
 pub trait EventSink {
-    fn write(&self, event: &Event);
+    /// `frame_received`: when the frame the event was made from reached vigia (`None` for
+    /// events not made from a frame: status changes, ticks), for the lag metrics.
+    fn write(&self, event: &Event, frame_received: Option<std::time::Instant>);
 }
 
 /// Identity of the node in events.

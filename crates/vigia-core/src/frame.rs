@@ -3,7 +3,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -28,6 +28,10 @@ pub struct Frame {
     pub captured_utc: DateTime<Utc>,
     /// Monotonic time the frame reached vigia (see [`crate::Clock::monotonic`]).
     pub captured_mono: Duration,
+    /// The host's instant when the frame reached vigia (the appsink): the start of the
+    /// frame-to-event and frame-to-PUBACK latencies. Unlike `captured_*`, which follow the
+    /// stream's timestamps, this is always the host's own clock.
+    pub received: Instant,
 }
 
 impl Frame {
@@ -54,6 +58,7 @@ impl Frame {
             data: Arc::new(rgb),
             captured_utc,
             captured_mono,
+            received: Instant::now(),
         }
     }
 

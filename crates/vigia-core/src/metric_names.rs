@@ -11,6 +11,9 @@ pub const DETECTIONS: &str = "vigia_detections_total";
 pub const EVENTS_CREATED: &str = "vigia_events_created_total";
 pub const EVENTS_PUBLISHED: &str = "vigia_events_published_total";
 pub const EVENT_DELIVERY_SECONDS: &str = "vigia_event_delivery_seconds";
+pub const FRAME_TO_EVENT_SECONDS: &str = "vigia_frame_to_event_seconds";
+pub const FRAME_TO_PUBACK_SECONDS: &str = "vigia_frame_to_puback_seconds";
+pub const PIPELINE_STAGE_SECONDS: &str = "vigia_pipeline_stage_seconds";
 pub const OUTBOX_DEPTH: &str = "vigia_outbox_depth";
 pub const OUTBOX_BYTES: &str = "vigia_outbox_bytes";
 pub const OUTBOX_APPEND_SECONDS: &str = "vigia_outbox_append_seconds";
@@ -32,4 +35,17 @@ pub mod drop_reason {
     pub const SUPERSEDED: &str = "superseded";
     /// Frames refused while shutting down.
     pub const SHUTDOWN: &str = "shutdown";
+}
+
+/// `stage` label values of [`PIPELINE_STAGE_SECONDS`]: where a frame's time goes between
+/// ingest and the outbox.
+pub mod stage {
+    /// Waiting in the frame hub for an inference worker (from the appsink).
+    pub const HUB_WAIT: &str = "hub_wait";
+    /// A worker's work on the frame: motion gate, detector, plate reader.
+    pub const INFERENCE: &str = "inference";
+    /// Waiting to reach analytics (the worker blocked on a full channel, then the queue).
+    pub const ANALYTICS_WAIT: &str = "analytics_wait";
+    /// Analytics' work on the frame, events written to the outbox included.
+    pub const ANALYTICS: &str = "analytics";
 }

@@ -144,6 +144,7 @@ impl FrameSink {
             data: Arc::new(map),
             captured_utc: now_utc,
             captured_mono: now,
+            received: std::time::Instant::now(),
         };
         self.stats
             .last_frame_ms

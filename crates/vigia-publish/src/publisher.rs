@@ -372,6 +372,12 @@ impl Publisher {
         self.metrics
             .event_delivery_seconds
             .observe(latency.as_secs_f64());
+        if let Some(f) = msg.frame_ms {
+            let now = chrono::Utc::now().timestamp_millis();
+            self.metrics
+                .frame_to_puback_seconds
+                .observe((now - f).max(0) as f64 / 1e3);
+        }
         if let Some(tx) = &self.acked {
             let _ = tx.try_send(AckedMessage {
                 seq,

@@ -77,6 +77,7 @@ fn append(ob: &Outbox, n: usize, tag: &str) -> Vec<String> {
                 retain: false,
                 kind: "object".into(),
                 created_ms: 0,
+                frame_ms: None,
                 payload: id.clone().into_bytes(),
             };
             ob.append(&msg.encode()).unwrap();

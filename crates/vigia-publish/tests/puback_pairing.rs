@@ -116,6 +116,7 @@ async fn every_deleted_record_was_acknowledged_by_the_broker() {
             retain: false,
             kind: "object".into(),
             created_ms: 0,
+            frame_ms: None,
             payload: payload.clone(),
         };
         ob.append(&msg.encode()).unwrap();

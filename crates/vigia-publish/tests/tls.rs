@@ -50,6 +50,7 @@ async fn publish(broker: BrokerLink, n: usize, within: Duration) -> (usize, u64)
             retain: false,
             kind: "object".into(),
             created_ms: 0,
+            frame_ms: None,
             payload: format!("tls-{i}").into_bytes(),
         };
         ob.append(&msg.encode()).unwrap();

@@ -33,6 +33,13 @@ pub struct Metrics {
     pub events_published: IntCounterVec,
     /// Time from event creation to its PUBACK, seconds.
     pub event_delivery_seconds: Histogram,
+    /// Time from a frame reaching vigia to an event made from it stored in the outbox.
+    pub frame_to_event_seconds: Histogram,
+    /// Time from a frame reaching vigia to the PUBACK of an event made from it.
+    pub frame_to_puback_seconds: Histogram,
+    /// Where a frame's time goes, per stage, seconds. Labels: stage (see
+    /// `vigia_core::metric_names::stage`).
+    pub stage_seconds: HistogramVec,
     /// Records in the outbox not yet acknowledged.
     pub outbox_depth: IntGauge,
     /// Bytes of outbox segment files on disk.
@@ -90,6 +97,41 @@ fn inference_histogram(registry: &Registry) -> HistogramVec {
     )
 }
 
+/// Latency buckets from 5 ms to 10 s.
+const LAG_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The frame lag histograms: frame to outbox, frame to PUBACK, and per stage.
+fn lag_histograms(registry: &Registry) -> (Histogram, Histogram, HistogramVec) {
+    let one = |name: &str, help: &str| {
+        let opts = HistogramOpts::new(name, help).buckets(LAG_BUCKETS.to_vec());
+        reg(registry, Histogram::with_opts(opts).expect("valid metric"))
+    };
+    let stages = HistogramVec::new(
+        HistogramOpts::new(
+            n::PIPELINE_STAGE_SECONDS,
+            "Time a frame spends in each pipeline stage",
+        )
+        .buckets(vec![
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+        ]),
+        &["stage"],
+    )
+    .expect("valid metric");
+    (
+        one(
+            n::FRAME_TO_EVENT_SECONDS,
+            "Time from a frame reaching vigia to an event made from it stored in the outbox",
+        ),
+        one(
+            n::FRAME_TO_PUBACK_SECONDS,
+            "Time from a frame reaching vigia to the broker's PUBACK of an event made from it",
+        ),
+        reg(registry, stages),
+    )
+}
+
 /// Makes labelled counters registered in `r` (a handle: registries share their contents).
 fn counter_vecs(r: Registry) -> impl Fn(&str, &str, &[&str]) -> IntCounterVec {
     move |name, help, labels| {
@@ -114,6 +156,8 @@ impl Metrics {
             reg(&registry, IntGauge::new(name, help).expect("valid metric"))
         };
         let counter = counters(registry.clone());
+        let (frame_to_event_seconds, frame_to_puback_seconds, stage_seconds) =
+            lag_histograms(&registry);
         let histogram = |name: &str, help: &str, buckets: &[f64]| {
             let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
             reg(&registry, Histogram::with_opts(opts).expect("valid metric"))
@@ -170,6 +214,9 @@ impl Metrics {
                     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0,
                 ],
             ),
+            frame_to_event_seconds,
+            frame_to_puback_seconds,
+            stage_seconds,
             outbox_depth: gauge(n::OUTBOX_DEPTH, "Outbox records not yet acknowledged"),
             outbox_bytes: gauge(n::OUTBOX_BYTES, "Bytes of outbox segment files on disk"),
             outbox_append_seconds: histogram(
