@@ -146,6 +146,7 @@ async fn run_video(
         &[SimStream {
             path: "cam".into(),
             file: video.to_path_buf(),
+            start_at: Default::default(),
         }],
     )
     .unwrap();

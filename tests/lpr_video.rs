@@ -56,6 +56,7 @@ async fn each_passing_vehicle_gives_one_read_with_the_right_plate() {
         &[SimStream {
             path: "lpr".into(),
             file: video.clone(),
+            start_at: Default::default(),
         }],
     )
     .unwrap();

@@ -66,6 +66,7 @@ fn many_cameras_one_flapping_nothing_grows() {
         .map(|i| SimStream {
             path: format!("cam{i}"),
             file: video.clone(),
+            start_at: Default::default(),
         })
         .collect();
     let server = RtspCameraServer::start("127.0.0.1", 0, &steady).unwrap();
@@ -73,6 +74,7 @@ fn many_cameras_one_flapping_nothing_grows() {
     let flapping = [SimStream {
         path: "flap".into(),
         file: video.clone(),
+        start_at: Default::default(),
     }];
     let mut flapper = Some(RtspCameraServer::start("127.0.0.1", flap_port, &flapping).unwrap());
     let broker = Mosquitto::start().unwrap();

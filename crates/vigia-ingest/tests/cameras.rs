@@ -127,6 +127,7 @@ async fn rtsp_camera_streams_and_comes_back_after_the_server_restarts() {
     let streams = [SimStream {
         path: "cam1".into(),
         file: video,
+        start_at: Default::default(),
     }];
     let server = RtspCameraServer::start("127.0.0.1", 0, &streams).unwrap();
     let port = server.port();

@@ -27,6 +27,10 @@ use crate::SimError;
 pub struct SimStream {
     pub path: String,
     pub file: PathBuf,
+    /// Where in the file the stream starts (then it loops from the beginning): cameras
+    /// serving the same file at different offsets show different moments, as independent
+    /// cameras do. Rounded down to the keyframe before it.
+    pub start_at: Duration,
 }
 
 /// H.264 access units of a file, in decode order.
@@ -49,8 +53,9 @@ impl Clip {
         if !path.is_file() {
             return Err(clip_err("no such file".into()));
         }
+        // config-interval=-1: SPS/PPS before every keyframe, so a stream can start at any.
         let pipeline = gst::parse::launch(
-            "filesrc name=src ! parsebin ! h264parse ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
+            "filesrc name=src ! parsebin ! h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=sink sync=false",
         )
         .map_err(|e| clip_err(e.to_string()))?
         .downcast::<gst::Pipeline>()
@@ -111,6 +116,26 @@ impl Clip {
     pub fn duration(&self) -> Duration {
         Duration::from_nanos(self.duration.nseconds())
     }
+
+    /// Decode time of a unit.
+    fn ts(&self, b: &gst::Buffer) -> gst::ClockTime {
+        b.dts().or(b.pts()).unwrap_or(self.origin)
+    }
+
+    /// The index of the last keyframe at or before `at` into the clip (taken modulo its
+    /// length), so a stream started there decodes from its first frame.
+    pub fn unit_at(&self, at: Duration) -> usize {
+        let len = self.duration.nseconds().max(1);
+        let want = self.origin + gst::ClockTime::from_nseconds(at.as_nanos() as u64 % len);
+        self.units
+            .iter()
+            .enumerate()
+            .take_while(|(_, u)| self.ts(u) <= want)
+            .filter(|(_, u)| !u.flags().contains(gst::BufferFlags::DELTA_UNIT))
+            .map(|(i, _)| i)
+            .last()
+            .unwrap_or(0)
+    }
 }
 
 /// The server. Stops on drop.
@@ -145,6 +170,7 @@ impl RtspCameraServer {
             );
             factory.set_shared(true);
             let stop = stop.clone();
+            let first = clip.unit_at(s.start_at);
             factory.connect_media_configure(move |_, media| {
                 let Some(src) = media
                     .element()
@@ -160,7 +186,7 @@ impl RtspCameraServer {
                 let stop = stop.clone();
                 std::thread::Builder::new()
                     .name("rtsp-feeder".into())
-                    .spawn(move || feed(&src, &clip, &stop))
+                    .spawn(move || feed(&src, &clip, first, &stop))
                     .expect("spawn feeder");
             });
             mounts.add_factory(&format!("/{}", s.path.trim_start_matches('/')), factory);
@@ -241,8 +267,9 @@ impl Drop for RtspCameraServer {
     }
 }
 
-/// Pushes the clip's access units in real time, looping, until the media goes away.
-fn feed(src: &gst_app::AppSrc, clip: &Clip, stop: &AtomicBool) {
+/// Pushes the clip's access units in real time from unit `first`, looping, until the media
+/// goes away.
+fn feed(src: &gst_app::AppSrc, clip: &Clip, first: usize, stop: &AtomicBool) {
     // Wait for the pipeline clock (the media reaches PLAYING when a client plays).
     let mut clock = None;
     for _ in 0..2000 {
@@ -266,15 +293,22 @@ fn feed(src: &gst_app::AppSrc, clip: &Clip, stop: &AtomicBool) {
     };
     // A little ahead of "now" so the first frames are not late.
     let base = running() + gst::ClockTime::from_mseconds(50);
+    // Stream time of a unit in the current loop: its time in the file, less where the
+    // stream started, plus the loops already played.
+    let skipped = clip.units.get(first).map_or(gst::ClockTime::ZERO, |u| {
+        clip.ts(u).saturating_sub(clip.origin)
+    });
     let mut loop_offset = gst::ClockTime::ZERO;
+    let mut start = first;
     loop {
-        for unit in &clip.units {
+        for unit in &clip.units[start..] {
             if stop.load(Ordering::SeqCst) {
                 return;
             }
-            let dts = unit.dts().or(unit.pts()).unwrap_or(clip.origin);
-            let rel = dts.saturating_sub(clip.origin) + loop_offset;
-            let target = base + rel;
+            let at = |t: gst::ClockTime| {
+                (base + t.saturating_sub(clip.origin) + loop_offset).saturating_sub(skipped)
+            };
+            let target = at(clip.ts(unit));
             let now = running();
             if target > now {
                 std::thread::sleep(Duration::from_nanos((target - now).nseconds()));
@@ -283,16 +317,13 @@ fn feed(src: &gst_app::AppSrc, clip: &Clip, stop: &AtomicBool) {
             {
                 let b = b.get_mut().expect("a fresh copy is writable");
                 b.set_dts(target);
-                let pts = unit
-                    .pts()
-                    .map(|p| base + p.saturating_sub(clip.origin) + loop_offset)
-                    .unwrap_or(target);
-                b.set_pts(pts);
+                b.set_pts(unit.pts().map(at).unwrap_or(target));
             }
             if src.push_buffer(b).is_err() {
                 return; // the media was torn down (no more clients, or server stopped)
             }
         }
         loop_offset += clip.duration;
+        start = 0;
     }
 }
