@@ -3,8 +3,13 @@
 //!
 //! - `preprocess`: letterbox of a 768x432 frame (the demo cameras) and of a 1920x1080 frame
 //!   into YOLOX's 416x416 f32 input;
-//! - `detector`: YOLOX-nano end to end (preprocess, ONNX Runtime, decode, NMS) with 1 and 2
-//!   intra-op threads (needs the set-up; skipped with a message otherwise);
+//! - `detector`: YOLOX-nano end to end (preprocess, ONNX Runtime, decode, NMS) on a 16:9
+//!   picture: the square 416x416 input with 1 (baseline) and 2 intra-op threads, the input
+//!   fitted to the picture (`models/yolox_nano_fit.toml`, 416x256) and int8
+//!   (`models/yolox_nano_int8.toml`); next to
+//!   them `bare_ort`: the same model's session alone on the same prepared tensor (what vigia
+//!   adds is the difference), with vigia's session options and with ONNX Runtime's defaults
+//!   (spinning intra-op threads) (needs the set-up; skipped with a message otherwise);
 //! - `tracker`: one tracker update with 5 and 50 objects in the frame;
 //! - `tracking_and_rules`: per analysed frame, the tracker alone (baseline) vs the tracker
 //!   plus one rule of each of the six kinds, with 5 and 50 moving objects;
@@ -73,10 +78,17 @@ fn detector(c: &mut Criterion) {
     let view = RgbView::new(w, h, w as usize * 3, &data).unwrap();
     let mut g = c.benchmark_group("detector");
     g.measurement_time(Duration::from_secs(8));
-    for threads in [1usize, 2] {
+    // A 16:9 cut of the photo, as a camera frame is.
+    let wide = vigia_core::BBox::new(0.0, 0.0, w as f32, (w as f32 * 9.0 / 16.0).min(h as f32));
+    for (model, threads) in [
+        ("yolox_nano", 1usize),
+        ("yolox_nano", 2),
+        ("yolox_nano_fit", 1),
+        ("yolox_nano_int8", 1),
+    ] {
         let opts = DetectorOptions {
             detector: DetectorConfig {
-                manifest: root().join("models/yolox_nano.toml"),
+                manifest: root().join(format!("models/{model}.toml")),
                 ..DetectorConfig::default()
             },
             provider: ExecutionProvider::Cpu,
@@ -86,13 +98,69 @@ fn detector(c: &mut Criterion) {
         let mut det = match Detector::load(&env, &opts) {
             Ok(d) => d,
             Err(e) => {
-                eprintln!("detector benchmark skipped: {e}");
+                eprintln!("detector benchmark {model} skipped: {e}");
+                continue;
+            }
+        };
+        g.bench_function(BenchmarkId::new(model, format!("{threads}_threads")), |b| {
+            b.iter(|| det.detect_in(black_box(&view), Some(wide)).unwrap())
+        });
+    }
+    g.finish();
+    bare_ort(c, &env, &view, wide);
+}
+
+fn bare_session(
+    env: &ort::environment::Environment,
+    threads: usize,
+    spinning: bool,
+    path: &std::path::Path,
+) -> ort::Result<ort::session::Session> {
+    ort::session::Session::builder(env)?
+        .with_intra_threads(threads)?
+        .with_intra_op_spinning(spinning)?
+        .commit_from_file(path)
+}
+
+/// The float model's session alone on a prepared tensor: vigia's options (intra-op threads
+/// that sleep when idle) and ONNX Runtime's defaults (they spin).
+fn bare_ort(
+    c: &mut Criterion,
+    env: &ort::environment::Environment,
+    view: &RgbView,
+    region: vigia_core::BBox,
+) {
+    let manifest = ModelManifest::load(&root().join("models/yolox_nano.toml")).unwrap();
+    let path = root().join(".vigia/models/yolox_nano.onnx");
+    let mut pre = Preprocessor::new(manifest.input.clone());
+    let mut input = vec![0f32; pre.item_len()];
+    pre.fill_f32(view, Some(region), &mut input).unwrap();
+    let shape = [1usize, 3, 416, 416];
+    let mut g = c.benchmark_group("bare_ort");
+    g.measurement_time(Duration::from_secs(8));
+    for (threads, spinning) in [(1usize, false), (2, false), (1, true), (2, true)] {
+        let session = bare_session(env, threads, spinning, &path);
+        let mut session = match session {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("bare ONNX Runtime benchmark skipped: {e}");
                 return;
             }
         };
+        let name = if spinning {
+            "spinning"
+        } else {
+            "vigia_options"
+        };
         g.bench_function(
-            BenchmarkId::new("yolox_nano", format!("{threads}_threads")),
-            |b| b.iter(|| det.detect(black_box(&view)).unwrap()),
+            BenchmarkId::new(format!("yolox_nano_{name}"), format!("{threads}_threads")),
+            |b| {
+                b.iter(|| {
+                    let t = ort::value::TensorRef::from_array_view((shape, &input[..])).unwrap();
+                    let out = session.run(ort::inputs!["images" => t]).unwrap();
+                    black_box(out.len())
+                })
+            },
         );
     }
     g.finish();

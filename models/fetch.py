@@ -11,11 +11,13 @@ by git). Sources are tried in order until one gives a file with the manifest's s
   4. the manifest's upstream `urls` (machines with internet);
   5. a manifest with [build] (a model the project makes, e.g. an int8 quantisation) is made
      by its script from the model named in `from`, in a virtual environment with the
-     script's pinned REQUIREMENTS (.vigia/venv-<script>), calibrated on ../shared data.
+     script's pinned REQUIREMENTS (.vigia/venv-<script>, or .vigia/venv-<venv> when the
+     manifest names one), calibrated on ../shared data.
 
 Exit status 0 when every model is present and verified, 1 otherwise (with a message
 naming each missing model and where it looked); a model that must be built ([build]) is
-optional: its absence is reported but does not fail. Idempotent and quick when done.
+optional unless its manifest says `required = true` (the default detector): an optional
+one's absence is reported but does not fail. Idempotent and quick when done.
 """
 
 import ast
@@ -91,14 +93,16 @@ def from_url(url: str, dest: Path, want: str) -> bool:
         return install(out, dest, want)
 
 
-def build(m: dict, dest: Path, want: str, tried: list) -> bool:
+def build(m: dict, manifest: Path, dest: Path, want: str, tried: list) -> bool:
     script = ROOT / m["build"]["script"]
     source = DEST / m["build"]["from"]
     calib = ROOT.parent / "shared" / "data" / "plates" / "eu"
     tried.append(f"built by {m['build']['script']} from {source.name} (calibration {calib})")
     if not source.is_file() or not calib.is_dir():
         return False
-    venv = ROOT / ".vigia" / f"venv-{script.stem}"
+    # A build may share another script's environment (`venv = "quantize"`) when its pinned
+    # packages are a subset of that one's.
+    venv = ROOT / ".vigia" / f"venv-{m['build'].get('venv', script.stem)}"
     py = venv / "bin" / "python"
     if not py.exists():
         if subprocess.run([sys.executable, "-m", "venv", str(venv)]).returncode != 0:
@@ -114,7 +118,8 @@ def build(m: dict, dest: Path, want: str, tried: list) -> bool:
             return False
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / dest.name
-        if subprocess.run([str(py), str(script), str(source), str(out), str(calib)]).returncode != 0:
+        cmd = [str(py), str(script), str(source), str(out), str(calib), str(manifest)]
+        if subprocess.run(cmd).returncode != 0:
             return False
         return install(out, dest, want)
 
@@ -141,7 +146,7 @@ def fetch(manifest_path: Path) -> bool:
         if from_url(url, dest, want):
             print(f"model {name}: downloaded from {url}")
             return True
-    if "build" in m and build(m, dest, want, tried):
+    if "build" in m and build(m, manifest_path, dest, want, tried):
         print(f"model {name}: built by {m['build']['script']}")
         return True
     print(f"model {name} ({file}) is missing: no source gave a file with sha256 {want}.\n"
@@ -159,9 +164,10 @@ def main() -> int:
     for p in manifests:
         if fetch(p):
             continue
-        if "[build]" in p.read_text():
-            # Built models are opt-in (no default configuration names one): the rest of
-            # the set-up goes on without them.
+        build = tomllib.loads(p.read_text()).get("build")
+        if build and not build.get("required", False):
+            # Opt-in built models (no default configuration names them): the rest of the
+            # set-up goes on without them.
             print(f"  (optional: {p.name} is not used unless a configuration names it)",
                   file=sys.stderr)
         else:

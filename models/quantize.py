@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Quantise platedet to int8 with ONNX Runtime's quantisation tools (models/platedet_int8.toml).
+"""Quantise a detector to int8 with ONNX Runtime's quantisation tools
+(models/platedet_int8.toml, models/yolox_nano_int8.toml).
 
-    python models/quantize.py SRC.onnx OUT.onnx CALIBRATION_DIR
+    python models/quantize.py SRC.onnx OUT.onnx CALIBRATION_DIR [MANIFEST.toml]
 
 1. float16 → float32 (the quantiser works on float32 graphs): initialisers, constants,
-   casts and declared types;
+   casts and declared types; opsets before 13 converted to 13 (per-channel dequantisation
+   needs it);
 2. static QDQ quantisation of the convolutions only (per-channel int8 weights, uint8
    activations calibrated by min/max on every third photo of CALIBRATION_DIR, sorted by
-   name, letterboxed to 640x640 as vigia does); the box head stays in float, as one output
-   tensor mixes pixel coordinates and 0-1 scores that a single int8 scale cannot carry.
+   name, preprocessed as vigia does for the model: the [input] table of MANIFEST — size,
+   colour order, letterbox padding and position, scale; without a manifest, platedet's
+   640x640 centred RGB 0-1); what follows the last convolutions stays in float, as an
+   output tensor that mixes pixel coordinates and 0-1 scores cannot share one int8 scale.
 
 Deterministic: the same inputs and the pinned packages (REQUIREMENTS) give the same bytes,
 which is what the manifest's sha256 checks. models/fetch.py runs this in a virtual
@@ -44,23 +48,43 @@ def to_float32(model):
     return model
 
 
-def letterbox(path, size=640):
+# platedet's preprocessing: what the first version of this script did (its sha256 holds).
+PLATEDET = {"width": 640, "height": 640, "color": "rgb", "pad_position": "center",
+            "pad_value": 114, "scale": 1 / 255}
+
+
+def letterbox(path, spec=None):
     import numpy as np
     from PIL import Image
 
+    spec = spec or PLATEDET
+    width, height = spec["width"], spec["height"]
     im = Image.open(path).convert("RGB")
     w, h = im.size
-    s = size / max(w, h)
+    s = min(width / w, height / h)
     im = im.resize((round(w * s), round(h * s)))
-    canvas = Image.new("RGB", (size, size), (114, 114, 114))
-    canvas.paste(im, ((size - im.size[0]) // 2, (size - im.size[1]) // 2))
-    return (np.asarray(canvas, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
+    pad = spec.get("pad_value", 114)
+    canvas = Image.new("RGB", (width, height), (pad, pad, pad))
+    at = (0, 0)
+    if spec.get("pad_position", "center") == "center":
+        at = ((width - im.size[0]) // 2, (height - im.size[1]) // 2)
+    canvas.paste(im, at)
+    a = np.asarray(canvas, dtype=np.float32)
+    if spec.get("color", "rgb") == "bgr":
+        a = a[:, :, ::-1]
+    scale = spec.get("scale", 1.0)
+    a = a / 255.0 if abs(scale - 1 / 255) < 1e-6 else a * scale
+    return np.ascontiguousarray(a.transpose(2, 0, 1)[None])
 
 
 def main(argv):
-    if len(argv) != 4:
+    if len(argv) not in (4, 5):
         print(__doc__, file=sys.stderr)
         return 2
+    spec = None
+    if len(argv) == 5:
+        import tomllib
+        spec = tomllib.loads(Path(argv[4]).read_text())["input"]
     import tempfile
 
     import onnx
@@ -77,14 +101,20 @@ def main(argv):
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.items = iter([{input_name: letterbox(p)} for p in images])
+            self.items = iter([{input_name: letterbox(p, spec)} for p in images])
 
         def get_next(self):
             return next(self.items, None)
 
     with tempfile.TemporaryDirectory() as tmp:
         f32 = Path(tmp) / "f32.onnx"
-        onnx.save(to_float32(model), str(f32))
+        model = to_float32(model)
+        # Per-channel weights need DequantizeLinear's `axis`: opset 13 or later.
+        opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 13)
+        if opset < 13:
+            from onnx import version_converter
+            model = version_converter.convert_version(model, 13)
+        onnx.save(model, str(f32))
         quantize_static(str(f32), str(out), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=True, op_types_to_quantize=["Conv"])

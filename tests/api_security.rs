@@ -124,7 +124,7 @@ fn check_config_names_a_missing_token_setting_pair() {
     let root = vigia_testkit::paths::project_root();
     let full = format!(
         "{text}[inference.detector]\nmanifest = \"{}\"\n",
-        root.join("models/yolox_nano.toml").display()
+        root.join("models/yolox_nano_fit.toml").display()
     );
     let errs = Config::parse(&full, Path::new("/"), Path::new("x.toml")).unwrap_err();
     let paths: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();

@@ -48,7 +48,7 @@ impl Node {
     fn configured(broker_port: u16, fsync: &str, outbox: &str, min_backoff_ms: u64) -> Node {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("vigia.toml");
-        let manifest = vigia_testkit::paths::project_root().join("models/yolox_nano.toml");
+        let manifest = vigia_testkit::paths::project_root().join("models/yolox_nano_fit.toml");
         std::fs::write(
             &config,
             format!(

@@ -10,7 +10,7 @@ use vigia_testkit::{paths, shared_or_skip};
 fn config() -> Config {
     let root = paths::project_root();
     let mut cfg = Config::tool_defaults();
-    cfg.inference.detector.manifest = root.join("models/yolox_nano.toml");
+    cfg.inference.detector.manifest = root.join("models/yolox_nano_fit.toml");
     cfg.lpr.plate_detector = root.join("models/platedet.toml");
     cfg.lpr.ocr = root.join("models/cct_xs_v1_global.toml");
     cfg.inference.ort_library = Some(root.join(".vigia/onnxruntime/libonnxruntime.so.1.31.1"));

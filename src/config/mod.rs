@@ -298,7 +298,7 @@ impl Config {
     /// every default, with manifests from `models/` in the current directory or a parent.
     pub fn tool_defaults() -> Self {
         let mut cfg = Self::defaults(Path::new("(defaults)"));
-        cfg.inference.detector.manifest = vigia_plates::default_manifest("yolox_nano.toml");
+        cfg.inference.detector.manifest = vigia_plates::default_manifest("yolox_nano_fit.toml");
         cfg.lpr.plate_detector = vigia_plates::default_manifest("platedet.toml");
         cfg.lpr.ocr = vigia_plates::default_manifest("cct_xs_v1_global.toml");
         cfg

@@ -235,8 +235,11 @@ fn shipped_configs_are_valid() {
     let edge = std::fs::read_to_string(root.join("configs/edge.example.toml"))
         .unwrap()
         .replace(
-            "/opt/vigia/models/yolox_nano.toml",
-            &root.join("models/yolox_nano.toml").display().to_string(),
+            "/opt/vigia/models/yolox_nano_fit.toml",
+            &root
+                .join("models/yolox_nano_fit.toml")
+                .display()
+                .to_string(),
         );
     let c = Config::parse(&edge, &root.join("configs"), Path::new("edge.example.toml"))
         .unwrap_or_else(|e| panic!("{e:#?}"));

@@ -30,7 +30,7 @@ ort_library = "{root}/.vigia/onnxruntime/libonnxruntime.so.1.31.1"
 models_dirs = ["{root}/.vigia/models"]
 {inference}
 [inference.detector]
-manifest = "{root}/models/yolox_nano.toml"
+manifest = "{root}/models/yolox_nano_fit.toml"
 "#,
         data = data_dir.display(),
         root = root.display(),

@@ -35,7 +35,7 @@ impl ExecutionProvider {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectorConfig {
-    /// Model manifest (TOML). Default `models/yolox_nano.toml`.
+    /// Model manifest (TOML). Default `models/yolox_nano_fit.toml`.
     pub manifest: PathBuf,
     /// Detections below this confidence are discarded. Default 0.35.
     pub score_threshold: f32,
@@ -54,7 +54,7 @@ pub struct DetectorConfig {
 impl Default for DetectorConfig {
     fn default() -> Self {
         Self {
-            manifest: PathBuf::from("models/yolox_nano.toml"),
+            manifest: PathBuf::from("models/yolox_nano_fit.toml"),
             score_threshold: 0.35,
             nms_iou_threshold: 0.45,
             classes: ["person", "bicycle", "car", "motorcycle", "bus", "truck"]

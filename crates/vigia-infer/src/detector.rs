@@ -131,6 +131,11 @@ impl Detector {
         img: &RgbView,
         region: Option<BBox>,
     ) -> Result<Vec<Detection>, InferError> {
+        let (rw, rh) = region.map_or((img.width as f32, img.height as f32), |r| {
+            let r = r.clip(img.width as f32, img.height as f32);
+            (r.w, r.h)
+        });
+        let size = self.pre.fit_to(rw, rh);
         let len = self.pre.item_len();
         let staging = match &mut self.input {
             InputBatch::F32(v) => &mut v[..len],
@@ -144,13 +149,13 @@ impl Detector {
             .fill_f32(img, region, staging)
             .map_err(|m| self.model.run_err(m))?;
         self.input.finish(len);
-        let (dims, data) = self.model.run(&self.input, 1)?;
-        let spec = &self.model.manifest.input;
+        let shape = self.model.input_shape_sized(1, size);
+        let (dims, data) = self.model.run_shaped(&self.input, shape)?;
         let candidates = match &self.model.manifest.output {
             OutputSpec::Yolox { strides, .. } => yolox::decode(
                 &data,
-                spec.width,
-                spec.height,
+                size.0,
+                size.1,
                 strides,
                 self.labels.len(),
                 &self.keep,

@@ -7,7 +7,9 @@ use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use vigia_core::{BBox, Frame};
 
-use crate::manifest::{ColorOrder, InputDtype, InputSpec, Layout, PadPosition, ResizeMode};
+use crate::manifest::{
+    ColorOrder, InputDtype, InputFit, InputSpec, Layout, PadPosition, ResizeMode,
+};
 
 /// A borrowed packed-RGB picture.
 #[derive(Debug, Clone, Copy)]
@@ -116,6 +118,8 @@ pub fn fit(spec: &InputSpec, rw: f32, rh: f32) -> (u32, u32, Transform) {
 /// Reusable preprocessing state for one model input (buffers and the resizer).
 pub struct Preprocessor {
     spec: InputSpec,
+    /// The manifest's input size: the largest with `fit = "aspect"`.
+    max: (u32, u32),
     resizer: Resizer,
     compact: Vec<u8>,
     resized: Vec<u8>,
@@ -132,6 +136,7 @@ impl Preprocessor {
             }
         }
         Self {
+            max: (spec.width, spec.height),
             spec,
             resizer: Resizer::new(),
             compact: Vec::new(),
@@ -142,6 +147,22 @@ impl Preprocessor {
 
     pub fn spec(&self) -> &InputSpec {
         &self.spec
+    }
+
+    /// With `fit = "aspect"`, sizes the input to a `rw x rh` picture: letterboxed into the
+    /// manifest's size, each side rounded up to `fit_multiple` (so the picture keeps the
+    /// scale it would have in the full size, with less padding). Returns the input size
+    /// (always the manifest's for `fit = "fixed"`).
+    pub fn fit_to(&mut self, rw: f32, rh: f32) -> (u32, u32) {
+        if self.spec.fit == InputFit::Aspect && rw >= 1.0 && rh >= 1.0 {
+            let (mw, mh) = self.max;
+            let s = (mw as f32 / rw).min(mh as f32 / rh);
+            let m = self.spec.fit_multiple.max(1);
+            let up = |v: f32, cap: u32| ((v.round() as u32).max(1).div_ceil(m) * m).min(cap);
+            self.spec.width = up(rw * s, mw);
+            self.spec.height = up(rh * s, mh);
+        }
+        (self.spec.width, self.spec.height)
     }
 
     /// Elements of one input (one batch item).
@@ -299,6 +320,8 @@ mod tests {
             scale: 1.0,
             mean: [0.0; 3],
             std: [1.0; 3],
+            fit: InputFit::Fixed,
+            fit_multiple: 32,
         }
     }
 

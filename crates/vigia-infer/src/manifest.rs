@@ -94,6 +94,19 @@ pub enum PadPosition {
     Center,
 }
 
+/// How the input's size is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputFit {
+    /// Always `width x height` (models exported with a fixed input size).
+    #[default]
+    Fixed,
+    /// Sized to each picture: letterboxed into `width x height`, then each side rounded up
+    /// to a multiple of `fit_multiple`, so a wide camera frame carries little padding. Needs
+    /// a model whose input height and width are free (fully convolutional detectors).
+    Aspect,
+}
+
 /// `[input]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +117,12 @@ pub struct InputSpec {
     pub color: ColorOrder,
     pub width: u32,
     pub height: u32,
+    /// `fixed` (default) or `aspect`.
+    #[serde(default)]
+    pub fit: InputFit,
+    /// With `fit = "aspect"`: each side is a multiple of this (the model's largest stride).
+    #[serde(default = "thirty_two")]
+    pub fit_multiple: u32,
     pub resize: ResizeMode,
     #[serde(default)]
     pub pad_position: PadPosition,
@@ -119,6 +138,10 @@ pub struct InputSpec {
 
 fn one() -> f32 {
     1.0
+}
+
+fn thirty_two() -> u32 {
+    32
 }
 
 fn ones() -> [f32; 3] {
@@ -204,6 +227,14 @@ pub struct BuildSource {
     pub script: String,
     /// The model file it is made from (obtained first, by its own manifest).
     pub from: String,
+    /// The set-up's Python environment to run it in (`.vigia/venv-<venv>`), when not the
+    /// script's own.
+    #[serde(default)]
+    pub venv: Option<String>,
+    /// The set-up fails when it cannot build it (a default configuration names it);
+    /// otherwise a model that cannot be built is skipped with a note.
+    #[serde(default)]
+    pub required: bool,
 }
 
 /// What the model is for.
@@ -301,6 +332,33 @@ impl ModelManifest {
         }
         if i.std.contains(&0.0) {
             p.push("input.std: must not contain 0".to_string());
+        }
+        if i.fit == InputFit::Aspect {
+            if i.resize != ResizeMode::Letterbox || i.pad_position != PadPosition::TopLeft {
+                p.push(
+                    "input.fit: \"aspect\" needs resize = \"letterbox\" and pad_position = \"top_left\""
+                        .to_string(),
+                );
+            }
+            if i.fit_multiple == 0
+                || !i.width.is_multiple_of(i.fit_multiple)
+                || !i.height.is_multiple_of(i.fit_multiple)
+            {
+                p.push(format!(
+                    "input.fit_multiple: {} must divide the input size {}x{}",
+                    i.fit_multiple, i.width, i.height
+                ));
+            }
+            if let OutputSpec::Yolox { strides, .. } = &self.output
+                && strides
+                    .iter()
+                    .any(|s| *s == 0 || !i.fit_multiple.is_multiple_of(*s))
+            {
+                p.push(format!(
+                    "input.fit_multiple: {} must be a multiple of every output stride",
+                    i.fit_multiple
+                ));
+            }
         }
         match &self.output {
             OutputSpec::Yolov8 { .. } | OutputSpec::Scores { .. } => {}

@@ -14,7 +14,7 @@ use vigia_core::BBox;
 use crate::config::ExecutionProvider;
 use crate::error::InferError;
 use crate::image::{Preprocessor, RgbView};
-use crate::manifest::{InputDtype, Layout, ModelManifest, Task};
+use crate::manifest::{InputDtype, InputFit, Layout, ModelManifest, Task};
 use crate::runtime;
 
 /// A verified model with its session.
@@ -120,9 +120,14 @@ impl LoadedModel {
     /// The input shape for a batch of `n`.
     pub fn input_shape(&self, n: usize) -> [usize; 4] {
         let i = &self.manifest.input;
-        match i.layout {
-            Layout::Nchw => [n, 3, i.height as usize, i.width as usize],
-            Layout::Nhwc => [n, i.height as usize, i.width as usize, 3],
+        self.input_shape_sized(n, (i.width, i.height))
+    }
+
+    /// The input shape for a batch of `n` items of `width x height` (`fit = "aspect"`).
+    pub fn input_shape_sized(&self, n: usize, (width, height): (u32, u32)) -> [usize; 4] {
+        match self.manifest.input.layout {
+            Layout::Nchw => [n, 3, height as usize, width as usize],
+            Layout::Nhwc => [n, height as usize, width as usize, 3],
         }
     }
 
@@ -151,6 +156,16 @@ impl LoadedModel {
             if !ok {
                 return Err(format!(
                     "input {:?} has shape {dims:?}, the manifest describes {want:?}",
+                    spec.name
+                ));
+            }
+            let (h, w) = match spec.layout {
+                Layout::Nchw => (dims[2], dims[3]),
+                Layout::Nhwc => (dims[1], dims[2]),
+            };
+            if spec.fit == InputFit::Aspect && (h >= 0 || w >= 0) {
+                return Err(format!(
+                    "the manifest asks for fit = \"aspect\" but input {:?} has a fixed size {dims:?} (free its height and width, e.g. with models/fit_input.py)",
                     spec.name
                 ));
             }
@@ -187,7 +202,16 @@ impl LoadedModel {
         batch: &InputBatch,
         n: usize,
     ) -> Result<(Vec<i64>, Vec<f32>), InferError> {
-        let shape = self.input_shape(n);
+        self.run_shaped(batch, self.input_shape(n))
+    }
+
+    /// [`LoadedModel::run`] with an explicit input shape (`fit = "aspect"` inputs).
+    pub fn run_shaped(
+        &mut self,
+        batch: &InputBatch,
+        shape: [usize; 4],
+    ) -> Result<(Vec<i64>, Vec<f32>), InferError> {
+        let n = shape[0];
         let name = self.manifest.input.name.clone();
         let out_name = self.manifest.output.name().to_string();
         let model = self.manifest.name.clone();
