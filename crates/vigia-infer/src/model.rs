@@ -211,6 +211,17 @@ impl LoadedModel {
         batch: &InputBatch,
         shape: [usize; 4],
     ) -> Result<(Vec<i64>, Vec<f32>), InferError> {
+        self.run_with(batch, shape, |dims, data| (dims.to_vec(), data.to_vec()))
+    }
+
+    /// Runs the model and hands its output (dims, f32 values) to `read` without copying it
+    /// (the detector decodes in place).
+    pub fn run_with<R>(
+        &mut self,
+        batch: &InputBatch,
+        shape: [usize; 4],
+        read: impl FnOnce(&[i64], &[f32]) -> R,
+    ) -> Result<R, InferError> {
         let n = shape[0];
         let name = self.manifest.input.name.clone();
         let out_name = self.manifest.output.name().to_string();
@@ -241,17 +252,14 @@ impl LoadedModel {
             }
         };
         let value = &outputs[out_name.as_str()];
-        let (dims, data): (Vec<i64>, Cow<'_, [f32]>) = match value.try_extract_tensor::<f32>() {
-            Ok((s, d)) => (s.to_vec(), Cow::Borrowed(d)),
+        let (dims, data): (&[i64], Cow<'_, [f32]>) = match value.try_extract_tensor::<f32>() {
+            Ok((s, d)) => (s, Cow::Borrowed(d)),
             Err(_) => {
                 let (s, d) = value.try_extract_tensor::<f16>().map_err(err)?;
-                (
-                    s.to_vec(),
-                    Cow::Owned(d.iter().map(|h| h.to_f32()).collect()),
-                )
+                (s, Cow::Owned(d.iter().map(|h| h.to_f32()).collect()))
             }
         };
-        Ok((dims, data.into_owned()))
+        Ok(read(dims, &data))
     }
 }
 
