@@ -325,6 +325,37 @@ mod tests {
         }
     }
 
+    #[test]
+    fn an_aspect_fitted_input_keeps_the_scale_and_drops_the_padding() {
+        let mut spec = spec(
+            ResizeMode::Letterbox,
+            PadPosition::TopLeft,
+            ColorOrder::Rgb,
+            Layout::Nchw,
+        );
+        (spec.width, spec.height) = (416, 416);
+        let mut fixed = Preprocessor::new(spec.clone());
+        assert_eq!(
+            fixed.fit_to(768.0, 432.0),
+            (416, 416),
+            "fixed inputs keep their size"
+        );
+        spec.fit = InputFit::Aspect;
+        let mut pre = Preprocessor::new(spec);
+        // 768x432 at scale 416/768 is 416x234: 256 rows, not 416.
+        assert_eq!(pre.fit_to(768.0, 432.0), (416, 256));
+        assert_eq!(pre.item_len(), 416 * 256 * 3);
+        let (_, _, t) = fit(pre.spec(), 768.0, 432.0);
+        assert!(
+            (t.scale_x - 416.0 / 768.0).abs() < 1e-6,
+            "same scale as the square input"
+        );
+        // Portrait, square and tiny pictures.
+        assert_eq!(pre.fit_to(432.0, 768.0), (256, 416));
+        assert_eq!(pre.fit_to(100.0, 100.0), (416, 416));
+        assert_eq!(pre.fit_to(1920.0, 200.0), (416, 64));
+    }
+
     /// A 16x8 picture: left half red (200,10,20), right half blue (5,6,250).
     fn picture(stride_pad: usize) -> (Vec<u8>, usize) {
         let (w, h) = (16usize, 8usize);

@@ -509,6 +509,33 @@ strides = [8, 16, 32]
     }
 
     #[test]
+    fn aspect_fitting_is_checked_against_padding_and_strides() {
+        let d = tempfile::tempdir().unwrap();
+        let fit = GOOD.replace(
+            "resize = \"letterbox\"",
+            "resize = \"letterbox\"\nfit = \"aspect\"",
+        );
+        let m = ModelManifest::load(&write(d.path(), &fit)).unwrap();
+        assert_eq!((m.input.fit, m.input.fit_multiple), (InputFit::Aspect, 32));
+        let centred = fit.replace(
+            "pad_value = 114",
+            "pad_value = 114\npad_position = \"center\"",
+        );
+        let e = ModelManifest::load(&write(d.path(), &centred))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("input.fit") && e.contains("top_left"), "{e}");
+        let coarse = fit.replace(
+            "resize = \"letterbox\"",
+            "resize = \"letterbox\"\nfit_multiple = 8",
+        );
+        let e = ModelManifest::load(&write(d.path(), &coarse))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("multiple of every output stride"), "{e}");
+    }
+
+    #[test]
     fn verify_checks_sha256() {
         let d = tempfile::tempdir().unwrap();
         let f = d.path().join("m.onnx");
