@@ -150,27 +150,28 @@ impl Detector {
             .map_err(|m| self.model.run_err(m))?;
         self.input.finish(len);
         let shape = self.model.input_shape_sized(1, size);
-        let output = self.model.manifest.output.clone();
         let (labels, keep, threshold) = (self.labels.len(), &self.keep, self.cfg.score_threshold);
         // Decoded straight from ONNX Runtime's output buffer (no copy of the ~1 MB tensor).
         let candidates = self
             .model
-            .run_with(&self.input, shape, |dims, data| match &output {
-                OutputSpec::Yolox { strides, .. } => {
-                    yolox::decode(data, size.0, size.1, strides, labels, keep, threshold)
+            .run_with(&self.input, shape, |manifest, dims, data| {
+                match &manifest.output {
+                    OutputSpec::Yolox { strides, .. } => {
+                        yolox::decode(data, size.0, size.1, strides, labels, keep, threshold)
+                    }
+                    OutputSpec::Yolov8 { .. } => match dims {
+                        [1, rows, anchors] => yolov8::decode(
+                            data,
+                            *rows as usize,
+                            *anchors as usize,
+                            labels,
+                            keep,
+                            threshold,
+                        ),
+                        other => Err(format!("unexpected output shape {other:?}")),
+                    },
+                    other => Err(format!("{} is not a detector output", other.decode_name())),
                 }
-                OutputSpec::Yolov8 { .. } => match dims {
-                    [1, rows, anchors] => yolov8::decode(
-                        data,
-                        *rows as usize,
-                        *anchors as usize,
-                        labels,
-                        keep,
-                        threshold,
-                    ),
-                    other => Err(format!("unexpected output shape {other:?}")),
-                },
-                other => Err(format!("{} is not a detector output", other.decode_name())),
             })?
             .map_err(|m| self.model.run_err(m))?;
         let kept = nms_grouped(

@@ -202,25 +202,19 @@ impl LoadedModel {
         batch: &InputBatch,
         n: usize,
     ) -> Result<(Vec<i64>, Vec<f32>), InferError> {
-        self.run_shaped(batch, self.input_shape(n))
+        self.run_with(batch, self.input_shape(n), |_, dims, data| {
+            (dims.to_vec(), data.to_vec())
+        })
     }
 
-    /// [`LoadedModel::run`] with an explicit input shape (`fit = "aspect"` inputs).
-    pub fn run_shaped(
-        &mut self,
-        batch: &InputBatch,
-        shape: [usize; 4],
-    ) -> Result<(Vec<i64>, Vec<f32>), InferError> {
-        self.run_with(batch, shape, |dims, data| (dims.to_vec(), data.to_vec()))
-    }
-
-    /// Runs the model and hands its output (dims, f32 values) to `read` without copying it
-    /// (the detector decodes in place).
+    /// Runs the model on a batch of `shape` (`fit = "aspect"` inputs have their own) and
+    /// hands the manifest and its output (dims, f32 values) to `read` without copying the
+    /// output (the detector decodes in place).
     pub fn run_with<R>(
         &mut self,
         batch: &InputBatch,
         shape: [usize; 4],
-        read: impl FnOnce(&[i64], &[f32]) -> R,
+        read: impl FnOnce(&ModelManifest, &[i64], &[f32]) -> R,
     ) -> Result<R, InferError> {
         let n = shape[0];
         let name = self.manifest.input.name.clone();
@@ -259,7 +253,7 @@ impl LoadedModel {
                 (s, Cow::Owned(d.iter().map(|h| h.to_f32()).collect()))
             }
         };
-        Ok(read(dims, &data))
+        Ok(read(&self.manifest, dims, &data))
     }
 }
 
