@@ -112,12 +112,11 @@ pub fn run_worker(mut models: WorkerModels, shared: &Shared) -> Result<()> {
                 .saturating_duration_since(frame.received)
                 .as_secs_f64(),
         );
-        let Some(mut input) = analyse(&mut models, shared, &timers, &frame, &mut failures) else {
+        let Some(input) = analyse(&mut models, shared, &timers, &frame, &mut failures) else {
             continue;
         };
         // Give the GStreamer buffer back before possibly waiting on analytics.
         drop(frame);
-        input.handed_over_now();
         timers.inference.observe(taken.elapsed().as_secs_f64());
         if shared.analytics.blocking_send(input).is_err() {
             return Ok(());
@@ -135,9 +134,10 @@ fn analyse(
 ) -> Option<Input> {
     let cam = frame.camera.clone();
     let route = shared.routing.cameras.get(&cam)?;
-    let times = FrameTimes {
+    // Stamped when the input is made: that is when this worker hands it over.
+    let times = || FrameTimes {
         received: frame.received,
-        handed_over: frame.received,
+        handed_over: Instant::now(),
     };
     let metrics = &shared.metrics;
     let view = match RgbView::from_frame(frame) {
@@ -161,7 +161,7 @@ fn analyse(
             camera: cam,
             captured_mono: frame.captured_mono,
             captured_utc: frame.captured_utc,
-            times,
+            times: times(),
         });
     }
     let t = Instant::now();
@@ -211,7 +211,7 @@ fn analyse(
     };
     Some(Input::Detections(Box::new(AnalysedFrame {
         camera: cam,
-        times,
+        times: times(),
         width: frame.width,
         height: frame.height,
         captured_mono: frame.captured_mono,

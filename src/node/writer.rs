@@ -43,17 +43,15 @@ impl EventWriter {
     /// `frame_received`: observes the frame-to-event lag, and stores the frame's time with
     /// the event's message for the frame-to-PUBACK lag.
     pub fn write_from(&self, event: &Event, frame_received: Option<Instant>) -> Option<u64> {
+        let mut msgs = OutboxMessage::for_event(&self.topics, event);
+        // The event's own message (the first) carries its frame's time.
+        if let (Some(main), Some(r)) = (msgs.first_mut(), frame_received) {
+            main.frame_ms = Some(main.created_ms - r.elapsed().as_millis() as i64);
+        }
         let mut first = None;
-        for (i, mut msg) in OutboxMessage::for_event(&self.topics, event)
-            .into_iter()
-            .enumerate()
-        {
-            if i == 0 {
-                msg.frame_ms =
-                    frame_received.map(|r| msg.created_ms - r.elapsed().as_millis() as i64);
-            }
+        for msg in msgs {
             let seq = self.store(&msg.encode(), &msg.kind, event)?;
-            if i == 0
+            if first.is_none()
                 && let Some(r) = frame_received
             {
                 self.metrics

@@ -72,15 +72,6 @@ impl Input {
             Input::Status(_) | Input::Tick => None,
         }
     }
-
-    /// Marks the moment inference hands the input over to analytics.
-    pub fn handed_over_now(&mut self) {
-        match self {
-            Input::Detections(f) => f.times.handed_over = Instant::now(),
-            Input::Skipped { times, .. } => times.handed_over = Instant::now(),
-            Input::Status(_) | Input::Tick => {}
-        }
-    }
 }
 
 /// A camera's time advances on ticks only once it has sent no frame for this long.
