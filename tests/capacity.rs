@@ -34,6 +34,7 @@ use serde_json::{Value, json};
 use vigia_sim::rtsp::{RtspCameraServer, SimStream};
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
+use vigia_testkit::procfs::{cpu_seconds, machine_jiffies};
 use vigia_testkit::{free_port, shared_or_skip};
 
 fn env_or(name: &str, default: &str) -> String {
@@ -112,44 +113,6 @@ fn quantile(
         prev = (le, count);
     }
     None
-}
-
-/// CPU seconds (user + system) of a process.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    // Fields after the command: state is not numeric, so utime/stime are 11 and 12 here.
-    (f.get(10).unwrap_or(&0.0) + f.get(11).unwrap_or(&0.0)) / 100.0
-}
-
-/// (busy, total) jiffies of the whole machine.
-fn machine_jiffies() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let v: Vec<f64> = stat
-        .lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .skip(1)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let total: f64 = v.iter().sum();
-    let idle = v.get(3).unwrap_or(&0.0) + v.get(4).unwrap_or(&0.0);
-    (total - idle, total)
-}
-
-fn proc_field(pid: u32, name: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 fn now_unix() -> f64 {
@@ -248,7 +211,7 @@ fn run_vigia(rt: &tokio::runtime::Runtime, fleet: &Fleet, warmup: u64, secs: u64
     std::thread::sleep(Duration::from_secs(warmup));
     let (a, cpu_a, mach_a, t_a) = (
         scrape(rt, http),
-        cpu_secs(pid),
+        cpu_seconds(pid),
         machine_jiffies(),
         Instant::now(),
     );
@@ -273,12 +236,12 @@ fn run_vigia(rt: &tokio::runtime::Runtime, fleet: &Fleet, warmup: u64, secs: u64
     }
     let (b, cpu_b, mach_b, el) = (
         scrape(rt, http),
-        cpu_secs(pid),
+        cpu_seconds(pid),
         machine_jiffies(),
         t_a.elapsed().as_secs_f64(),
     );
-    let (rss, threads) = (proc_field(pid, "VmRSS:"), proc_field(pid, "Threads:"));
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count());
+    let st = vigia_testkit::procfs::status(pid);
+    let (rss, threads, fds) = (st.rss_kib, st.threads, st.fds);
     vigia_testkit::terminate(pid).unwrap();
     let _ = node.wait();
     center.sort_by(f64::total_cmp);

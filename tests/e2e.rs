@@ -181,12 +181,7 @@ async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center()
         assert!(metrics.contains(want), "missing {want}");
     }
     // The lag metrics saw the frames behind the published events, and every stage.
-    let count = |series: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
+    let count = |series: &str| common::metric(&metrics, series);
     assert!(
         count("vigia_frame_to_event_seconds_count ") >= 1.0,
         "{metrics}"

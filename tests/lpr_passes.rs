@@ -124,13 +124,7 @@ struct Work {
 
 /// User + system CPU seconds of this process so far.
 fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit(')').next().unwrap_or_default();
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after `)`.
-    (ticks(11) + ticks(12)) / 100.0
+    vigia_testkit::procfs::cpu_seconds(std::process::id())
 }
 
 /// Runs one video through a node; returns the final reads it published.

@@ -35,23 +35,12 @@ struct Sample {
 }
 
 fn sample(pid: u32, at_s: u64) -> Sample {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count() as u64)
-        .unwrap_or(0);
+    let st = vigia_testkit::procfs::status(pid);
     Sample {
         at_s,
-        rss_kib: field("VmRSS:"),
-        threads: field("Threads:"),
-        fds,
+        rss_kib: st.rss_kib,
+        threads: st.threads,
+        fds: st.fds,
     }
 }
 

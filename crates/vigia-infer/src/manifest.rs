@@ -478,6 +478,13 @@ strides = [8, 16, 32]
         p
     }
 
+    /// The error loading `text` as a manifest gives.
+    fn load_error(dir: &Path, text: &str) -> String {
+        ModelManifest::load(&write(dir, text))
+            .unwrap_err()
+            .to_string()
+    }
+
     #[test]
     fn loads_a_good_manifest_with_defaults() {
         let d = tempfile::tempdir().unwrap();
@@ -492,17 +499,13 @@ strides = [8, 16, 32]
     fn names_the_file_and_the_problem() {
         let d = tempfile::tempdir().unwrap();
         let bad = GOOD.replace("strides = [8, 16, 32]", "strides = [8, 16, 64]");
-        let e = ModelManifest::load(&write(d.path(), &bad))
-            .unwrap_err()
-            .to_string();
+        let e = load_error(d.path(), &bad);
         assert!(
             e.contains("m.toml") && e.contains("64 does not divide"),
             "{e}"
         );
         let bad = GOOD.replace("layout = \"nchw\"", "layout = \"chw\"");
-        let e = ModelManifest::load(&write(d.path(), &bad))
-            .unwrap_err()
-            .to_string();
+        let e = load_error(d.path(), &bad);
         assert!(e.contains("layout") || e.contains("chw"), "{e}");
         let bad = format!("{GOOD}\nextra = 1\n");
         assert!(ModelManifest::load(&write(d.path(), &bad)).is_err());
@@ -521,17 +524,13 @@ strides = [8, 16, 32]
             "pad_value = 114",
             "pad_value = 114\npad_position = \"center\"",
         );
-        let e = ModelManifest::load(&write(d.path(), &centred))
-            .unwrap_err()
-            .to_string();
+        let e = load_error(d.path(), &centred);
         assert!(e.contains("input.fit") && e.contains("top_left"), "{e}");
         let coarse = fit.replace(
             "resize = \"letterbox\"",
             "resize = \"letterbox\"\nfit_multiple = 8",
         );
-        let e = ModelManifest::load(&write(d.path(), &coarse))
-            .unwrap_err()
-            .to_string();
+        let e = load_error(d.path(), &coarse);
         assert!(e.contains("multiple of every output stride"), "{e}");
     }
 

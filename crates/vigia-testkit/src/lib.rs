@@ -8,6 +8,7 @@
 //! - [`http`]: a minimal HTTP GET for the node's endpoints.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
+//! - [`procfs`]: a process's CPU time, memory, threads and files, and the machine's load.
 //! - `pki` (feature `pki`): certificates for TLS tests.
 
 pub mod chaos;
@@ -18,6 +19,7 @@ pub mod mqtt;
 pub mod paths;
 #[cfg(feature = "pki")]
 pub mod pki;
+pub mod procfs;
 
 /// Errors from the harness.
 #[derive(Debug, thiserror::Error)]
