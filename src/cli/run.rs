@@ -1,5 +1,6 @@
 //! `vigia run`: the service, until SIGINT/SIGTERM (drains) or a second signal (exits at
-//! once; the outbox keeps what is pending).
+//! once; the outbox keeps what is pending). SIGHUP reloads the config file (its cameras and
+//! rules; see `node::reload`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,7 +69,22 @@ pub fn run(a: &Args) -> ExitCode {
 }
 
 async fn serve(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Registered before the (slow) start, so an early SIGHUP does not kill the process.
+    let hup = signal(SignalKind::hangup());
     let app = node::start(cfg, opts).await?;
+    let reload = app.reloader();
+    tokio::spawn(async move {
+        let Ok(mut hup) = hup else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            if reload.reload().await.is_none() {
+                break;
+            }
+        }
+    });
     let stop = app.stop_token();
     tokio::spawn(async move {
         wait_for_signal().await;

@@ -54,6 +54,9 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub simulator: Option<SimulatorConfig>,
     pub cameras: Vec<CameraConfig>,
+    /// How often `vigia run` looks for changes to this file, seconds (its cameras and
+    /// rules reload live; SIGHUP reloads at once). 0: only on SIGHUP or the API. Default 5.
+    pub reload_watch_secs: u64,
     /// The file this was loaded from.
     pub source: PathBuf,
 }
@@ -102,6 +105,7 @@ const SECTIONS: &[&str] = &[
     "mqtt",
     "simulator",
     "cameras",
+    "reload_watch_secs",
 ];
 
 pub(crate) struct Collector {
@@ -243,6 +247,9 @@ impl Config {
                 "outbox" => cfg.outbox = c.take("outbox", value).unwrap_or_default(),
                 "mqtt" => cfg.mqtt = c.take("mqtt", value).unwrap_or_default(),
                 "simulator" => cfg.simulator = c.take("simulator", value),
+                "reload_watch_secs" => {
+                    cfg.reload_watch_secs = c.take("reload_watch_secs", value).unwrap_or(5)
+                }
                 "cameras" => match value {
                     toml::Value::Array(items) => {
                         for (i, item) in items.into_iter().enumerate() {
@@ -290,6 +297,7 @@ impl Config {
             mqtt: MqttConfig::default(),
             simulator: None,
             cameras: Vec::new(),
+            reload_watch_secs: 5,
             source: source.to_path_buf(),
         }
     }

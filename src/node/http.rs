@@ -10,6 +10,7 @@
 //! | `GET /api/v1/snapshots/{camera}/{day}/{file}` | a plate read's scene or plate crop (JPEG) |
 //! | `GET /api/v1/hotlists` | hotlist files, entries, bad rows |
 //! | `POST /api/v1/hotlists/reload` | reload changed hotlist files now |
+//! | `POST /api/v1/config/reload` | reload the config file now (like SIGHUP): 200 with what changed, 422 with the errors of a refused file |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ pub struct HttpState {
     pub boot: Instant,
     pub snapshots: Option<Arc<SnapshotStore>>,
     pub hotlists: Option<Arc<HotlistSet>>,
+    pub reload: super::reload::ReloadHandle,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -57,6 +59,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/snapshots/{camera}/{day}/{file}", get(snapshot))
         .route("/api/v1/hotlists", get(hotlists))
         .route("/api/v1/hotlists/reload", post(reload_hotlists))
+        .route("/api/v1/config/reload", post(reload_config))
         .with_state(state)
 }
 
@@ -206,6 +209,14 @@ async fn reload_hotlists(State(s): State<HttpState>) -> impl IntoResponse {
         StatusCode::OK,
         Json(serde_json::json!({ "reloaded": changed, "entries": h.len(), "files": h.status() })),
     )
+}
+
+async fn reload_config(State(s): State<HttpState>) -> axum::response::Response {
+    match s.reload.reload().await {
+        Some(o) if o.applied => (StatusCode::OK, Json(o)).into_response(),
+        Some(o) => (StatusCode::UNPROCESSABLE_ENTITY, Json(o)).into_response(),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
 }
 
 async fn cameras(State(s): State<HttpState>) -> impl IntoResponse {

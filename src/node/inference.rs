@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -56,15 +56,46 @@ impl Route {
     }
 }
 
-/// Every camera's route (read-only once built), and the plate reader's vehicle gate.
+/// Every camera's route (replaced when a configuration reload changes the camera), and the
+/// plate reader's vehicle gate.
 pub struct Routing {
-    pub cameras: HashMap<CameraId, Route>,
+    pub cameras: RwLock<HashMap<CameraId, Arc<Route>>>,
     /// Plates are read only in frames with a vehicle.
     pub vehicle_gate: bool,
     /// Vehicles whose pass is settled (analytics keeps it up to date) ...
     pub settled: Arc<vigia_core::SettledVehicles>,
     /// ... have their plates read on one analysed frame in this many.
     pub settled_read_every: u32,
+}
+
+impl Routing {
+    /// No camera yet (they are added as they start).
+    pub fn new(lpr: &vigia_lpr::LprConfig, settled: Arc<vigia_core::SettledVehicles>) -> Self {
+        Self {
+            cameras: RwLock::default(),
+            vehicle_gate: lpr.vehicle_gate,
+            settled,
+            settled_read_every: lpr.pass.settled_read_every,
+        }
+    }
+
+    /// The camera's route; `None` for a camera no longer configured (its frames are dropped).
+    pub fn route(&self, camera: &CameraId) -> Option<Arc<Route>> {
+        self.cameras
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(camera)
+            .cloned()
+    }
+
+    /// Sets (`Some`) or removes a camera's route.
+    pub fn set(&self, camera: &CameraId, route: Option<Route>) {
+        let mut cameras = self.cameras.write().unwrap_or_else(|e| e.into_inner());
+        match route {
+            Some(r) => cameras.insert(camera.clone(), Arc::new(r)),
+            None => cameras.remove(camera),
+        };
+    }
 }
 
 /// Everything a worker thread shares with the others.
@@ -133,7 +164,8 @@ fn analyse(
     failures: &mut u64,
 ) -> Option<Input> {
     let cam = frame.camera.clone();
-    let route = shared.routing.cameras.get(&cam)?;
+    let route = shared.routing.route(&cam)?;
+    let route = &*route;
     // Stamped when the input is made: that is when this worker hands it over.
     let times = || FrameTimes {
         received: frame.received,

@@ -10,6 +10,8 @@
 //!
 //! - [`stages`]: models and the analytics stage assembled from the config.
 //! - [`inference`]: the inference worker threads.
+//! - [`cameras`]: the running cameras (started, restarted, stopped one at a time).
+//! - [`reload`]: live reconfiguration (SIGHUP, file watch, API).
 //! - [`views`]: what the API shows about each camera; the status forwarder and rate ticker.
 //! - [`writer`]: the analytics sink that stores events in the outbox.
 //! - [`delivery`]: outbox, broker link, publisher settings (shared with `vigia loadgen`).
@@ -23,11 +25,13 @@
 //! decoded becomes events), then the publisher drains the outbox (bounded by
 //! `mqtt.drain_timeout_secs`), then the HTTP server.
 
+pub mod cameras;
 pub mod delivery;
 pub mod guard;
 pub mod http;
 pub mod inference;
 pub mod printer;
+pub mod reload;
 pub mod simulator;
 pub mod stages;
 pub mod stop;
@@ -35,7 +39,6 @@ pub mod tasks;
 pub mod views;
 pub mod writer;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,15 +48,17 @@ use anyhow::{Result, anyhow};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use vigia_analytics::Input;
-use vigia_core::{CameraId, Clock, FrameHub, Shutdown, SystemClock};
-use vigia_ingest::{IngestContext, run_camera};
+use vigia_core::{Clock, FrameHub, Shutdown, SystemClock};
+use vigia_ingest::IngestContext;
 use vigia_outbox::Outbox;
 use vigia_publish::{AckedMessage, Ephemeral, Publisher, PublisherSettings};
 use vigia_sim::rtsp::RtspCameraServer;
 use vigia_telemetry::Metrics;
 
 use crate::config::Config;
-use inference::{Route, Routing, WorkerModels};
+use cameras::{CameraParts, Cameras};
+use inference::{Routing, WorkerModels};
+use reload::ReloadHandle;
 use stages::AnalyticsParts;
 use stop::{Stop, final_sync, run_until_stopped};
 use tasks::{Supervisor, Task};
@@ -76,6 +81,7 @@ pub struct AppHandle {
     /// The simulator's RTSP port, when one runs.
     pub rtsp_port: Option<u16>,
     stop: Shutdown,
+    reload: ReloadHandle,
     task: JoinHandle<Result<()>>,
 }
 
@@ -83,6 +89,11 @@ impl AppHandle {
     /// A token that stops the app when cancelled.
     pub fn stop_token(&self) -> Shutdown {
         self.stop.clone()
+    }
+
+    /// Reloads the configuration file now (what SIGHUP does); `None` once stopping.
+    pub fn reloader(&self) -> ReloadHandle {
+        self.reload.clone()
     }
 
     /// Stops the app (draining as described in the module docs) and waits for it.
@@ -158,7 +169,7 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
     };
     let sup = Supervisor::new(stop.clone());
     let outbox = prepared.outbox.clone();
-    let mut steps = launch(prepared, &sup, &stop, (listener, access))?;
+    let (mut steps, reload) = launch(prepared, &sup, &stop, (listener, access))?;
     steps.push(Stop::Run(Box::new(move || {
         if let Some(sim) = simulator {
             sim.stop();
@@ -171,6 +182,7 @@ pub async fn start(cfg: Config, opts: RunOptions) -> Result<AppHandle> {
         broker,
         rtsp_port,
         stop,
+        reload,
         task,
     })
 }
@@ -194,9 +206,9 @@ fn launch(
     sup: &Supervisor,
     stop: &Shutdown,
     (listener, access): (guard::GuardedListener, guard::Access),
-) -> Result<Vec<Stop>> {
+) -> Result<(Vec<Stop>, ReloadHandle)> {
     let hub = Arc::new(FrameHub::new());
-    let views = Arc::new(CameraViews::new(&cfg.cameras, clock.clone()));
+    let views = Arc::new(CameraViews::new(&[], clock.clone()));
     let (an_tx, an_rx) = mpsc::channel::<Input>(256);
 
     // Analytics: one thread, writing to the outbox.
@@ -215,7 +227,7 @@ fn launch(
     })?;
 
     // Inference workers.
-    let routing = Arc::new(routing(&cfg, &views, &parts.rule_cameras, parts.settled));
+    let routing = Arc::new(Routing::new(&cfg.lpr, parts.settled));
     let shared = inference::Shared {
         routing: routing.clone(),
         hub: hub.clone(),
@@ -230,35 +242,30 @@ fn launch(
         "status",
         views::forward_status(st_rx, views.clone(), an_tx.clone()),
     );
-    let ticker = sup.spawn("ticker", views::tick(an_tx, views.clone()));
+    let ticker = sup.spawn("ticker", views::tick(an_tx.clone(), views.clone()));
 
-    // Cameras.
-    let ingest_stop = stop.child_token();
+    // Cameras, and live reconfiguration of them.
     let ctx = IngestContext {
         hub: hub.clone(),
         metrics: metrics.clone(),
         clock: clock.clone(),
         status: st_tx,
     };
-    let cameras = spawn_cameras(sup, &cfg, &views, &ctx, &ingest_stop);
-    drop(ctx);
+    let cameras = Cameras::new(CameraParts {
+        sup: sup.clone(),
+        hub: hub.clone(),
+        views: views.clone(),
+        routing,
+        motion: cfg.motion.clone(),
+        stop: stop.child_token(),
+        ctx,
+        analytics: an_tx,
+    });
+    let (running, reload, cameras) = cameras::launch(cameras, &cfg, &parts.rule_cameras, &metrics);
 
     // Publisher and the demo printer.
-    let (acked_tx, printer) = if opts.print_events {
-        let (t, r) = mpsc::channel::<AckedMessage>(1024);
-        (Some(t), vec![sup.spawn("printer", printer::print_acked(r))])
-    } else {
-        (None, Vec::new())
-    };
-    let (stats_tx, stats_rx) = mpsc::channel::<Ephemeral>(1);
-    let drain = Shutdown::new();
-    let publish = Publisher::new(settings, outbox.clone(), metrics.clone(), acked_tx)
-        .with_ephemeral(stats_rx)
-        .run(drain.clone());
-    let publisher = sup.spawn("publisher", async move {
-        publish.await;
-        Ok(())
-    });
+    let (publisher, printer, drain, stats_tx) =
+        spawn_publisher(sup, opts.print_events, settings, &outbox, &metrics);
 
     // HTTP, hotlist reloads, stats.
     let started = Arc::new(AtomicBool::new(false));
@@ -275,16 +282,17 @@ fn launch(
         boot,
         snapshots: parts.snapshots,
         hotlists: parts.hotlists,
+        reload: reload.clone(),
     };
     let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
     let http_addr = axum::serve::Listener::local_addr(&listener)?;
     let (http, http_stop) = spawn_http(sup, listener, state, access);
     started.store(true, Ordering::Relaxed);
-    tracing::info!(site = %cfg.site, node = %cfg.node, cameras = routing.cameras.len(),
+    tracing::info!(site = %cfg.site, node = %cfg.node, cameras = running,
         broker = %broker, topics = %topics.prefix(), http = %http_addr, "vigia running");
 
-    Ok(vec![
-        Stop::Cancel(ingest_stop, cameras),
+    let steps = vec![
+        cameras,
         Stop::Run(Box::new(move || hub.close())),
         Stop::Join(inference),
         Stop::Abort(vec![ticker]),
@@ -294,7 +302,35 @@ fn launch(
         Stop::Cancel(drain, vec![publisher]),
         Stop::Join(printer),
         Stop::Cancel(http_stop, vec![http]),
-    ])
+    ];
+    Ok((steps, reload))
+}
+
+/// The publisher (and the demo's printer of acknowledged events): its task, the printer's,
+/// the token that drains it, and where node stats go.
+fn spawn_publisher(
+    sup: &Supervisor,
+    print_events: bool,
+    settings: PublisherSettings,
+    outbox: &Arc<Outbox>,
+    metrics: &Arc<Metrics>,
+) -> (Task, Vec<Task>, Shutdown, mpsc::Sender<Ephemeral>) {
+    let (acked_tx, printer) = if print_events {
+        let (t, r) = mpsc::channel::<AckedMessage>(1024);
+        (Some(t), vec![sup.spawn("printer", printer::print_acked(r))])
+    } else {
+        (None, Vec::new())
+    };
+    let (stats_tx, stats_rx) = mpsc::channel::<Ephemeral>(1);
+    let drain = Shutdown::new();
+    let publish = Publisher::new(settings, outbox.clone(), metrics.clone(), acked_tx)
+        .with_ephemeral(stats_rx)
+        .run(drain.clone());
+    let publisher = sup.spawn("publisher", async move {
+        publish.await;
+        Ok(())
+    });
+    (publisher, printer, drain, stats_tx)
 }
 
 /// The API behind its guard; returns the task and the token that stops it.
@@ -332,32 +368,6 @@ fn spawn_background(
     background
 }
 
-/// Each enabled camera's route through the inference workers.
-fn routing(
-    cfg: &Config,
-    views: &CameraViews,
-    rule_cameras: &HashSet<CameraId>,
-    settled: Arc<vigia_core::SettledVehicles>,
-) -> Routing {
-    Routing {
-        cameras: cfg
-            .cameras
-            .iter()
-            .filter(|c| c.enabled)
-            .filter_map(|c| {
-                let counters = views.counters(&c.id)?;
-                let rules = rule_cameras.contains(&c.id);
-                let mut route = Route::new(c.lpr, rules, &cfg.motion, counters);
-                route.read_zone = c.read_zone;
-                Some((c.id.clone(), route))
-            })
-            .collect(),
-        vehicle_gate: cfg.lpr.vehicle_gate,
-        settled,
-        settled_read_every: cfg.lpr.pass.settled_read_every,
-    }
-}
-
 /// One inference thread per set of models.
 fn spawn_workers(
     sup: &Supervisor,
@@ -372,28 +382,6 @@ fn spawn_workers(
             sup.spawn_thread(format!("infer-{i}"), move || {
                 inference::run_worker(models, &shared)
             })
-        })
-        .collect()
-}
-
-/// One supervisor task per enabled camera.
-fn spawn_cameras(
-    sup: &Supervisor,
-    cfg: &Config,
-    views: &CameraViews,
-    ctx: &IngestContext,
-    stop: &Shutdown,
-) -> Vec<Task> {
-    cfg.cameras
-        .iter()
-        .filter(|c| c.enabled)
-        .filter_map(|cam| {
-            let stats = views.counters(&cam.id)?.ingest.clone();
-            let run = run_camera(cam.clone(), ctx.clone(), stats, stop.clone());
-            Some(sup.spawn(format!("camera {}", cam.id), async move {
-                run.await;
-                Ok(())
-            }))
         })
         .collect()
 }

@@ -35,6 +35,8 @@ pub(super) enum Stop {
     Abort(Vec<Task>),
     /// Blocking work (off the async threads).
     Run(Box<dyn FnOnce() + Send>),
+    /// Async work.
+    Async(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>),
 }
 
 impl Stop {
@@ -59,6 +61,7 @@ impl Stop {
             Stop::Run(f) => {
                 let _ = tokio::task::spawn_blocking(f).await;
             }
+            Stop::Async(f) => f.await,
         }
     }
 }

@@ -63,55 +63,70 @@ pub struct Counters {
     pub analysed: AtomicU64,
 }
 
-/// Every camera's view and counters.
+impl CameraView {
+    fn new(cam: &CameraConfig, since: String) -> Self {
+        CameraView {
+            id: cam.id.to_string(),
+            name: cam.name.clone().unwrap_or_else(|| cam.id.to_string()),
+            url: redact_url(&cam.url),
+            enabled: cam.enabled,
+            state: if cam.enabled {
+                ViewState::Starting
+            } else {
+                ViewState::Disabled
+            },
+            reason: None,
+            decoder: None,
+            since,
+            decoded_fps: 0.0,
+            analysed_fps: 0.0,
+            frames_decoded: 0,
+            frames_delivered: 0,
+            frames_superseded: 0,
+        }
+    }
+}
+
+/// Every camera's view and counters (cameras come and go with configuration reloads).
 pub struct CameraViews {
     views: RwLock<BTreeMap<CameraId, CameraView>>,
-    counters: BTreeMap<CameraId, Arc<Counters>>,
+    counters: RwLock<BTreeMap<CameraId, Arc<Counters>>>,
     clock: Arc<dyn Clock>,
 }
 
 impl CameraViews {
     pub fn new(cameras: &[CameraConfig], clock: Arc<dyn Clock>) -> Self {
-        let since = format_utc(&clock.now_utc());
-        let views = cameras
-            .iter()
-            .map(|cam| {
-                let view = CameraView {
-                    id: cam.id.to_string(),
-                    name: cam.name.clone().unwrap_or_else(|| cam.id.to_string()),
-                    url: redact_url(&cam.url),
-                    enabled: cam.enabled,
-                    state: if cam.enabled {
-                        ViewState::Starting
-                    } else {
-                        ViewState::Disabled
-                    },
-                    reason: None,
-                    decoder: None,
-                    since: since.clone(),
-                    decoded_fps: 0.0,
-                    analysed_fps: 0.0,
-                    frames_decoded: 0,
-                    frames_delivered: 0,
-                    frames_superseded: 0,
-                };
-                (cam.id.clone(), view)
-            })
-            .collect();
-        let counters = cameras
-            .iter()
-            .map(|c| (c.id.clone(), Arc::new(Counters::default())))
-            .collect();
-        Self {
-            views: RwLock::new(views),
-            counters,
+        let views = Self {
+            views: RwLock::default(),
+            counters: RwLock::default(),
             clock,
+        };
+        for cam in cameras {
+            views.add(cam);
         }
+        views
+    }
+
+    /// A camera (new, or changed: its view and counters start afresh).
+    pub fn add(&self, cam: &CameraConfig) {
+        let since = format_utc(&self.clock.now_utc());
+        write(&self.views).insert(cam.id.clone(), CameraView::new(cam, since));
+        write(&self.counters).insert(cam.id.clone(), Arc::default());
+    }
+
+    /// A camera removed from the configuration.
+    pub fn remove(&self, camera: &CameraId) {
+        write(&self.views).remove(camera);
+        write(&self.counters).remove(camera);
     }
 
     /// The counters of a configured camera.
     pub fn counters(&self, camera: &CameraId) -> Option<Arc<Counters>> {
-        self.counters.get(camera).cloned()
+        self.counters
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(camera)
+            .cloned()
     }
 
     /// Every camera's view, by id.
@@ -136,7 +151,7 @@ impl CameraViews {
 
     /// A status change from a camera's supervisor.
     pub fn on_status(&self, st: &CameraStatus) {
-        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
+        let mut views = write(&self.views);
         if let Some(v) = views.get_mut(&st.camera) {
             v.state = st.state.into();
             v.reason = st.reason.clone();
@@ -150,8 +165,10 @@ impl CameraViews {
     /// Recomputes the frame rates since the previous call; returns one log line per camera.
     fn refresh_rates(&self, prev: &mut HashMap<CameraId, (u64, u64, Instant)>) -> Vec<String> {
         let mut lines = Vec::new();
-        let mut views = self.views.write().unwrap_or_else(|e| e.into_inner());
-        for (id, c) in &self.counters {
+        let counters = self.counters.read().unwrap_or_else(|e| e.into_inner());
+        let mut views = write(&self.views);
+        prev.retain(|id, _| counters.contains_key(id));
+        for (id, c) in counters.iter() {
             let decoded = c.ingest.decoded.load(Ordering::Relaxed);
             let analysed = c.analysed.load(Ordering::Relaxed);
             let now = Instant::now();
@@ -160,7 +177,10 @@ impl CameraViews {
                 .unwrap_or((0, 0, now));
             let dt = now.duration_since(pt).as_secs_f64();
             let (dfps, afps) = if dt > 0.0 {
-                ((decoded - pd) as f64 / dt, (analysed - pa) as f64 / dt)
+                (
+                    decoded.saturating_sub(pd) as f64 / dt,
+                    analysed.saturating_sub(pa) as f64 / dt,
+                )
             } else {
                 (0.0, 0.0)
             };
@@ -175,6 +195,10 @@ impl CameraViews {
         }
         lines
     }
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Status changes → the views, then analytics (which publishes them).

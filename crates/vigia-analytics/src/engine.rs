@@ -36,6 +36,13 @@ pub enum Input {
     Status(CameraStatus),
     /// Time passes (ends tracks of cameras that stopped sending frames).
     Tick,
+    /// The camera was removed or changed in the configuration (its ingest already
+    /// stopped): its tracks, plate passes and incidents end now; `rules` are its rules
+    /// from now on (`None`: removed, or no rules).
+    Reconfigured {
+        camera: CameraId,
+        rules: Option<Box<CameraRules>>,
+    },
 }
 
 /// Host instants of a frame on its way through the node (for the lag metrics).
@@ -69,7 +76,7 @@ impl Input {
         match self {
             Input::Detections(f) => Some(f.times),
             Input::Skipped { times, .. } => Some(*times),
-            Input::Status(_) | Input::Tick => None,
+            Input::Status(_) | Input::Tick | Input::Reconfigured { .. } => None,
         }
     }
 }
@@ -195,7 +202,45 @@ impl Analytics {
                 self.ctx.clock.now_utc(),
             )],
             Input::Tick => self.on_tick(),
+            Input::Reconfigured { camera, rules } => {
+                let out = self.end_camera(&camera);
+                match rules {
+                    Some(r) => self.rules.insert(camera, *r),
+                    None => self.rules.remove(&camera),
+                };
+                out
+            }
         }
+    }
+
+    /// Ends everything a camera has open (at the clock's time) and forgets it.
+    fn end_camera(&mut self, camera: &CameraId) -> Vec<Event> {
+        let Some(mut cam) = self.cams.remove(camera) else {
+            return Vec::new();
+        };
+        let ctx = &self.ctx;
+        let at = match cam.tick_time(&*ctx.clock) {
+            Some(at) => at,
+            None => Moment {
+                mono: cam.high_water,
+                utc: ctx.clock.now_utc(),
+            },
+        };
+        let (w, h) = cam.size;
+        let mut out: Vec<Event> = cam
+            .tracker
+            .end_all()
+            .iter()
+            .map(|change| object_event(&ctx.origin, camera, w, h, change))
+            .collect();
+        if let (Some(shared), Some(l)) = (self.lpr.as_ref(), cam.lpr.as_mut()) {
+            shared.settled.set(camera, Vec::new());
+            out.extend(l.end_all(ctx, shared, at.mono));
+        }
+        if let Some(rules) = cam.rules.as_mut() {
+            out.extend(rules.end_all(ctx, at));
+        }
+        out
     }
 
     /// A camera's state, made at its first frame (its rules move in then).

@@ -60,6 +60,12 @@ pub fn status_event(origin: &Origin, st: &CameraStatus, utc: DateTime<Utc>) -> E
     )
 }
 
+/// A normalised box rounded to 4 decimals (what events carry).
+pub(crate) fn round4(b: vigia_core::BBox) -> vigia_core::BBox {
+    let r = |v: f32| (v * 10_000.0).round() / 10_000.0;
+    vigia_core::BBox::new(r(b.x), r(b.y), r(b.w), r(b.h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

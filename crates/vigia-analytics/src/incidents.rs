@@ -15,6 +15,7 @@ use vigia_infer::{Classifier, RgbView};
 use vigia_rules::debounce::Gate;
 use vigia_rules::{Change, RuleConfig, RuleSet, TrackView};
 
+use crate::events::round4;
 use crate::snapshots::OwnedRgb;
 use crate::{Context, Moment};
 
@@ -52,6 +53,15 @@ pub struct CameraRules {
     /// Last known view of each track (an incident's end may come after its track is gone).
     last_views: HashMap<u64, (TrackView, Duration)>,
     media: HashMap<u64, Media>,
+}
+
+impl std::fmt::Debug for CameraRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CameraRules")
+            .field("camera", &self.camera)
+            .field("rules", &self.set.rules().count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl CameraRules {
@@ -142,6 +152,15 @@ impl CameraRules {
         changes
             .iter()
             .flat_map(|ch| self.emit(ctx, at, ch, frame))
+            .collect()
+    }
+
+    /// Ends every open incident at `at` (the camera was removed or its rules changed).
+    pub fn end_all(&mut self, ctx: &Context, at: Moment) -> Vec<Event> {
+        let changes = self.set.end_all(at.mono);
+        changes
+            .iter()
+            .flat_map(|ch| self.emit(ctx, at, ch, None))
             .collect()
     }
 
@@ -278,11 +297,6 @@ fn summary(rule: &RuleConfig, camera: &CameraId, payload: &IncidentEvent) -> Str
         ),
         _ => format!("{} on {} ({})", rule.kind.as_str(), rule.name, camera),
     }
-}
-
-fn round4(b: BBox) -> BBox {
-    let r = |v: f32| (v * 10_000.0).round() / 10_000.0;
-    BBox::new(r(b.x), r(b.y), r(b.w), r(b.h))
 }
 
 /// Rules' view of a tracked object: normalised box and velocity.

@@ -17,6 +17,7 @@ use vigia_lpr::{Grammar, Hotlist, PassConfig, PassEvent, PassTracker};
 use vigia_plates::PlateFound;
 use vigia_track::{Tracker, TrackerConfig};
 
+use crate::events::round4;
 use crate::snapshots::OwnedRgb;
 use crate::{Context, Moment, Origin};
 
@@ -72,11 +73,6 @@ fn vehicle_type(label: &str) -> String {
         other => other,
     }
     .to_string()
-}
-
-fn round4(b: BBox) -> BBox {
-    let r = |v: f32| (v * 10_000.0).round() / 10_000.0;
-    BBox::new(r(b.x), r(b.y), r(b.w), r(b.h))
 }
 
 fn round3(v: f32) -> f32 {
@@ -179,6 +175,12 @@ impl CameraLpr {
     /// Ends passes that saw no read for a while; returns the events.
     pub fn on_tick(&mut self, ctx: &Context, shared: &LprShared, now: Duration) -> Vec<Event> {
         let events = self.passes.tick(now);
+        self.emit(ctx, shared, events)
+    }
+
+    /// Ends every pass now (the camera was removed or reconfigured); returns the events.
+    pub fn end_all(&mut self, ctx: &Context, shared: &LprShared, now: Duration) -> Vec<Event> {
+        let events = self.passes.end_all(now);
         self.emit(ctx, shared, events)
     }
 

@@ -28,6 +28,17 @@ pub const FRAMES_SKIPPED: &str = "vigia_frames_skipped_total";
 pub const HOTLIST_HITS: &str = "vigia_hotlist_hits_total";
 pub const HOTLIST_ENTRIES: &str = "vigia_hotlist_entries";
 pub const SNAPSHOT_BYTES: &str = "vigia_snapshot_bytes";
+pub const CONFIG_RELOADS: &str = "vigia_config_reloads_total";
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: &str = "vigia_config_last_reload_successful";
+
+/// `result` label values of [`CONFIG_RELOADS`].
+pub mod reload_result {
+    /// The new file was valid; its camera changes were applied.
+    pub const APPLIED: &str = "applied";
+    /// The new file was refused (invalid, or a change that needs a restart); the running
+    /// configuration was kept.
+    pub const REFUSED: &str = "refused";
+}
 
 /// `reason` label values of [`FRAMES_DROPPED`].
 pub mod drop_reason {

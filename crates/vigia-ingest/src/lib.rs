@@ -20,7 +20,7 @@ pub mod supervisor;
 pub use config::{CameraConfig, DecoderPreference, RtspTransport};
 pub use error::IngestError;
 pub use source::Source;
-pub use supervisor::{CameraStatus, IngestContext, run_camera};
+pub use supervisor::{CameraStatus, CameraStop, IngestContext, run_camera};
 
 /// Initialises GStreamer (idempotent).
 pub fn init() -> Result<(), IngestError> {

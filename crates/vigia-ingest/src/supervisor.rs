@@ -45,13 +45,44 @@ enum Outcome {
     },
 }
 
-/// Runs a camera until `shutdown`: (re)starts its pipeline, reports status changes.
+/// Stops one camera, saying why (the reason of its last status: `offline`).
+#[derive(Clone, Debug)]
+pub struct CameraStop {
+    token: Shutdown,
+    reason: Arc<std::sync::OnceLock<String>>,
+}
+
+impl CameraStop {
+    /// A stop that follows `token` (whose reason is "vigia is stopping").
+    pub fn new(token: Shutdown) -> Self {
+        Self {
+            token,
+            reason: Arc::default(),
+        }
+    }
+
+    /// Stops this camera only, for `reason` ("removed from the configuration").
+    pub fn stop(&self, reason: &str) {
+        let _ = self.reason.set(reason.to_string());
+        self.token.cancel();
+    }
+
+    fn reason(&self) -> String {
+        self.reason
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "vigia is stopping".into())
+    }
+}
+
+/// Runs a camera until it is stopped: (re)starts its pipeline, reports status changes.
 pub async fn run_camera(
     cfg: CameraConfig,
     ctx: IngestContext,
     stats: Arc<CameraStats>,
-    shutdown: Shutdown,
+    stop: CameraStop,
 ) {
+    let shutdown = stop.token.clone();
     let camera = cfg.id.clone();
     let min = Duration::from_millis(cfg.reconnect_min_backoff_ms);
     let max = Duration::from_secs(cfg.reconnect_max_backoff_secs).max(min);
@@ -76,7 +107,7 @@ pub async fn run_camera(
                     &ctx,
                     &camera,
                     CameraState::Offline,
-                    Some("vigia is stopping".into()),
+                    Some(stop.reason()),
                     None,
                     0,
                 )
@@ -119,7 +150,7 @@ pub async fn run_camera(
                 backoff = (backoff * 2).min(max);
                 tokio::select! {
                     _ = shutdown.cancelled() => {
-                        report(&ctx, &camera, CameraState::Offline, Some("vigia is stopping".into()), None, 0).await;
+                        report(&ctx, &camera, CameraState::Offline, Some(stop.reason()), None, 0).await;
                         return;
                     }
                     _ = tokio::time::sleep(wait) => {}

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use vigia_core::event::CameraState;
 use vigia_core::{CameraId, FrameHub, Shutdown, SystemClock};
 use vigia_ingest::pipeline::CameraStats;
-use vigia_ingest::{CameraConfig, CameraStatus, IngestContext, run_camera};
+use vigia_ingest::{CameraConfig, CameraStatus, CameraStop, IngestContext, run_camera};
 use vigia_sim::rtsp::{RtspCameraServer, SimStream};
 use vigia_telemetry::Metrics;
 use vigia_testkit::shared_or_skip;
@@ -36,7 +36,12 @@ fn start(cfg: CameraConfig) -> Harness {
     };
     let stats = Arc::new(CameraStats::default());
     let shutdown = Shutdown::new();
-    let task = tokio::spawn(run_camera(cfg, ctx, stats.clone(), shutdown.clone()));
+    let task = tokio::spawn(run_camera(
+        cfg,
+        ctx,
+        stats.clone(),
+        CameraStop::new(shutdown.clone()),
+    ));
     Harness {
         hub,
         stats,

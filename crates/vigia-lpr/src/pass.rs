@@ -433,6 +433,19 @@ impl<M: Clone> PassTracker<M> {
 
     /// Ends passes without a read (or a sight of their vehicle) for `end_after_ms`; call
     /// it on a timer too. Reads a pass held aside as another vehicle's start a new pass.
+    /// Ends every open pass at `now` (the camera was removed or reconfigured): each gets
+    /// its final read; reads held aside for a next pass are dropped.
+    pub fn end_all(&mut self, now: Duration) -> Vec<PassEvent<M>> {
+        let mut keys: Vec<u64> = self.passes.keys().copied().collect();
+        keys.sort_unstable();
+        let mut events = Vec::new();
+        for key in keys {
+            let pass = self.passes.remove(&key).expect("present");
+            events.extend(self.finish(key, &pass, now));
+        }
+        events
+    }
+
     pub fn tick(&mut self, now: Duration) -> Vec<PassEvent<M>> {
         let end_after = Duration::from_millis(self.cfg.end_after_ms);
         let window = Duration::from_secs(self.cfg.dedup_window_secs);

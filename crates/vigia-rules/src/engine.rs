@@ -126,6 +126,20 @@ impl RuleSet {
         }
     }
 
+    /// Ends every open incident at `now` (the camera was removed or its rules changed).
+    pub fn end_all(&mut self, now: Duration) -> Vec<Change> {
+        self.rules
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(ri, e)| {
+                e.state
+                    .end_all()
+                    .into_iter()
+                    .map(move |ep| episode_change(ri, now, IncidentPhase::End, &ep))
+            })
+            .collect()
+    }
+
     pub fn rules(&self) -> impl Iterator<Item = &RuleConfig> {
         self.rules.iter().map(|e| &e.cfg)
     }

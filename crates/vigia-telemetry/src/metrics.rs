@@ -69,6 +69,10 @@ pub struct Metrics {
     pub hotlist_entries: IntGauge,
     /// Bytes of snapshot files on disk.
     pub snapshot_bytes: IntGauge,
+    /// Configuration reloads (SIGHUP, file change, API). Labels: result.
+    pub config_reloads: IntCounterVec,
+    /// 0 after a reload was refused, 1 after one was applied (and at start).
+    pub config_last_reload_successful: IntGauge,
 }
 
 /// Registers `m` in `registry` and returns it.
@@ -95,6 +99,18 @@ fn inference_histogram(registry: &Registry) -> HistogramVec {
         )
         .expect("valid metric"),
     )
+}
+
+/// Configuration reloads by result, and whether the last one was applied.
+fn reload_metrics(registry: &Registry) -> (IntCounterVec, IntGauge) {
+    let opts = Opts::new(n::CONFIG_RELOADS, "Configuration reloads, by result");
+    let reloads = IntCounterVec::new(opts, &["result"]).expect("valid metric");
+    let last = IntGauge::new(
+        n::CONFIG_LAST_RELOAD_SUCCESSFUL,
+        "0 after a configuration reload was refused, 1 after one was applied",
+    )
+    .expect("valid metric");
+    (reg(registry, reloads), reg(registry, last))
 }
 
 /// Latency buckets from 5 ms to 10 s.
@@ -156,6 +172,7 @@ impl Metrics {
             reg(&registry, IntGauge::new(name, help).expect("valid metric"))
         };
         let counter = counters(registry.clone());
+        let (config_reloads, config_last_reload_successful) = reload_metrics(&registry);
         let (frame_to_event_seconds, frame_to_puback_seconds, stage_seconds) =
             lag_histograms(&registry);
         let histogram = |name: &str, help: &str, buckets: &[f64]| {
@@ -262,6 +279,8 @@ impl Metrics {
             ),
             hotlist_entries: gauge(n::HOTLIST_ENTRIES, "Hotlist entries loaded"),
             snapshot_bytes: gauge(n::SNAPSHOT_BYTES, "Bytes of snapshot files on disk"),
+            config_reloads,
+            config_last_reload_successful,
             registry,
         }
     }

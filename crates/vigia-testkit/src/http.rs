@@ -1,12 +1,25 @@
-//! A minimal HTTP/1.1 GET for tests (no client library needed for the node's few endpoints).
+//! A minimal HTTP/1.1 GET and POST for tests (no client library needed for the node's few endpoints).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// `GET path` on `127.0.0.1:port`; returns the status code and the body.
 pub async fn get(port: u16, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    request(port, "GET", path).await
+}
+
+/// `POST path` with an empty body; returns the status code and the body as text.
+pub async fn post_text(port: u16, path: &str) -> std::io::Result<(u16, String)> {
+    let (code, body) = request(port, "POST", path).await?;
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
+}
+
+async fn request(port: u16, method: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
     s.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await?;
     let mut buf = Vec::new();

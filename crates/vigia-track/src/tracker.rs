@@ -371,6 +371,16 @@ impl Tracker {
         events
     }
 
+    /// Ends every track now (the camera was removed or reconfigured): an `End` for each
+    /// confirmed one.
+    pub fn end_all(&mut self) -> Vec<TrackEvent> {
+        self.tracks
+            .drain(..)
+            .filter(|t| t.confirmed)
+            .map(|t| TrackEvent::End(t.obj))
+            .collect()
+    }
+
     /// The track id each detection of the last [`Tracker::update`] belongs to (0 for a weak
     /// detection that continued no track), in the order the detections were given.
     pub fn assignments(&self) -> &[u64] {
