@@ -81,4 +81,12 @@ fi
 # --- 3. Models ----------------------------------------------------------------------
 python3 "$ROOT/models/fetch.py" || die "models are missing (see above)"
 
-say "ok (packages, ONNX Runtime $ORT_VERSION, models)"
+# --- 4. The ONVIF consumer the tests check the ONVIF mirror with (PyPI, pinned) ---------
+ONVIF_VENV="$ROOT/.vigia/venv-onvif"
+if ! "$ONVIF_VENV/bin/python" -c 'import onvif_parsers, zeep, onvif' 2>/dev/null; then
+  say "installing the ONVIF test consumer (tests/onvif/requirements.txt) into .vigia/venv-onvif"
+  python3 -m venv "$ONVIF_VENV" && "$ONVIF_VENV/bin/pip" install -q -r "$ROOT/tests/onvif/requirements.txt" \
+    || die "cannot install tests/onvif/requirements.txt from PyPI"
+fi
+
+say "ok (packages, ONNX Runtime $ORT_VERSION, models, ONVIF test consumer)"

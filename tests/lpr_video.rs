@@ -147,12 +147,19 @@ lpr = true
             continue;
         }
         if m.topic.contains("/onvif-ej/") {
-            assert_eq!(
-                m.topic,
-                format!("{PREFIX}/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&lpr-1")
-            );
+            // Every mirror matches the schema; plate reads are on Profile M's plate topic,
+            // tracked vehicles on ObjectDetection/Object.
             common::assert_valid_onvif(&v);
-            mirrors.push(v);
+            let lpr = format!(
+                "{PREFIX}/onvif-ej/RuleEngine/Recognition/LicensePlate/&lpr-1/LicensePlateRecognition"
+            );
+            let object = format!(
+                "{PREFIX}/onvif-ej/RuleEngine/ObjectDetection/Object/&lpr-1/ObjectDetection"
+            );
+            assert!(m.topic == lpr || m.topic == object, "{}", m.topic);
+            if m.topic == lpr {
+                mirrors.push(v);
+            }
             continue;
         }
         common::assert_valid_event(&v);

@@ -47,7 +47,11 @@ pub async fn broker_link(cfg: &Config) -> Result<BrokerLink> {
 
 /// The topic layout of `cfg`.
 pub fn topics(cfg: &Config) -> Result<Topics> {
-    Ok(Topics::new(&cfg.topic_prefix())?.with_onvif_mirror(cfg.mqtt.onvif_mirror))
+    let topics = Topics::new(&cfg.topic_prefix())?;
+    Ok(match cfg.mqtt.onvif_mirror {
+        true => topics.with_onvif_mirror(cfg.mqtt.onvif_topic_prefix.as_deref())?,
+        false => topics,
+    })
 }
 
 /// Publisher settings from `[mqtt]`.

@@ -1,5 +1,5 @@
 //! The node's [`EventSink`]: events into the durable outbox, as the messages the publisher
-//! sends (the event, its ONVIF-style mirror, its pictures on the snapshot topic).
+//! sends (the event, its ONVIF mirror, its pictures on the snapshot topic).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ impl EventSink for EventWriter {
 }
 
 impl EventWriter {
-    /// Stores `event` (and its ONVIF-style mirror when configured); returns the event's
+    /// Stores `event` (and its ONVIF mirror when configured); returns the event's
     /// outbox seq, or `None` when it had to be given up (only while shutting down with the
     /// outbox refusing it).
     pub fn write(&self, event: &Event) -> Option<u64> {

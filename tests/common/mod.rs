@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod samples;
+
 use std::sync::OnceLock;
 
 use serde_json::Value;
@@ -58,10 +60,10 @@ pub fn stats_schema() -> &'static jsonschema::Validator {
     V.get_or_init(|| load_schema("vigia.stats.v1.schema.json"))
 }
 
-/// The ONVIF-style mirror schema (docs/schema/onvif-ej.lpr.v1.schema.json).
+/// The ONVIF mirror schema (docs/schema/onvif-ej.v1.schema.json).
 pub fn onvif_schema() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
-    V.get_or_init(|| load_schema("onvif-ej.lpr.v1.schema.json"))
+    V.get_or_init(|| load_schema("onvif-ej.v1.schema.json"))
 }
 
 /// Every way `event` breaks the schema (empty when it validates).

@@ -49,10 +49,13 @@ pub struct MqttConfig {
     /// On shutdown, how long to wait for events still in flight to be acknowledged.
     /// Whatever is left stays in the outbox for the next start. Default 5 s.
     pub drain_timeout_secs: u64,
-    /// Also publish plate reads in ONVIF Profile M style on
-    /// `<prefix>/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&<camera>`
-    /// (see [`crate::onvif`]). Default off.
+    /// Also publish plate reads, tracked objects and incidents on ONVIF's analytics topics:
+    /// `<onvif_topic_prefix>/onvif-ej/<ONVIF topic>/&<camera>/<rule>` (see [`crate::onvif`]).
+    /// Default off.
     pub onvif_mirror: bool,
+    /// The ONVIF mirror's topic prefix (ONVIF's event broker `TopicPrefix`). Default: the
+    /// topic prefix.
+    pub onvif_topic_prefix: Option<String>,
     /// Also publish the pictures of `lpr` and `incident` events as JPEG bytes on
     /// `<prefix>/cameras/<camera>/snapshots/<event id>/<scene|plate>`, through the outbox,
     /// for centers that cannot reach the node's HTTP API. Default off (URLs only).
@@ -78,6 +81,7 @@ impl Default for MqttConfig {
             embedded_listen: SocketAddr::from(([127, 0, 0, 1], 1883)),
             drain_timeout_secs: 5,
             onvif_mirror: false,
+            onvif_topic_prefix: None,
             snapshot_topic: false,
         }
     }
@@ -175,10 +179,15 @@ impl MqttConfig {
                 "set client_cert_file and client_key_file together".to_string(),
             ));
         }
-        if let Some(p) = &self.topic_prefix
-            && let Err(e) = crate::topics::Topics::new(p)
-        {
-            errs.push(FieldError::new("topic_prefix", e.to_string()));
+        for (field, prefix) in [
+            ("topic_prefix", &self.topic_prefix),
+            ("onvif_topic_prefix", &self.onvif_topic_prefix),
+        ] {
+            if let Some(p) = prefix
+                && let Err(e) = crate::topics::Topics::new(p)
+            {
+                errs.push(FieldError::new(field, e.to_string()));
+            }
         }
         if let Some(id) = &self.client_id
             && (id.is_empty() || id.len() > 128)

@@ -49,24 +49,23 @@ impl OutboxMessage {
         }
     }
 
-    /// Every message to store for an event: the event itself, then its ONVIF-style mirror
+    /// Every message to store for an event: the event itself, then its ONVIF mirror
     /// when the layout asks for one.
     pub fn for_event(topics: &Topics, event: &Event) -> Vec<Self> {
         let main = Self::from_event(topics, event);
         let mut out = Vec::with_capacity(2);
         if topics.onvif_mirror()
-            && let Some(mirror) = crate::onvif::payload(event)
+            && let Some(mirror) = crate::onvif::mirror(event)
         {
-            let camera = event.camera.as_ref().map_or("-", |c| c.as_str());
             let created_ms = main.created_ms;
             out.push(main);
             out.push(Self {
-                topic: topics.onvif_lpr(camera),
+                topic: topics.onvif(mirror.onvif_topic, &mirror.camera, &mirror.rule),
                 retain: false,
                 kind: crate::onvif::KIND.to_string(),
                 created_ms,
                 frame_ms: None,
-                payload: serde_json::to_vec(&mirror).expect("JSON values serialise"),
+                payload: serde_json::to_vec(&mirror.payload).expect("JSON values serialise"),
             });
         } else {
             out.push(main);

@@ -10,7 +10,7 @@
 //! | `<p>/alerts` | hotlist hits and high-severity incidents, all cameras | no |
 //! | `<p>/stats` | periodic node stats (QoS 0, not from the outbox) | no |
 //! | `<p>/cameras/<camera>/snapshots/<event id>/<scene\|plate>` | JPEG bytes of an event's pictures (`mqtt.snapshot_topic`) | no |
-//! | `<p>/onvif-ej/RuleEngine/LicensePlateDetector/LicensePlate/&<camera>` | ONVIF-style mirror of plate reads (`mqtt.onvif_mirror`) | no |
+//! | `<o>/onvif-ej/<ONVIF topic>/&<camera>/<rule>` | ONVIF mirror of plate reads, objects and incidents (`mqtt.onvif_mirror`; `<o>` is `mqtt.onvif_topic_prefix`, default `<p>`) | no |
 
 use vigia_core::{Event, EventPayload};
 
@@ -20,12 +20,21 @@ use crate::error::PublishError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topics {
     prefix: String,
-    onvif_mirror: bool,
+    /// The ONVIF mirror's prefix, when the mirror is on.
+    onvif: Option<String>,
 }
 
 impl Topics {
     /// `prefix` must be non-empty, without wildcards (`+`, `#`), NUL, or empty levels.
     pub fn new(prefix: &str) -> Result<Self, PublishError> {
+        Self::check(prefix)?;
+        Ok(Self {
+            prefix: prefix.to_string(),
+            onvif: None,
+        })
+    }
+
+    fn check(prefix: &str) -> Result<(), PublishError> {
         let bad = prefix.is_empty()
             || prefix.starts_with('/')
             || prefix.ends_with('/')
@@ -36,26 +45,27 @@ impl Topics {
                 "topic prefix {prefix:?}: use levels separated by '/', no empty levels, no '+' or '#'"
             )));
         }
-        Ok(Self {
-            prefix: prefix.to_string(),
-            onvif_mirror: false,
-        })
+        Ok(())
     }
 
-    /// Also mirror plate reads in ONVIF Profile M style ([`crate::onvif`]).
-    pub fn with_onvif_mirror(mut self, on: bool) -> Self {
-        self.onvif_mirror = on;
-        self
+    /// Also mirror events on ONVIF's topics ([`crate::onvif`]) under `prefix` (`None`: this
+    /// layout's prefix), as ONVIF's event broker configuration (`TopicPrefix`) allows.
+    pub fn with_onvif_mirror(mut self, prefix: Option<&str>) -> Result<Self, PublishError> {
+        let prefix = prefix.unwrap_or(&self.prefix).to_string();
+        Self::check(&prefix)?;
+        self.onvif = Some(prefix);
+        Ok(self)
     }
 
-    /// Whether plate reads are mirrored in ONVIF style.
+    /// Whether events are mirrored on ONVIF topics.
     pub fn onvif_mirror(&self) -> bool {
-        self.onvif_mirror
+        self.onvif.is_some()
     }
 
-    /// The ONVIF-style mirror topic of a camera's plate reads.
-    pub fn onvif_lpr(&self, camera: &str) -> String {
-        crate::onvif::topic(&self.prefix, camera)
+    /// The MQTT topic of an ONVIF mirror message (see [`crate::onvif::mqtt_topic`]).
+    pub fn onvif(&self, onvif_topic: &str, camera: &str, rule: &str) -> String {
+        let prefix = self.onvif.as_deref().unwrap_or(&self.prefix);
+        crate::onvif::mqtt_topic(prefix, onvif_topic, camera, rule)
     }
 
     /// The default prefix for a site and node: `sies/<site>/<node>`.
