@@ -250,3 +250,34 @@ fn shipped_configs_are_valid() {
         Config::load(&root.join("configs/demo.toml")).unwrap();
     }
 }
+
+#[test]
+fn hotlist_layouts_are_checked_at_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("sijin.txt");
+    std::fs::write(&f, "Hurto;ANT;ABC123\n").unwrap();
+    let f = f.display();
+    let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let lpr = format!(
+        "[[cameras]]\nid = \"gate\"\nurl = \"test://ball\"\nlpr = true\n[lpr]\nplate_detector = \"{}\"\nocr = \"{}\"\n",
+        models.join("platedet.toml").display(),
+        models.join("cct_xs_v1_global.toml").display()
+    );
+    let errs = parse(&format!(
+        "{lpr}hotlists = [{{ path = \"{f}\", format = \"genetec\", fields = [\"Category\"] }}, {{ path = \"{f}\", delimiter = \";;\", priority = 101 }}]\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        paths(&errs),
+        vec![
+            "lpr.hotlists[0].fields",
+            "lpr.hotlists[1].delimiter",
+            "lpr.hotlists[1].priority"
+        ],
+        "{errs:?}"
+    );
+    let ok = parse(&format!(
+        "{lpr}hotlists = [{{ path = \"{f}\", format = \"genetec\", fields = [\"Category\", \"PlateState\", \"PlateNumber\"], priority = 0 }}]\n"
+    ));
+    assert!(ok.is_ok(), "{ok:?}");
+}

@@ -40,6 +40,9 @@ pub fn hotlist(matched: bool) -> HotlistInfo {
             notes: Some("reported".into()),
             listed_plate: Some("FDV094".into()),
             match_distance: Some(0.5),
+            state: Some("ANT".into()),
+            priority: Some(10),
+            expires: Some("2027-01-31".into()),
         }
     } else {
         HotlistInfo::default()

@@ -103,7 +103,7 @@ impl HotlistSet {
             if m.is_some() && m == f.modified {
                 continue;
             }
-            let loaded = Hotlist::load(&f.source.path, f.source.list.as_deref())
+            let loaded = Hotlist::load(&f.source)
                 .map_err(|e| e.to_string())
                 .and_then(|(list, errors)| {
                     let (before, now) = (f.list.len(), list.len());
@@ -171,13 +171,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("stolen.csv");
         std::fs::write(&f, "plate,category\nABC123,hurto\nBAD#,x\n").unwrap();
-        let set = HotlistSet::load(
-            &[HotlistSource {
-                path: f.clone(),
-                list: None,
-            }],
-            0.5,
-        );
+        let set = HotlistSet::load(&[HotlistSource::csv(&f)], 0.5);
         assert_eq!(set.len(), 1);
         let shared = set.shared();
         assert_eq!(
@@ -213,13 +207,7 @@ mod tests {
         let f = dir.path().join("stolen.csv");
         let rows: String = (0..10).map(|i| format!("ABC{i:03}\n")).collect();
         std::fs::write(&f, format!("plate\n{rows}")).unwrap();
-        let set = HotlistSet::load(
-            &[HotlistSource {
-                path: f.clone(),
-                list: None,
-            }],
-            0.5,
-        );
+        let set = HotlistSet::load(&[HotlistSource::csv(&f)], 0.5);
         assert_eq!(set.len(), 10);
         let touch = |secs: u64| {
             let t = SystemTime::now() + std::time::Duration::from_secs(secs);

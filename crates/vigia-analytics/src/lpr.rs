@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use vigia_core::event::{
     AlertEvent, AlertReason, HotlistInfo, LprEvent, LprModels, Media, PlateCandidate, PlateInfo,
-    Severity, VehicleInfo,
+    VehicleInfo,
 };
 use vigia_core::{BBox, CameraId, Detection, Event, EventPayload};
 use vigia_lpr::is_vehicle;
@@ -238,20 +238,16 @@ impl CameraLpr {
                 .hotlist
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
-                .lookup(&ev.read.number, shared.hotlist_max_distance)
+                .lookup_on(
+                    &ev.read.number,
+                    shared.hotlist_max_distance,
+                    Some(ctx.clock.now_utc().date_naive()),
+                )
                 .into_iter()
                 .next();
             let hotlist = hit
                 .as_ref()
-                .map_or_else(HotlistInfo::default, |m| HotlistInfo {
-                    matched: true,
-                    list: Some(m.entry.list.to_string()),
-                    entry_id: Some(m.entry.entry_id.clone()),
-                    category: m.entry.category.clone(),
-                    notes: m.entry.notes.clone(),
-                    listed_plate: Some(m.entry.plate.clone()),
-                    match_distance: Some(m.distance),
-                });
+                .map_or_else(HotlistInfo::default, HotlistInfo::from);
             let event = lpr_event(
                 origin,
                 camera,
@@ -295,7 +291,7 @@ impl CameraLpr {
                     event.utc_time,
                     EventPayload::Alert(Box::new(AlertEvent {
                         reason: AlertReason::Hotlist,
-                        severity: Severity::High,
+                        severity: m.entry.alert_severity(),
                         summary,
                         source_event_id: event.id,
                         plate: Some(ev.read.number.clone()),

@@ -337,6 +337,15 @@ pub struct HotlistInfo {
     /// 0 = exact; a confusable substitution (O/0, I/1, ...) counts 0.5, other edits 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_distance: Option<f32>,
+    /// The listed plate's issuing state, department or country.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// The entry's priority: 0 (highest) to 100 (lowest); it sets the alert's severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u8>,
+    /// The last day the entry is in force (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
 }
 
 /// Pictures served by the node's HTTP API.

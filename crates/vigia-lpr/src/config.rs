@@ -5,18 +5,8 @@ use vigia_core::FieldError;
 
 use serde::Deserialize;
 
+pub use crate::hotlist::HotlistSource;
 use crate::pass::PassConfig;
-
-/// A hotlist file.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HotlistSource {
-    /// CSV file (see docs/lpr.md). Relative paths resolve against the config file.
-    pub path: PathBuf,
-    /// List name for rows without one. Default: the file name without extension.
-    #[serde(default)]
-    pub list: Option<String>,
-}
 
 /// `[lpr]`: license-plate recognition (on cameras with `lpr = true`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -121,6 +111,11 @@ impl LprConfig {
         }
         e.extend(self.pass.validate().into_iter().map(|f| f.within("pass")));
         for (i, h) in self.hotlists.iter().enumerate() {
+            e.extend(
+                h.validate()
+                    .into_iter()
+                    .map(|f| f.within(&format!("hotlists[{i}]"))),
+            );
             if !h.path.is_file() {
                 e.push(FieldError::new(
                     format!("hotlists[{i}].path"),
