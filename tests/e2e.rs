@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -12,7 +11,7 @@ use vigia::{Config, RunOptions};
 use vigia_sim::rtsp::{RtspCameraServer, SimStream};
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
-use vigia_testkit::{free_port, paths, shared_or_skip};
+use vigia_testkit::{free_port, shared_or_skip};
 
 mod common;
 
@@ -206,36 +205,8 @@ async fn people_walking_through_a_real_rtsp_camera_become_events_at_the_center()
 
 // ---------------------------------------------------------------------------------------
 
-struct Vigia {
-    child: Child,
-}
-
-impl Vigia {
-    fn spawn(config: &Path, log: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_vigia"))
-            .args(["run", "--config"])
-            .arg(config)
-            .current_dir(paths::project_root())
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child }
-    }
-
-    fn kill9(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-
-    fn terminate(mut self) -> std::process::ExitStatus {
-        vigia_testkit::terminate(self.child.id()).unwrap();
-        self.child.wait().unwrap()
-    }
-}
-
 use common::metric;
+use common::process::VigiaProcess as Vigia;
 
 fn outbox_event_ids(dir: &Path) -> Vec<String> {
     let (ob, _) = vigia_outbox::Outbox::open(dir, &vigia_outbox::OutboxConfig::default()).unwrap();

@@ -5,14 +5,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::process::VigiaProcess as Vigia;
 use serde_json::Value;
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
-use vigia_testkit::{free_port, http, paths};
+use vigia_testkit::{free_port, http};
 
 const PREFIX: &str = "sies/test/reload";
 
@@ -36,35 +36,15 @@ fn config(
     text
 }
 
-struct Vigia(Child);
-
-impl Vigia {
-    fn spawn(config: &Path, log: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_vigia"))
-            .args(["run", "--config"])
-            .arg(config)
-            .current_dir(paths::project_root())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap();
-        Self(child)
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-}
-
-impl Drop for Vigia {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// A test's files: the state directory, the config file, the node's log.
+fn files() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, file, log) = (
+        dir.path().join("data"),
+        dir.path().join("vigia.toml"),
+        dir.path().join("vigia.log"),
+    );
+    (dir, data, file, log)
 }
 
 async fn cameras(port: u16) -> Vec<Value> {
@@ -100,12 +80,7 @@ fn find<'a>(cams: &'a [Value], id: &str) -> &'a Value {
 async fn cameras_change_live_without_touching_the_others_and_a_bad_file_is_refused() {
     let broker = Mosquitto::start().unwrap();
     let mut sub = Subscriber::connect(broker.port(), &format!("{PREFIX}/cameras/+/status")).await;
-    let dir = tempfile::tempdir().unwrap();
-    let (data, file, log) = (
-        dir.path().join("data"),
-        dir.path().join("vigia.toml"),
-        dir.path().join("vigia.log"),
-    );
+    let (_dir, data, file, log) = files();
     let port = free_port().unwrap();
     let write = |watch: u64, cams: &[(&str, &str)]| {
         std::fs::write(&file, config(&data, port, broker.port(), watch, cams)).unwrap();
@@ -194,21 +169,14 @@ async fn cameras_change_live_without_touching_the_others_and_a_bad_file_is_refus
         1.0
     );
 
-    vigia.signal("-TERM");
-    let mut vigia = vigia;
-    let status = vigia.0.wait().unwrap();
+    let status = vigia.terminate();
     assert!(status.success(), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_file_is_picked_up_by_itself() {
     let broker = Mosquitto::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (data, file, log) = (
-        dir.path().join("data"),
-        dir.path().join("vigia.toml"),
-        dir.path().join("vigia.log"),
-    );
+    let (_dir, data, file, log) = files();
     let port = free_port().unwrap();
     std::fs::write(
         &file,
