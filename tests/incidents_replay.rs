@@ -461,3 +461,126 @@ direction = [1, 0]
 
     r.app.stop().await.unwrap();
 }
+
+/// Seconds since the run's first object sighting (runs start at different wall times).
+fn offsets(r: &Replay) -> impl Fn(&Value) -> f64 + '_ {
+    let t = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .timestamp_millis() as f64
+            / 1e3
+    };
+    let zero = r
+        .events
+        .iter()
+        .filter(|(_, v)| v["type"] == "object")
+        .map(|(_, v)| t(&v["first_seen"]))
+        .fold(f64::INFINITY, f64::min);
+    move |v: &Value| t(v) - zero
+}
+
+/// `(class, first, last)` of every ended track, and `(rule, start)` of every incident.
+type Tracks = Vec<(String, f64, f64)>;
+fn tracks_and_incidents(r: &Replay) -> (Tracks, Vec<(String, f64)>) {
+    let at = offsets(r);
+    let mut tracks = Vec::new();
+    let mut incidents = Vec::new();
+    for (_, v) in &r.events {
+        if v["type"] == "object" && v["lifecycle"] == "end" {
+            let class = v["class"].as_str().unwrap().to_string();
+            tracks.push((class, at(&v["first_seen"]), at(&v["last_seen"])));
+        }
+        if v["type"] == "incident" && v["lifecycle"] == "start" {
+            incidents.push((
+                v["rule"].as_str().unwrap().to_string(),
+                at(&v["started_at"]),
+            ));
+        }
+    }
+    (tracks, incidents)
+}
+
+// The motion gate's cost in events (issue: recall of tracks and incidents against analysing
+// every frame): the lobby video replayed twice, gate off (every frame analysed, the
+// reference) and on (the default); a reference track is found when a gated track of the
+// same class covers half of it, a reference incident when the same rule starts within 2 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_motion_gate_keeps_the_tracks_and_incidents_of_every_frame_analysis() {
+    let video = shared_or_skip!("data/video/one-by-one-person-detection.mp4");
+    let rules = format!(
+        r#"
+[[rules]]
+name = "table-area"
+camera = "lobby"
+kind = "zone_intrusion"
+zone = {TABLE}
+
+[[rules]]
+name = "table-loiter"
+camera = "lobby"
+kind = "loitering"
+zone = {TABLE}
+dwell_secs = 16
+
+[[rules]]
+name = "exit"
+camera = "lobby"
+kind = "line_crossing"
+line = [[0.78, 0.3], [0.78, 1.0]]
+"#
+    );
+    let every = replay(
+        "lobby",
+        &video,
+        5.0,
+        &format!("{rules}\n[motion]\nenabled = false\n"),
+    )
+    .await;
+    let (ref_tracks, ref_incidents) = tracks_and_incidents(&every);
+    every.app.stop().await.unwrap();
+    let gated = replay("lobby", &video, 5.0, &rules).await;
+    let (skipped, analysed) = gated.frames("lobby");
+    let (tracks, incidents) = tracks_and_incidents(&gated);
+    gated.app.stop().await.unwrap();
+
+    let found_tracks = ref_tracks
+        .iter()
+        .filter(|(c, s, e)| {
+            tracks.iter().any(|(c2, s2, e2)| {
+                let overlap = e.min(*e2) - s.max(*s2);
+                c == c2 && overlap >= 0.5 * (e - s).min(e2 - s2)
+            })
+        })
+        .count();
+    let found_incidents = ref_incidents
+        .iter()
+        .filter(|(rule, t)| {
+            incidents
+                .iter()
+                .any(|(r2, t2)| rule == r2 && (t - t2).abs() <= 2.0)
+        })
+        .count();
+    let recall = |found: usize, of: usize| found as f64 / of.max(1) as f64;
+    eprintln!(
+        "motion gate on the lobby video: {skipped} of {} frames skipped; track recall {found_tracks}/{} = {:.3} (gated run: {} tracks); incident recall {found_incidents}/{} = {:.3} (gated run: {} incidents)",
+        skipped + analysed,
+        ref_tracks.len(),
+        recall(found_tracks, ref_tracks.len()),
+        tracks.len(),
+        ref_incidents.len(),
+        recall(found_incidents, ref_incidents.len()),
+        incidents.len(),
+    );
+    assert!(
+        ref_tracks.len() >= 6 && ref_incidents.len() >= 12,
+        "{ref_tracks:?} {ref_incidents:?}"
+    );
+    assert!(
+        recall(found_tracks, ref_tracks.len()) >= 0.95,
+        "{ref_tracks:?} vs {tracks:?}"
+    );
+    assert!(
+        recall(found_incidents, ref_incidents.len()) >= 0.95,
+        "{ref_incidents:?} vs {incidents:?}"
+    );
+}
