@@ -45,13 +45,15 @@ pub fn parse_column_is_plate(name: &str) -> bool {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HotlistEntry {
     pub plate: String,
+    /// List, category and state are shared by the entries that have the same one (a million
+    /// rows hold a handful of distinct values).
     pub list: Arc<str>,
-    pub category: Option<String>,
+    pub category: Option<Arc<str>>,
     pub notes: Option<String>,
     /// The `id` column, else `<source>:<line>`.
     pub entry_id: String,
     /// Issuing state, department or country (`PlateState`).
-    pub state: Option<String>,
+    pub state: Option<Arc<str>>,
     /// 0 (highest) to 100 (lowest): the row's, else its file's `priority`.
     pub priority: Option<u8>,
     /// First day the entry is in force.
@@ -100,11 +102,11 @@ impl From<&HotlistMatch> for HotlistInfo {
             matched: true,
             list: Some(m.entry.list.to_string()),
             entry_id: Some(m.entry.entry_id.clone()),
-            category: m.entry.category.clone(),
+            category: m.entry.category.as_deref().map(str::to_string),
             notes: m.entry.notes.clone(),
             listed_plate: Some(m.entry.plate.clone()),
             match_distance: Some(m.distance),
-            state: m.entry.state.clone(),
+            state: m.entry.state.as_deref().map(str::to_string),
             priority: m.entry.priority,
             expires: m.entry.expires.map(|d| d.to_string()),
         }

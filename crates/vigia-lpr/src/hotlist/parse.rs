@@ -98,6 +98,7 @@ pub(crate) fn parse(
 ) -> Vec<RowError> {
     let mut rows = Rows {
         default_list: default_list.into(),
+        shared: Default::default(),
         source,
         priority: src.priority,
         errors: Vec::new(),
@@ -208,12 +209,24 @@ fn delimited(
 
 struct Rows<'a> {
     default_list: Arc<str>,
+    /// One copy of each distinct list, category and state.
+    shared: std::collections::HashSet<Arc<str>>,
     source: &'a str,
     priority: Option<u8>,
     errors: Vec<RowError>,
 }
 
 impl Rows<'_> {
+    /// The shared copy of a repeated value.
+    fn share(&mut self, v: String) -> Arc<str> {
+        if let Some(s) = self.shared.get(v.as_str()) {
+            return s.clone();
+        }
+        let s: Arc<str> = v.into();
+        self.shared.insert(s.clone());
+        s
+    }
+
     fn fail(&mut self, line: u64, message: String) {
         self.errors.push(RowError { line, message });
     }
@@ -273,11 +286,14 @@ impl Rows<'_> {
         }
         sink(HotlistEntry {
             plate,
-            list: get(Col::List).map_or_else(|| self.default_list.clone(), |l| l.as_str().into()),
-            category: get(Col::Category),
+            list: match get(Col::List) {
+                Some(l) => self.share(l),
+                None => self.default_list.clone(),
+            },
+            category: get(Col::Category).map(|c| self.share(c)),
             notes: get(Col::Notes),
             entry_id: get(Col::Id).unwrap_or_else(|| format!("{}:{line}", self.source)),
-            state: get(Col::State),
+            state: get(Col::State).map(|s| self.share(s)),
             priority,
             effective: dates[0],
             expires: dates[1],
