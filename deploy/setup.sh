@@ -81,6 +81,23 @@ fi
 # --- 3. Models ----------------------------------------------------------------------
 python3 "$ROOT/models/fetch.py" || die "models are missing (see above)"
 
+# --- 4b. promtool, to check the alert rules (Debian ships it only inside `prometheus`;
+#         installed without recommends; its server is not needed and not enabled here) ----
+if ! command -v promtool >/dev/null; then
+  if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    say "installing promtool (Debian package prometheus)"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+      || die "cannot install the Debian package prometheus (for promtool)"
+    if command -v systemctl >/dev/null && systemctl is-enabled prometheus >/dev/null 2>&1; then
+      $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+  else
+    die "promtool is missing: install the Debian package prometheus"
+  fi
+fi
+
 # --- 4. The ONVIF consumer the tests check the ONVIF mirror with (PyPI, pinned) ---------
 ONVIF_VENV="$ROOT/.vigia/venv-onvif"
 if ! "$ONVIF_VENV/bin/python" -c 'import onvif_parsers, zeep, onvif' 2>/dev/null; then
