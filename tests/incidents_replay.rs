@@ -200,10 +200,9 @@ analysis_fps = {fps:.1}
 // or more by people 2, 3 and 5; no crowd.
 const TABLE: &str = "[[0.4, 0.6], [0.75, 0.6], [0.75, 0.98], [0.4, 0.98]]";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lobby_video_gives_the_intrusions_crossings_and_loitering_counted_by_hand() {
-    let video = shared_or_skip!("data/video/one-by-one-person-detection.mp4");
-    let rules = format!(
+/// The lobby's intrusion, loitering (16 s) and exit-line rules.
+fn lobby_rules() -> String {
+    format!(
         r#"
 [[rules]]
 name = "table-area"
@@ -224,7 +223,15 @@ name = "exit"
 camera = "lobby"
 kind = "line_crossing"
 line = [[0.78, 0.3], [0.78, 1.0]]
+"#
+    )
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lobby_video_gives_the_intrusions_crossings_and_loitering_counted_by_hand() {
+    let video = shared_or_skip!("data/video/one-by-one-person-detection.mp4");
+    let rules = format!(
+        r#"{lobby}
 [[rules]]
 name = "crowd"
 camera = "lobby"
@@ -248,7 +255,8 @@ camera = "lobby"
 kind = "zone_intrusion"
 zone = {TABLE}
 classifier = {{ manifest = "{{root}}/models/ppocr_cls.toml", label = "180", min_score = 1.0 }}
-"#
+"#,
+        lobby = lobby_rules()
     );
     let r = replay("lobby", &video, 5.0, &rules).await;
     r.check_lifecycles("lobby");
@@ -507,28 +515,7 @@ fn tracks_and_incidents(r: &Replay) -> (Tracks, Vec<(String, f64)>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_motion_gate_keeps_the_tracks_and_incidents_of_every_frame_analysis() {
     let video = shared_or_skip!("data/video/one-by-one-person-detection.mp4");
-    let rules = format!(
-        r#"
-[[rules]]
-name = "table-area"
-camera = "lobby"
-kind = "zone_intrusion"
-zone = {TABLE}
-
-[[rules]]
-name = "table-loiter"
-camera = "lobby"
-kind = "loitering"
-zone = {TABLE}
-dwell_secs = 16
-
-[[rules]]
-name = "exit"
-camera = "lobby"
-kind = "line_crossing"
-line = [[0.78, 0.3], [0.78, 1.0]]
-"#
-    );
+    let rules = lobby_rules();
     let every = replay(
         "lobby",
         &video,
