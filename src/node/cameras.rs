@@ -142,16 +142,11 @@ impl Cameras {
         self.routing.set(camera, None);
         self.hub.discard(camera);
         self.views.remove(camera);
-        if let Some(links) = &self.links {
-            let input = Input::Reconfigured {
-                camera: camera.clone(),
-                rules: rules.map(Box::new),
-            };
-            let _ = links.analytics.send(input).await;
-        }
+        self.set_rules(camera, rules).await;
     }
 
-    /// Hands `rules` to analytics for a camera about to start.
+    /// Tells analytics the camera was reconfigured: it ends what the camera had open and
+    /// keeps `rules` for the camera's next frames.
     pub async fn set_rules(&self, camera: &CameraId, rules: Option<CameraRules>) {
         if let Some(links) = &self.links {
             let input = Input::Reconfigured {

@@ -75,23 +75,23 @@ pub fn mqtt_topic(prefix: &str, onvif_topic: &str, camera: &str, rule: &str) -> 
 /// The mirror of an event; `None` for events ONVIF has no topic for.
 pub fn mirror(event: &Event) -> Option<Mirror> {
     let camera = event.camera.as_ref()?.as_str().to_string();
-    let (onvif_topic, rule, mut payload) = match &event.payload {
-        EventPayload::Lpr(lpr) => (topic::LICENSE_PLATE, LPR_RULE.into(), lpr_payload(lpr)),
+    let (onvif_topic, rule, mut parts) = match &event.payload {
+        EventPayload::Lpr(lpr) => (topic::LICENSE_PLATE, LPR_RULE.into(), lpr_parts(lpr)),
         EventPayload::Object(o) => {
             let data = json!({
                 "ClassTypes": class_type(&o.class),
                 "Likelihood": round(o.likelihood),
             });
-            let p = property(Some(lifecycle_op(o.lifecycle)), o.track_id, data);
+            let p = Parts::property(lifecycle_op(o.lifecycle), Some(o.track_id), data);
             (topic::OBJECT, OBJECT_RULE.into(), p)
         }
         EventPayload::Incident(i) => {
-            let (t, p) = incident_payload(i)?;
+            let (t, p) = incident_parts(i)?;
             (t, i.rule.clone(), p)
         }
         _ => return None,
     };
-    payload["Data"]["EventId"] = json!(event.id.to_string());
+    parts.data["EventId"] = json!(event.id.to_string());
     // ONVIF's order (tt:Message: UtcTime, PropertyOperation, Source, Key, Data); the
     // order of the items within Source, Key and Data is the message description's too:
     // consumers such as onvif-parsers read the first Data item.
@@ -100,15 +100,14 @@ pub fn mirror(event: &Event) -> Option<Mirror> {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let mut m = Map::new();
     m.insert("UtcTime".into(), json!(utc));
-    if let Some(op) = payload.get("PropertyOperation") {
-        m.insert("PropertyOperation".into(), op.clone());
+    if let Some(op) = parts.op {
+        m.insert("PropertyOperation".into(), json!(op));
     }
     m.insert("Source".into(), source(onvif_topic, &camera, &rule));
-    for part in ["Key", "Data"] {
-        if let Some(v) = payload.get_mut(part) {
-            m.insert(part.into(), v.take());
-        }
+    if let Some(object) = parts.key {
+        m.insert("Key".into(), json!({ "ObjectId": object.to_string() }));
     }
+    m.insert("Data".into(), parts.data);
     Some(Mirror {
         onvif_topic,
         camera,
@@ -150,15 +149,22 @@ fn phase_op(p: IncidentPhase) -> &'static str {
     }
 }
 
-/// A message with an optional property operation, a `Key.ObjectId` and `data`.
-fn property(op: Option<&str>, object: u64, data: Value) -> Value {
-    let mut m = Map::new();
-    if let Some(op) = op {
-        m.insert("PropertyOperation".into(), json!(op));
+/// What differs between mirrored kinds: the property operation (none for an ONVIF event),
+/// the `Key.ObjectId` (none for a message without a key), the `Data` items.
+struct Parts {
+    op: Option<&'static str>,
+    key: Option<u64>,
+    data: Value,
+}
+
+impl Parts {
+    fn property(op: &'static str, key: Option<u64>, data: Value) -> Self {
+        Self {
+            op: Some(op),
+            key,
+            data,
+        }
     }
-    m.insert("Key".into(), json!({ "ObjectId": object.to_string() }));
-    m.insert("Data".into(), data);
-    Value::Object(m)
 }
 
 /// ONVIF `tt:ClassType`-style names for the detector's classes.
@@ -186,7 +192,7 @@ fn round(v: f32) -> f64 {
     (f64::from(v) * 1000.0).round() / 1000.0
 }
 
-fn lpr_payload(lpr: &LprEvent) -> Value {
+fn lpr_parts(lpr: &LprEvent) -> Parts {
     let mut plate = json!({
         "PlateNumber": { "Value": lpr.plate.number, "Likelihood": round(lpr.plate.likelihood) },
         "PlateType": { "Value": onvif_plate_type(lpr.plate.plate_type.as_deref()) },
@@ -203,36 +209,36 @@ fn lpr_payload(lpr: &LprEvent) -> Value {
             "Type": { "Value": v.kind, "Likelihood": round(v.likelihood) },
         });
     }
-    let mut p = property(Some(lifecycle_op(lpr.lifecycle)), 0, data);
-    p["Key"] = json!({ "ObjectId": lpr.pass_id.to_string() });
-    p
+    Parts::property(lifecycle_op(lpr.lifecycle), Some(lpr.pass_id), data)
 }
 
 /// An incident's ONVIF topic and message; `None` for kinds ONVIF has no topic for (and for
 /// a line crossing's later phases: a crossing is one ONVIF event).
-fn incident_payload(i: &IncidentEvent) -> Option<(&'static str, Value)> {
+fn incident_parts(i: &IncidentEvent) -> Option<(&'static str, Parts)> {
     let object = i.objects.first().map_or(0, |o| o.track_id);
-    let op = Some(phase_op(i.lifecycle));
+    let op = phase_op(i.lifecycle);
     let on = i.lifecycle != IncidentPhase::End;
     Some(match i.kind {
         IncidentKind::ZoneIntrusion => (
             topic::OBJECTS_INSIDE,
-            property(op, object, json!({ "IsInside": on })),
+            Parts::property(op, Some(object), json!({ "IsInside": on })),
         ),
         IncidentKind::Loitering => (
             topic::LOITERING,
-            property(op, object, json!({ "IsLoitering": on })),
+            Parts::property(op, Some(object), json!({ "IsLoitering": on })),
         ),
-        IncidentKind::Crowding => {
-            let mut p = property(op, 0, json!({ "Count": i.count.unwrap_or(0) }));
-            p.as_object_mut()?.remove("Key");
-            (topic::COUNTER, p)
-        }
-        IncidentKind::LineCrossing if i.lifecycle == IncidentPhase::Start => {
-            let mut p = property(None, 0, json!({ "ObjectId": object.to_string() }));
-            p.as_object_mut()?.remove("Key");
-            (topic::LINE_CROSSED, p)
-        }
+        IncidentKind::Crowding => (
+            topic::COUNTER,
+            Parts::property(op, None, json!({ "Count": i.count.unwrap_or(0) })),
+        ),
+        IncidentKind::LineCrossing if i.lifecycle == IncidentPhase::Start => (
+            topic::LINE_CROSSED,
+            Parts {
+                op: None,
+                key: None,
+                data: json!({ "ObjectId": object.to_string() }),
+            },
+        ),
         _ => return None,
     })
 }
