@@ -237,7 +237,7 @@ fn analyse(
                 && (!vehicles.is_empty() || !shared.routing.vehicle_gate)
                 && !skip_settled(shared, route, &cam, &vehicles) =>
         {
-            read_plates(reader, &view, zone, frame, t, failures)
+            read_plates(reader, &view, (zone, &vehicles), frame, t, failures)
         }
         _ => Vec::new(),
     };
@@ -295,12 +295,15 @@ fn copy(frame: &Frame) -> OwnedRgb {
 fn read_plates(
     reader: &mut PlateReader,
     view: &RgbView,
-    zone: Option<vigia_core::BBox>,
+    (zone, vehicles): (Option<vigia_core::BBox>, &[vigia_core::BBox]),
     frame: &Frame,
     (plate_hist, ocr_hist): &(Histogram, Histogram),
     failures: &mut u64,
 ) -> Vec<PlateSighting> {
-    match reader.scan_in(view, zone).map(|s| (s.found, s.times)) {
+    match reader
+        .scan_vehicles(view, zone, vehicles)
+        .map(|s| (s.found, s.times))
+    {
         Ok((found, times)) => {
             plate_hist.observe(times.plate_detection_ms / 1e3);
             if times.candidates > 0 {

@@ -131,11 +131,23 @@ impl Detector {
         img: &RgbView,
         region: Option<BBox>,
     ) -> Result<Vec<Detection>, InferError> {
+        self.detect_scaled(img, region, f32::INFINITY)
+    }
+
+    /// Like [`Detector::detect_in`], the region scaled by at most `max_scale` when the
+    /// model's input size is free (`fit = "aspect"`): a small region is not enlarged to the
+    /// full input, a large one read at a lower resolution. Fixed-size models ignore it.
+    pub fn detect_scaled(
+        &mut self,
+        img: &RgbView,
+        region: Option<BBox>,
+        max_scale: f32,
+    ) -> Result<Vec<Detection>, InferError> {
         let (rw, rh) = region.map_or((img.width as f32, img.height as f32), |r| {
             let r = r.clip(img.width as f32, img.height as f32);
             (r.w, r.h)
         });
-        let size = self.pre.fit_to(rw, rh);
+        let size = self.pre.fit_scaled(rw, rh, max_scale);
         let len = self.pre.item_len();
         let staging = match &mut self.input {
             InputBatch::F32(v) => &mut v[..len],
@@ -170,6 +182,20 @@ impl Detector {
                         ),
                         other => Err(format!("unexpected output shape {other:?}")),
                     },
+                    OutputSpec::Yolov8Dfl {
+                        strides, reg_max, ..
+                    } => yolov8::decode_dfl(
+                        data,
+                        yolov8::DflHead {
+                            width: size.0,
+                            height: size.1,
+                            strides,
+                            reg_max: *reg_max,
+                        },
+                        labels,
+                        keep,
+                        threshold,
+                    ),
                     other => Err(format!("{} is not a detector output", other.decode_name())),
                 }
             })?
@@ -221,6 +247,15 @@ fn check_output(model: &LoadedModel) -> Result<(), String> {
             if dims.len() != 3 || (dims[1] >= 0 && dims[1] < need) {
                 return Err(format!(
                     "output {name:?} has shape {dims:?}; YOLOv8 with {} labels needs [1, >= {need}, anchors]",
+                    m.labels.len()
+                ));
+            }
+        }
+        OutputSpec::Yolov8Dfl { name, reg_max, .. } => {
+            let rows = 4 * i64::from(*reg_max) + m.labels.len() as i64;
+            if dims.len() != 3 || (dims[1] >= 0 && dims[1] != rows) {
+                return Err(format!(
+                    "output {name:?} has shape {dims:?}; a raw YOLOv8 head with {} labels and reg_max {reg_max} gives [1, {rows}, anchors]",
                     m.labels.len()
                 ));
             }

@@ -154,9 +154,15 @@ impl Preprocessor {
     /// scale it would have in the full size, with less padding). Returns the input size
     /// (always the manifest's for `fit = "fixed"`).
     pub fn fit_to(&mut self, rw: f32, rh: f32) -> (u32, u32) {
+        self.fit_scaled(rw, rh, f32::INFINITY)
+    }
+
+    /// Like [`Preprocessor::fit_to`], with the picture scaled by at most `max_scale` (a
+    /// region read at the resolution it needs rather than the largest the model takes).
+    pub fn fit_scaled(&mut self, rw: f32, rh: f32, max_scale: f32) -> (u32, u32) {
         if self.spec.fit == InputFit::Aspect && rw >= 1.0 && rh >= 1.0 {
             let (mw, mh) = self.max;
-            let s = (mw as f32 / rw).min(mh as f32 / rh);
+            let s = (mw as f32 / rw).min(mh as f32 / rh).min(max_scale);
             let m = self.spec.fit_multiple.max(1);
             let up = |v: f32, cap: u32| ((v.round() as u32).max(1).div_ceil(m) * m).min(cap);
             self.spec.width = up(rw * s, mw);
@@ -204,9 +210,13 @@ impl Preprocessor {
         self.resized.resize(nw as usize * nh as usize * 3, 0);
         let mut dst = Image::from_slice_u8(nw, nh, &mut self.resized, PixelType::U8x3)
             .map_err(|e| InferError::Image(format!("resize buffer: {e}")))?;
+        // f32 corners turned into origin + size can end a hair past the picture's edge.
+        let (cx, cy) = (f64::from(r.x), f64::from(r.y));
+        let cw = f64::from(r.w).min(f64::from(img.width) - cx);
+        let ch = f64::from(r.h).min(f64::from(img.height) - cy);
         let opts = ResizeOptions::new()
             .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-            .crop(r.x as f64, r.y as f64, r.w as f64, r.h as f64);
+            .crop(cx, cy, cw, ch);
         self.resizer
             .resize(&src, &mut dst, &opts)
             .map_err(|e| InferError::Image(format!("resize: {e}")))?;

@@ -144,6 +144,10 @@ fn thirty_two() -> u32 {
     32
 }
 
+fn sixteen() -> u32 {
+    16
+}
+
 fn ones() -> [f32; 3] {
     [1.0; 3]
 }
@@ -160,6 +164,17 @@ pub enum OutputSpec {
     /// in input pixels, then class scores (sigmoid applied); extra rows (segmentation mask
     /// coefficients) are ignored.
     Yolov8 { name: String },
+    /// Ultralytics YOLOv8 head before its in-graph decoding (models/fit_input.py cuts it
+    /// there so the input size can vary): `[1, 4 x reg_max + classes, anchors]`, per anchor
+    /// (the cells of each stride's grid in `strides` order, row-major) the distribution
+    /// logits of the distances to the left, top, right and bottom sides (`reg_max` bins
+    /// each, in strides), then class logits.
+    Yolov8Dfl {
+        name: String,
+        strides: Vec<u32>,
+        #[serde(default = "sixteen")]
+        reg_max: u32,
+    },
     /// Fixed character slots (fast-plate-ocr): `[N, slots, alphabet]` probabilities; the
     /// `pad` character marks empty slots.
     Slots {
@@ -191,6 +206,7 @@ impl OutputSpec {
         match self {
             OutputSpec::Yolox { .. } => "yolox",
             OutputSpec::Yolov8 { .. } => "yolov8",
+            OutputSpec::Yolov8Dfl { .. } => "yolov8_dfl",
             OutputSpec::Slots { .. } => "slots",
             OutputSpec::Ctc { .. } => "ctc",
             OutputSpec::Scores { .. } => "scores",
@@ -202,6 +218,7 @@ impl OutputSpec {
         match self {
             OutputSpec::Yolox { name, .. }
             | OutputSpec::Yolov8 { name }
+            | OutputSpec::Yolov8Dfl { name, .. }
             | OutputSpec::Slots { name, .. }
             | OutputSpec::Ctc { name, .. }
             | OutputSpec::Scores { name, .. } => name,
@@ -241,7 +258,7 @@ pub struct BuildSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Task {
-    /// Object detection (boxes with classes): `yolox` or `yolov8` outputs.
+    /// Object detection (boxes with classes): `yolox`, `yolov8` or `yolov8_dfl` outputs.
     Detect,
     /// Text recognition of a cropped region: `slots` or `ctc` outputs.
     Recognize,
@@ -307,7 +324,10 @@ impl ModelManifest {
             p.push("sha256: must be 64 hex digits".to_string());
         }
         match (self.task, &self.output) {
-            (Task::Detect, OutputSpec::Yolox { .. } | OutputSpec::Yolov8 { .. }) => {
+            (
+                Task::Detect,
+                OutputSpec::Yolox { .. } | OutputSpec::Yolov8 { .. } | OutputSpec::Yolov8Dfl { .. },
+            ) => {
                 if self.labels.is_empty() {
                     p.push("labels: a detector needs its class names".to_string());
                 }
@@ -349,7 +369,8 @@ impl ModelManifest {
                     i.fit_multiple, i.width, i.height
                 ));
             }
-            if let OutputSpec::Yolox { strides, .. } = &self.output
+            if let OutputSpec::Yolox { strides, .. } | OutputSpec::Yolov8Dfl { strides, .. } =
+                &self.output
                 && strides
                     .iter()
                     .any(|s| *s == 0 || !i.fit_multiple.is_multiple_of(*s))
@@ -372,7 +393,10 @@ impl ModelManifest {
                     p.push("output.charset: must not be empty".to_string());
                 }
             }
-            OutputSpec::Yolox { strides, .. } => {
+            OutputSpec::Yolov8Dfl { reg_max, .. } if *reg_max == 0 || *reg_max > 64 => {
+                p.push(format!("output.reg_max: must be 1..=64, got {reg_max}"));
+            }
+            OutputSpec::Yolox { strides, .. } | OutputSpec::Yolov8Dfl { strides, .. } => {
                 if strides.is_empty() {
                     p.push("output.strides: must not be empty".to_string());
                 }

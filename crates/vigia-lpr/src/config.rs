@@ -12,7 +12,7 @@ use crate::pass::PassConfig;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LprConfig {
-    /// Plate detector manifest. Default `models/platedet.toml`.
+    /// Plate detector manifest. Default `models/platedet_fit.toml`.
     pub plate_detector: PathBuf,
     /// Plate OCR manifest. Default `models/cct_xs_v1_global.toml`.
     pub ocr: PathBuf,
@@ -33,6 +33,12 @@ pub struct LprConfig {
     pub grammar_files: Vec<PathBuf>,
     /// Run plate detection only on frames where the detector found a vehicle. Default true.
     pub vehicle_gate: bool,
+    /// Plates are looked for on the vehicles in view only, read so the widest vehicle is
+    /// at most this many pixels wide (never enlarged); 0 = the whole frame (or read zone)
+    /// at the plate detector's full input size. Needs a plate detector with a free input
+    /// size (`fit = "aspect"`, as models/platedet_fit.toml); a fixed-size one reads the
+    /// vehicles' part of the frame at its input size. Default 320.
+    pub scan_vehicle_width: u32,
     /// OCR crops per model call. Default 16.
     pub ocr_batch: usize,
     pub pass: PassConfig,
@@ -52,7 +58,7 @@ pub struct LprConfig {
 impl Default for LprConfig {
     fn default() -> Self {
         Self {
-            plate_detector: PathBuf::from("models/platedet.toml"),
+            plate_detector: PathBuf::from("models/platedet_fit.toml"),
             ocr: PathBuf::from("models/cct_xs_v1_global.toml"),
             plate_score_threshold: 0.01,
             max_candidates: 16,
@@ -62,6 +68,7 @@ impl Default for LprConfig {
             countries: vec!["CO".to_string()],
             grammar_files: Vec::new(),
             vehicle_gate: true,
+            scan_vehicle_width: 320,
             ocr_batch: 16,
             pass: PassConfig::default(),
             hotlists: Vec::new(),
@@ -98,6 +105,12 @@ impl LprConfig {
             e.push(FieldError::new(
                 "min_plate_chars",
                 "need 1 <= min_plate_chars <= max_plate_chars <= 12",
+            ));
+        }
+        if self.scan_vehicle_width != 0 && !(32..=4096).contains(&self.scan_vehicle_width) {
+            e.push(FieldError::new(
+                "scan_vehicle_width",
+                "must be 0 (off) or 32..=4096 pixels",
             ));
         }
         if self.hotlist_max_distance < 0.0 || self.hotlist_max_distance > 3.0 {

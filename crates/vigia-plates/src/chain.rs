@@ -64,8 +64,9 @@ impl Chain {
             let (p, t) = self.plates.read_crop(&view)?;
             (p, t, "crop")
         } else {
-            let (p, t) = self.plates.read(&view)?;
-            (p, t, "scene")
+            let boxes: Vec<_> = vehicles.iter().map(|d| d.bbox).collect();
+            let s = self.plates.scan_vehicles(&view, None, &boxes)?;
+            (s.found, s.times, "scene")
         };
         if !crop && plates.is_empty() && vehicles.is_empty() && plate_shaped(w, h) {
             let (p, t) = self.plates.read_crop(&view)?;

@@ -7,12 +7,14 @@
 //! - [`chain`]: [`Chain`], the vehicle detector beside the plate reader, for the tools;
 //!   pictures from files.
 //! - [`eval`]: `vigia eval`, the chain scored on a labelled folder.
+//! - [`region`]: where and at what resolution plates are looked for (the vehicles in view).
 //!
 //! The per-pass logic (voting, hotlists) is model-free and lives in `vigia-lpr`.
 
 pub mod chain;
 pub mod eval;
 pub mod reader;
+pub mod region;
 
 use std::path::PathBuf;
 

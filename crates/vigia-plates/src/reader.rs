@@ -23,6 +23,7 @@ use vigia_infer::{DetectorConfig, InferError, InferenceConfig, Recognizer, RgbVi
 use vigia_lpr::{Grammar, LprConfig, PlateColor, PlateText};
 
 use crate::PlatesError;
+use crate::region::scan_region;
 
 /// One plate found in a picture.
 #[derive(Debug, Clone)]
@@ -60,6 +61,8 @@ pub struct PlateReader {
     ocr: Recognizer,
     grammar: Arc<Grammar>,
     min_confidence: f32,
+    /// `lpr.scan_vehicle_width` (see [`crate::region`]).
+    vehicle_width: u32,
 }
 
 /// Candidate boxes: the detector's, plus unions of side-by-side pairs.
@@ -186,6 +189,7 @@ impl PlateReader {
             ocr,
             grammar: Arc::new(grammar),
             min_confidence: lpr.min_read_confidence,
+            vehicle_width: lpr.scan_vehicle_width,
         })
     }
 
@@ -211,7 +215,18 @@ impl PlateReader {
         img: &RgbView,
         region: Option<BBox>,
     ) -> Result<Vec<(BBox, f32)>, InferError> {
-        let dets = self.detector.detect_in(img, region)?;
+        self.candidates_scaled(img, region, f32::INFINITY)
+    }
+
+    /// Plate candidates in `region`, read at most at `max_scale` (see
+    /// [`Detector::detect_scaled`]).
+    pub fn candidates_scaled(
+        &mut self,
+        img: &RgbView,
+        region: Option<BBox>,
+        max_scale: f32,
+    ) -> Result<Vec<(BBox, f32)>, InferError> {
+        let dets = self.detector.detect_scaled(img, region, max_scale)?;
         Ok(with_merged_fragments(
             &dets.iter().map(|d| (d.bbox, d.score)).collect::<Vec<_>>(),
         ))
@@ -233,9 +248,33 @@ impl PlateReader {
         img: &RgbView,
         region: Option<BBox>,
     ) -> Result<PlateScan, InferError> {
+        self.scan_scaled(img, region, f32::INFINITY)
+    }
+
+    /// The plates on the `vehicles` in view (inside the read `zone`), read at the
+    /// resolution their plates need (see [`crate::region`]; with no vehicles, or
+    /// `lpr.scan_vehicle_width = 0`, the whole zone as [`PlateReader::scan_in`]).
+    pub fn scan_vehicles(
+        &mut self,
+        img: &RgbView,
+        zone: Option<BBox>,
+        vehicles: &[BBox],
+    ) -> Result<PlateScan, InferError> {
+        match scan_region(img.width, img.height, zone, vehicles, self.vehicle_width) {
+            Some((region, scale)) => self.scan_scaled(img, region, scale),
+            None => Ok(PlateScan::default()),
+        }
+    }
+
+    fn scan_scaled(
+        &mut self,
+        img: &RgbView,
+        region: Option<BBox>,
+        max_scale: f32,
+    ) -> Result<PlateScan, InferError> {
         let mut times = StageTimes::default();
         let t = Instant::now();
-        let all = self.candidates_in(img, region)?;
+        let all = self.candidates_scaled(img, region, max_scale)?;
         let candidates: Vec<(BBox, f32)> = all
             .iter()
             .copied()
