@@ -43,6 +43,8 @@ impl Config {
             }
         }
         c.fields("snapshots", self.snapshots.validate());
+        let ids: Vec<CameraId> = self.cameras.iter().map(|c| c.id.clone()).collect();
+        c.fields("alarms", self.alarms.validate(&ids));
         c.fields("outbox", self.outbox.validate());
         self.check_mqtt(c);
         self.check_simulator(c);

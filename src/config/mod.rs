@@ -23,7 +23,7 @@ use vigia_ingest::CameraConfig;
 use vigia_lpr::LprConfig;
 use vigia_rules::RuleConfig;
 
-use vigia_analytics::SnapshotConfig;
+use vigia_analytics::{AlarmsConfig, SnapshotConfig};
 use vigia_outbox::OutboxConfig;
 use vigia_publish::{MqttConfig, Topics};
 use vigia_telemetry::TelemetryConfig;
@@ -54,6 +54,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     pub simulator: Option<SimulatorConfig>,
     pub cameras: Vec<CameraConfig>,
+    /// `[alarms]`: panic buttons and community alarms (docs/alarms.md).
+    pub alarms: AlarmsConfig,
     /// How often `vigia run` looks for changes to this file, seconds (its cameras and
     /// rules reload live; SIGHUP reloads at once). 0: only on SIGHUP or the API. Default 5.
     pub reload_watch_secs: u64,
@@ -105,6 +107,7 @@ const SECTIONS: &[&str] = &[
     "mqtt",
     "simulator",
     "cameras",
+    "alarms",
     "reload_watch_secs",
 ];
 
@@ -247,6 +250,7 @@ impl Config {
                 "outbox" => cfg.outbox = c.take("outbox", value).unwrap_or_default(),
                 "mqtt" => cfg.mqtt = c.take("mqtt", value).unwrap_or_default(),
                 "simulator" => cfg.simulator = c.take("simulator", value),
+                "alarms" => cfg.alarms = c.take("alarms", value).unwrap_or_default(),
                 "reload_watch_secs" => {
                     cfg.reload_watch_secs = c.take("reload_watch_secs", value).unwrap_or(5)
                 }
@@ -297,6 +301,7 @@ impl Config {
             mqtt: MqttConfig::default(),
             simulator: None,
             cameras: Vec::new(),
+            alarms: AlarmsConfig::default(),
             reload_watch_secs: 5,
             source: source.to_path_buf(),
         }
@@ -307,7 +312,7 @@ impl Config {
     pub fn tool_defaults() -> Self {
         let mut cfg = Self::defaults(Path::new("(defaults)"));
         cfg.inference.detector.manifest = vigia_plates::default_manifest("yolox_nano_fit.toml");
-        cfg.lpr.plate_detector = vigia_plates::default_manifest("platedet.toml");
+        cfg.lpr.plate_detector = vigia_plates::default_manifest("platedet_fit.toml");
         cfg.lpr.ocr = vigia_plates::default_manifest("cct_xs_v1_global.toml");
         cfg
     }

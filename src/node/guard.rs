@@ -55,6 +55,11 @@ impl Access {
         })
     }
 
+    /// Whether the API asks for a token.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
     fn open_route(&self, path: &str) -> bool {
         matches!(path, "/healthz" | "/readyz") || (self.metrics_public && path == "/metrics")
     }

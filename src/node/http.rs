@@ -10,6 +10,7 @@
 //! | `GET /api/v1/snapshots/{camera}/{day}/{file}` | a plate read's scene or plate crop (JPEG) |
 //! | `GET /api/v1/hotlists` | hotlist files, entries, bad rows |
 //! | `POST /api/v1/hotlists/reload` | reload changed hotlist files now |
+//! | `POST /api/v1/alarms/{input}` | trigger an alarm input (docs/alarms.md): 202 `{input, result}`; needs the API token |
 //! | `POST /api/v1/config/reload` | reload the config file now (like SIGHUP): 200 with what changed, 422 with the errors of a refused file |
 
 use std::net::SocketAddr;
@@ -47,6 +48,8 @@ pub struct HttpState {
     pub snapshots: Option<Arc<SnapshotStore>>,
     pub hotlists: Option<Arc<HotlistSet>>,
     pub reload: super::reload::ReloadHandle,
+    /// The alarm inputs (`None`: none configured).
+    pub alarms: Option<Arc<super::alarms::AlarmGate>>,
 }
 
 pub fn router(state: HttpState) -> Router {
@@ -60,6 +63,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/hotlists", get(hotlists))
         .route("/api/v1/hotlists/reload", post(reload_hotlists))
         .route("/api/v1/config/reload", post(reload_config))
+        .route("/api/v1/alarms/{input}", post(super::alarms::http_trigger))
         .with_state(state)
 }
 

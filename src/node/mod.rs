@@ -25,6 +25,7 @@
 //! decoded becomes events), then the publisher drains the outbox (bounded by
 //! `mqtt.drain_timeout_secs`), then the HTTP server.
 
+pub mod alarms;
 pub mod cameras;
 pub mod delivery;
 pub mod guard;
@@ -243,6 +244,7 @@ fn launch(
         views::forward_status(st_rx, views.clone(), an_tx.clone()),
     );
     let ticker = sup.spawn("ticker", views::tick(an_tx.clone(), views.clone()));
+    let (alarms, alarms_stop) = alarms::spawn(sup, &cfg, &settings, &an_tx, &metrics, &access);
 
     // Cameras, and live reconfiguration of them.
     let ctx = IngestContext {
@@ -283,6 +285,7 @@ fn launch(
         snapshots: parts.snapshots,
         hotlists: parts.hotlists,
         reload: reload.clone(),
+        alarms,
     };
     let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
     let http_addr = axum::serve::Listener::local_addr(&listener)?;
@@ -297,6 +300,7 @@ fn launch(
         Stop::Join(inference),
         Stop::Abort(vec![ticker]),
         Stop::Join(vec![status]),
+        alarms_stop,
         Stop::Join(vec![analytics]),
         Stop::Abort(background),
         Stop::Cancel(drain, vec![publisher]),

@@ -100,6 +100,7 @@ pub fn plan(running: &Config, new: &Config) -> Plan {
         differs("outbox", running.outbox == new.outbox),
         differs("mqtt", running.mqtt == new.mqtt),
         differs("simulator", running.simulator == new.simulator),
+        differs("alarms", running.alarms == new.alarms),
         differs(
             "reload_watch_secs",
             running.reload_watch_secs == new.reload_watch_secs,
@@ -275,6 +276,10 @@ impl Reloader {
                 CameraRules::new(id.clone(), r.clone(), HashMap::new(), new.utc_offset)
             })
         };
+        // Analytics keeps the frames of cameras with rules or alarm inputs.
+        let frames = |id: &CameraId| {
+            rules.contains_key(id) || new.alarms.inputs.iter().any(|i| i.cameras.contains(id))
+        };
         let mut cams = self.cameras.lock().await;
         for id in &plan.removed {
             cams.stop(id, "removed from the configuration", None).await;
@@ -282,11 +287,11 @@ impl Reloader {
         for cam in &plan.changed {
             let reason = "changed in the configuration; restarting";
             cams.stop(&cam.id, reason, camera_rules(&cam.id)).await;
-            cams.start(cam, rules.contains_key(&cam.id));
+            cams.start(cam, frames(&cam.id));
         }
         for cam in &plan.added {
             cams.set_rules(&cam.id, camera_rules(&cam.id)).await;
-            cams.start(cam, rules.contains_key(&cam.id));
+            cams.start(cam, frames(&cam.id));
         }
     }
 }

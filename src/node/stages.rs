@@ -115,7 +115,7 @@ pub struct AnalyticsParts {
     pub analytics: Analytics,
     pub snapshots: Option<Arc<SnapshotStore>>,
     pub hotlists: Option<Arc<HotlistSet>>,
-    /// Cameras with incident rules.
+    /// Cameras whose frames analytics keeps (incident rules, alarm snapshots).
     pub rule_cameras: HashSet<CameraId>,
     /// Vehicles with a settled plate pass (written by analytics, read by the workers).
     pub settled: Arc<vigia_core::SettledVehicles>,
@@ -132,7 +132,8 @@ pub fn build_analytics(
 ) -> Result<AnalyticsParts> {
     let reader = models.workers.first().and_then(|w| w.plates.as_ref());
     let settled = Arc::new(vigia_core::SettledVehicles::new());
-    let snapshots = if cfg.snapshots.enabled && (reader.is_some() || !rules.is_empty()) {
+    let alarms = !cfg.alarms.inputs.is_empty();
+    let snapshots = if cfg.snapshots.enabled && (reader.is_some() || !rules.is_empty() || alarms) {
         let dir = cfg.snapshot_dir();
         let base = cfg
             .snapshots
@@ -147,7 +148,9 @@ pub fn build_analytics(
     for (cam, i, g) in std::mem::take(&mut models.gates) {
         gates.entry(cam).or_default().insert(i, g);
     }
-    let rule_cameras = rules.keys().cloned().collect();
+    // Cameras whose frames analytics keeps: for rules, and for alarm snapshots.
+    let mut rule_cameras: HashSet<CameraId> = rules.keys().cloned().collect();
+    rule_cameras.extend(cfg.alarms.inputs.iter().flat_map(|i| i.cameras.clone()));
     let camera_rules = rules
         .into_iter()
         .map(|(cam, rs)| {

@@ -10,12 +10,13 @@ use super::tasks::{Supervisor, Task};
 
 /// The stages, in the order they are stopped. Each stops after the ones before it have,
 /// so its input is already closed and it finishes what it holds.
-pub const STOP_ORDER: [&str; 12] = [
+pub const STOP_ORDER: [&str; 13] = [
     "cameras",
     "frame hub",
     "inference",
     "ticker",
     "status",
+    "alarms",
     "analytics",
     "hotlist reload and stats",
     "publisher",

@@ -58,6 +58,17 @@ pub fn vehicle() -> VehicleInfo {
     }
 }
 
+/// The alarm input of an `alarm` incident or alert.
+pub fn alarm() -> AlarmInfo {
+    AlarmInfo {
+        input: "panic-1".into(),
+        name: "Panic button, Parque Berrío".into(),
+        kind: "panic_button".into(),
+        via: "mqtt".into(),
+        message: Some("help".into()),
+    }
+}
+
 pub fn incident(full: bool) -> IncidentEvent {
     let t = Utc.with_ymd_and_hms(2026, 11, 23, 10, 47, 1).unwrap();
     IncidentEvent {
@@ -87,6 +98,7 @@ pub fn incident(full: bool) -> IncidentEvent {
             label: "fight".into(),
             score: 0.93,
         }),
+        alarm: full.then(alarm),
         media: full.then(media),
     }
 }
@@ -174,6 +186,12 @@ pub fn every_type() -> Vec<Value> {
             vehicle: full.then(vehicle),
             incident_id: (!full).then(Uuid::now_v7),
             rule: (!full).then(|| "entrance".into()),
+            alarm: (!full).then(alarm),
+            cameras: if full {
+                Vec::new()
+            } else {
+                vec![CameraId::new("gate-1").unwrap()]
+            },
             media: full.then(media),
         }))));
     }

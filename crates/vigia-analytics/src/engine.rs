@@ -14,6 +14,7 @@ use vigia_core::metric_names::stage as stages;
 use vigia_core::{CameraId, Clock, Detection, Event};
 use vigia_track::{Tracker, TrackerConfig};
 
+use crate::alarms::{AlarmStage, AlarmTrigger};
 use crate::events::{object_event, status_event};
 use crate::incidents::{CameraRules, view};
 use crate::lpr::{CameraLpr, LprShared, PlateSighting};
@@ -43,6 +44,8 @@ pub enum Input {
         camera: CameraId,
         rules: Option<Box<CameraRules>>,
     },
+    /// An alarm input was triggered (already parsed and debounced).
+    Alarm(Box<AlarmTrigger>),
 }
 
 /// Host instants of a frame on its way through the node (for the lag metrics).
@@ -76,9 +79,14 @@ impl Input {
         match self {
             Input::Detections(f) => Some(f.times),
             Input::Skipped { times, .. } => Some(*times),
-            Input::Status(_) | Input::Tick | Input::Reconfigured { .. } => None,
+            Input::Status(_) | Input::Tick | Input::Reconfigured { .. } | Input::Alarm(_) => None,
         }
     }
+}
+
+/// A camera's latest analysed frame (cameras with rules or alarm inputs).
+fn last_frame<'a>(cams: &'a HashMap<CameraId, Cam>, camera: &CameraId) -> Option<&'a OwnedRgb> {
+    cams.get(camera)?.last_frame.as_deref()
 }
 
 /// A camera's time advances on ticks only once it has sent no frame for this long.
@@ -147,6 +155,7 @@ pub struct Analytics {
     /// Rule sets of cameras not seen yet (moved into the camera at its first frame).
     rules: HashMap<CameraId, CameraRules>,
     cams: HashMap<CameraId, Cam>,
+    alarms: AlarmStage,
 }
 
 impl Analytics {
@@ -163,6 +172,7 @@ impl Analytics {
             lpr,
             rules,
             cams: HashMap::new(),
+            alarms: AlarmStage::default(),
         }
     }
 
@@ -184,6 +194,11 @@ impl Analytics {
                 worked.observe(start.elapsed().as_secs_f64());
             }
         }
+        // Stopping: alarm incidents still waiting for their second picture end now.
+        let cams = &self.cams;
+        for event in self.alarms.due(&self.ctx, true, |c| last_frame(cams, c)) {
+            sink.write(&event, None);
+        }
     }
 
     /// One input through the stages; returns the events in order.
@@ -201,7 +216,16 @@ impl Analytics {
                 &st,
                 self.ctx.clock.now_utc(),
             )],
-            Input::Tick => self.on_tick(),
+            Input::Tick => {
+                let mut out = self.on_tick();
+                let cams = &self.cams;
+                out.extend(self.alarms.due(&self.ctx, false, |c| last_frame(cams, c)));
+                out
+            }
+            Input::Alarm(t) => {
+                let cams = &self.cams;
+                self.alarms.trigger(&self.ctx, &t, |c| last_frame(cams, c))
+            }
             Input::Reconfigured { camera, rules } => {
                 let out = self.end_camera(&camera);
                 match rules {

@@ -236,6 +236,7 @@ impl CameraRules {
                 b_to_a: t[1],
             }),
             classifier,
+            alarm: None,
             media: media.clone(),
         };
         let summary = summary(&rule, camera, &payload);
@@ -264,6 +265,8 @@ impl CameraRules {
                     vehicle: None,
                     incident_id: Some(id),
                     rule: Some(rule.name.clone()),
+                    alarm: None,
+                    cameras: Vec::new(),
                     media,
                 })),
             );

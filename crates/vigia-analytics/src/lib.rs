@@ -7,10 +7,12 @@
 //! - [`incidents`]: tracks → rules → `incident` events, high-severity `alert` events.
 //! - [`snapshots`]: JPEG scenes and plate crops on disk, with a budget.
 //! - [`hotlists`]: hotlist files, reloaded when they change.
+//! - [`alarms`]: alarm inputs → `alarm` incidents on linked cameras, with an `alert`.
 //!
 //! It knows nothing of the outbox or MQTT: the node gives the loop a sink that stores each
 //! event durably (data flows one way: ingest → infer → analytics → outbox → publish).
 
+pub mod alarms;
 pub mod engine;
 pub mod events;
 pub mod hotlists;
@@ -26,6 +28,7 @@ use chrono::{DateTime, Utc};
 use vigia_core::{Clock, Event};
 use vigia_telemetry::Metrics;
 
+pub use alarms::{AlarmInput, AlarmTrigger, AlarmsConfig};
 pub use engine::{AnalysedFrame, Analytics, FrameTimes, Input};
 pub use hotlists::HotlistSet;
 pub use incidents::{CameraRules, Gatekeeper};

@@ -300,6 +300,8 @@ impl CameraLpr {
                         vehicle: vehicle_info(&ev),
                         incident_id: None,
                         rule: None,
+                        alarm: None,
+                        cameras: Vec::new(),
                         media: media.clone(),
                     })),
                 );

@@ -129,6 +129,9 @@ wire_enum! {
         WrongWay => "wrong_way",
         /// A vehicle still in a zone too long.
         StoppedVehicle => "stopped_vehicle",
+        /// An alarm input (panic button, community alarm) linked to the camera was
+        /// triggered; raised by the input, not by a rule (docs/alarms.md).
+        Alarm => "alarm",
     }
 }
 
@@ -172,6 +175,8 @@ wire_enum! {
         Hotlist => "hotlist",
         /// A high-severity incident started.
         Incident => "incident",
+        /// An alarm input was triggered.
+        Alarm => "alarm",
     }
 }
 
@@ -434,6 +439,11 @@ pub struct AlertEvent {
     pub incident_id: Option<Uuid>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// Alarm alerts: the input, and every linked camera's incident.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmInfo>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cameras: Vec<CameraId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
 }
@@ -499,8 +509,27 @@ pub struct IncidentEvent {
     pub crossings: Option<CrossingTotals>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<ClassifierScore>,
+    /// `alarm` incidents: the input that raised it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm: Option<AlarmInfo>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media: Option<Media>,
+}
+
+/// The alarm input behind an `alarm` incident or alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlarmInfo {
+    /// The input's `id` in the configuration (`[[alarms.inputs]]`).
+    pub input: String,
+    /// Its human name (`name`, or the id).
+    pub name: String,
+    /// What kind of input (`kind`, e.g. `panic_button`, `community_alarm`).
+    pub kind: String,
+    /// How the trigger arrived: `mqtt` or `http`.
+    pub via: String,
+    /// The trigger's own text, when its payload carried one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Crossings per direction.

@@ -20,6 +20,7 @@ pub fn default_classes(kind: RuleKind) -> Vec<String> {
         RuleKind::ZoneIntrusion | RuleKind::Loitering | RuleKind::Crowding => &["person"],
         RuleKind::LineCrossing => &["person", "bicycle", "car", "motorcycle", "bus", "truck"],
         RuleKind::WrongWay | RuleKind::StoppedVehicle => &["car", "motorcycle", "bus", "truck"],
+        RuleKind::Alarm => &[],
     };
     v.iter().map(|s| s.to_string()).collect()
 }
@@ -234,6 +235,12 @@ impl RuleConfig {
         let mut push = |f: &str, m: &str| e.push(FieldError::new(f, m));
         if self.name.is_empty() || self.name.len() > 64 {
             push("name", "must be 1 to 64 characters");
+        }
+        if self.kind == RuleKind::Alarm {
+            push(
+                "kind",
+                "alarm incidents come from alarm inputs ([[alarms.inputs]]), not from rules",
+            );
         }
         let needs_zone = matches!(
             self.kind,

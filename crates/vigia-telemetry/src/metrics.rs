@@ -61,6 +61,10 @@ pub struct Metrics {
     pub plate_scans_skipped: IntCounterVec,
     /// Incidents started. Labels: camera, kind.
     pub incidents: IntCounterVec,
+    /// Alarm-input triggers by outcome. Labels: input (empty for unknown inputs and bad
+    /// payloads), result (`raised`, `debounced`, `inactive`, `unknown_input`,
+    /// `bad_payload`).
+    pub alarm_triggers: IntCounterVec,
     /// Frames not given to the detector. Labels: camera, reason (`no_motion`).
     pub frames_skipped: IntCounterVec,
     /// Hotlist hits (one per pass and entry). Labels: list.
@@ -158,6 +162,30 @@ fn counter_vecs(r: Registry) -> impl Fn(&str, &str, &[&str]) -> IntCounterVec {
     }
 }
 
+/// Event delivery (creation → PUBACK) and outbox append times.
+fn delivery_histograms(registry: &Registry) -> (Histogram, Histogram) {
+    let histogram = |name: &str, help: &str, buckets: &[f64]| {
+        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+        reg(registry, Histogram::with_opts(opts).expect("valid metric"))
+    };
+    (
+        histogram(
+            n::EVENT_DELIVERY_SECONDS,
+            "Time from event creation to the broker's PUBACK",
+            &[
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0,
+            ],
+        ),
+        histogram(
+            n::OUTBOX_APPEND_SECONDS,
+            "Outbox append time including fsync",
+            &[
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+            ],
+        ),
+    )
+}
+
 /// Makes counters registered in `r`.
 fn counters(r: Registry) -> impl Fn(&str, &str) -> IntCounter {
     move |name, help| reg(&r, IntCounter::new(name, help).expect("valid metric"))
@@ -175,10 +203,7 @@ impl Metrics {
         let (config_reloads, config_last_reload_successful) = reload_metrics(&registry);
         let (frame_to_event_seconds, frame_to_puback_seconds, stage_seconds) =
             lag_histograms(&registry);
-        let histogram = |name: &str, help: &str, buckets: &[f64]| {
-            let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-            reg(&registry, Histogram::with_opts(opts).expect("valid metric"))
-        };
+        let (event_delivery_seconds, outbox_append_seconds) = delivery_histograms(&registry);
         Self {
             frames_decoded: counter_vec(
                 n::FRAMES_DECODED,
@@ -224,25 +249,13 @@ impl Metrics {
                 "Events acknowledged by the broker",
                 &["type"],
             ),
-            event_delivery_seconds: histogram(
-                n::EVENT_DELIVERY_SECONDS,
-                "Time from event creation to the broker's PUBACK",
-                &[
-                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0,
-                ],
-            ),
+            event_delivery_seconds,
             frame_to_event_seconds,
             frame_to_puback_seconds,
             stage_seconds,
             outbox_depth: gauge(n::OUTBOX_DEPTH, "Outbox records not yet acknowledged"),
             outbox_bytes: gauge(n::OUTBOX_BYTES, "Bytes of outbox segment files on disk"),
-            outbox_append_seconds: histogram(
-                n::OUTBOX_APPEND_SECONDS,
-                "Outbox append time including fsync",
-                &[
-                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                ],
-            ),
+            outbox_append_seconds,
             outbox_full: gauge(
                 n::OUTBOX_FULL,
                 "1 while the outbox disk budget is exhausted",
@@ -266,6 +279,11 @@ impl Metrics {
                 n::PLATE_READS,
                 "Plate reads (per plate per analysed frame)",
                 &["camera"],
+            ),
+            alarm_triggers: counter_vec(
+                n::ALARM_TRIGGERS,
+                "Alarm-input triggers by outcome",
+                &["input", "result"],
             ),
             plate_scans_skipped: counter_vec(
                 n::PLATE_SCANS_SKIPPED,

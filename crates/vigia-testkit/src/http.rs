@@ -14,14 +14,31 @@ pub async fn post_text(port: u16, path: &str) -> std::io::Result<(u16, String)> 
 }
 
 async fn request(port: u16, method: &str, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    send(port, method, path, &[], b"").await
+}
+
+/// `method path` with extra `headers` and `body`; returns the status code and the body.
+pub async fn send(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     s.write_all(
         format!(
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
         )
         .as_bytes(),
     )
     .await?;
+    s.write_all(body).await?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await?;
     let head_end = buf

@@ -97,3 +97,26 @@ impl Drop for Subscriber {
         self.task.abort();
     }
 }
+
+/// Publishes one message with QoS 1 to `127.0.0.1:port` and returns once the broker
+/// acknowledged it.
+pub async fn publish(port: u16, topic: &str, payload: &[u8]) {
+    let opts = MqttOptions::new(Subscriber::client_id(), "127.0.0.1", port);
+    let (client, mut eventloop) = AsyncClient::new(opts, 8);
+    client
+        .publish(topic, QoS::AtLeastOnce, false, payload.to_vec())
+        .await
+        .expect("publish request");
+    let acked = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => break,
+                Ok(_) => {}
+                Err(e) => panic!("publishing to {topic}: {e}"),
+            }
+        }
+    })
+    .await;
+    acked.expect("the broker acknowledged the message in 10 s");
+    let _ = client.try_disconnect();
+}
