@@ -8,6 +8,9 @@
 #   benches/capacity.sh 8,16 10 20               # N list, warm-up s, measured s
 #   VIGIA_CAPACITY_PEER=0 benches/capacity.sh    # vigia only
 #   VIGIA_CAPACITY_EXTRA='threads_per_worker = 2' benches/capacity.sh 24   # [inference] lines
+#   VIGIA_CAPACITY_PEER=0 VIGIA_CAPACITY_LPR=1 VIGIA_CAPACITY_VIDEO=target/lpr-bench/approach.mp4 \
+#     benches/capacity.sh 10 15 25                # LPR cameras on a rendered pass video
+#     (VIGIA_CAPACITY_PLATE_DETECTOR=platedet_fit_int8.toml: another plate detector)
 #
 # The peer's packages (pinned in peer.py) go to .vigia/venv-peer from PyPI, once.
 set -euo pipefail

@@ -142,39 +142,20 @@ async fn alarm_triggers_raise_incidents_with_snapshots_on_linked_cameras() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
 
-    // Garbage, an unknown input and a restore first: nothing raised, all counted.
-    publish(
-        broker.port(),
-        "community/alarms/panic-berrio-01",
-        b"\xff\x00 not json",
-    )
-    .await;
-    publish(
-        broker.port(),
-        "community/alarms/x",
-        br#"{"id":"nobody","state":"alarm"}"#,
-    )
-    .await;
-    publish(
-        broker.port(),
-        "community/alarms/panic-berrio-01",
-        br#"{"state":"restore"}"#,
-    )
-    .await;
-    // The panic button: id from the topic, a message in the payload.
-    publish(
-        broker.port(),
-        "community/alarms/panic-berrio-01",
-        br#"{"state":"ALARM","message":"robo en curso"}"#,
-    )
-    .await;
-    // A repeat inside the debounce window.
-    publish(
-        broker.port(),
-        "community/alarms/panic-berrio-01",
-        br#"{"state":"alarm"}"#,
-    )
-    .await;
+    // Garbage, an unknown input and a restore first: nothing raised, all counted. Then the
+    // panic button (id from the topic, a message in the payload), and a repeat inside the
+    // debounce window.
+    let panic = "community/alarms/panic-berrio-01";
+    let messages: [(&str, &[u8]); 5] = [
+        (panic, b"\xff\x00 not json"),
+        ("community/alarms/x", br#"{"id":"nobody","state":"alarm"}"#),
+        (panic, br#"{"state":"restore"}"#),
+        (panic, br#"{"state":"ALARM","message":"robo en curso"}"#),
+        (panic, br#"{"state":"alarm"}"#),
+    ];
+    for (topic, payload) in messages {
+        publish(broker.port(), topic, payload).await;
+    }
 
     // start on both cameras, then end (second snapshot) 2 s later on both.
     let got = take(&mut incidents, 4, Duration::from_secs(15)).await;

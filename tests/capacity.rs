@@ -19,7 +19,10 @@
 //! `VIGIA_CAPACITY_EXTRA` (lines added to the `[inference]` table),
 //! `VIGIA_CAPACITY_PEER_PYTHON` (a Python with the peer's packages: runs the peer too),
 //! `VIGIA_BIN` (the binary to measure; default the test build), `VIGIA_CAPACITY_OUT` (JSON
-//! lines appended there).
+//! lines appended there), `VIGIA_CAPACITY_VIDEO` (another H.264 file to serve, e.g. a
+//! rendered LPR video), `VIGIA_CAPACITY_LPR=1` (every camera reads plates, with the
+//! default plate chain; `VIGIA_CAPACITY_PLATE_DETECTOR`: another manifest in models/,
+//! `VIGIA_CAPACITY_LPR_EXTRA`: lines added to `[lpr]`).
 
 #![allow(clippy::print_stderr, reason = "the table is the report")]
 
@@ -152,14 +155,26 @@ fn run_vigia(rt: &tokio::runtime::Runtime, fleet: &Fleet, warmup: u64, secs: u64
     let http = free_port().unwrap();
     let workers = env_num("VIGIA_CAPACITY_WORKERS", 2);
     let extra = env_or("VIGIA_CAPACITY_EXTRA", "");
+    let lpr = env_or("VIGIA_CAPACITY_LPR", "0") == "1";
     let cams: String = fleet
         .urls()
         .iter()
         .enumerate()
-        .map(|(i, u)| format!("[[cameras]]\nid = \"cam{i}\"\nurl = \"{u}\"\nanalysis_fps = 5.0\n"))
+        .map(|(i, u)| {
+            format!(
+                "[[cameras]]\nid = \"cam{i}\"\nurl = \"{u}\"\nanalysis_fps = 5.0\nlpr = {lpr}\n"
+            )
+        })
         .collect();
+    let root = vigia_testkit::paths::project_root();
+    let lpr_table = format!(
+        "[lpr]\nplate_detector = \"{root}/models/{}\"\nocr = \"{root}/models/cct_xs_v1_global.toml\"\n{}\n",
+        env_or("VIGIA_CAPACITY_PLATE_DETECTOR", "platedet_fit.toml"),
+        env_or("VIGIA_CAPACITY_LPR_EXTRA", ""),
+        root = root.display()
+    );
     let text = format!(
-        "{}\n[outbox]\nfsync = \"interval\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\n{cams}",
+        "{}\n{lpr_table}[outbox]\nfsync = \"interval\"\n[mqtt]\nurl = \"mqtt://127.0.0.1:{}\"\n{cams}",
         common::node_config_head(
             "capacity",
             data.path(),
@@ -374,7 +389,8 @@ fn print_row(v: &Value) {
 
 #[test]
 fn capacity_of_one_node() {
-    let video = shared_or_skip!("data/video/car-detection.mp4");
+    let shared_video = shared_or_skip!("data/video/car-detection.mp4");
+    let video = std::env::var_os("VIGIA_CAPACITY_VIDEO").map_or(shared_video, PathBuf::from);
     let ns: Vec<usize> = env_or("VIGIA_CAPACITY_CAMERAS", "2")
         .split(',')
         .filter_map(|s| s.trim().parse().ok())

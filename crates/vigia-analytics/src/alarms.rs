@@ -324,7 +324,7 @@ impl AlarmStage {
         let due = ctx.clock.monotonic() + t.after;
         let mut first: Option<(Uuid, Uuid, Option<Media>)> = None;
         for camera in &t.input.cameras {
-            let id = Uuid::new_v4();
+            let id = Uuid::now_v7();
             let media = snapshot(ctx, camera, id, "start", t.at, frame_of(camera));
             let event = incident(
                 ctx,
@@ -346,7 +346,7 @@ impl AlarmStage {
         }
         let (source, incident_id, media) = match first {
             Some((e, i, m)) => (e, Some(i), m),
-            None => (Uuid::new_v4(), None, None),
+            None => (Uuid::now_v7(), None, None),
         };
         let name = t.input.name.clone().unwrap_or_else(|| t.input.id.clone());
         let cameras = t.input.cameras.clone();

@@ -77,10 +77,7 @@ pub fn decode_dfl(
     } = head;
     let bins = reg_max as usize;
     let rows = 4 * bins + num_classes;
-    let anchors: usize = strides
-        .iter()
-        .map(|s| (width / s) as usize * (height / s) as usize)
-        .sum();
+    let anchors = crate::yolox::anchor_count(width, height, strides);
     if output.len() != rows * anchors {
         return Err(format!(
             "expected {rows} rows x {anchors} anchors = {} values for a {width}x{height} input, got {}",
@@ -93,48 +90,39 @@ pub fn decode_dfl(
     let logit_threshold = (t / (1.0 - t)).ln();
     let value = |r: usize, a: usize| output[r * anchors + a];
     let mut out = Vec::new();
-    let mut a = 0usize;
-    for &s in strides {
-        let (gw, gh) = (width / s, height / s);
-        let sf = s as f32;
-        for gy in 0..gh {
-            for gx in 0..gw {
-                let anchor = a;
-                a += 1;
-                let mut best = (usize::MAX, logit_threshold);
-                for c in 0..num_classes {
-                    let v = value(4 * bins + c, anchor);
-                    if keep.get(c).copied().unwrap_or(false) && v >= best.1 {
-                        best = (c, v);
-                    }
-                }
-                if best.0 == usize::MAX {
-                    continue;
-                }
-                let mut side = [0f32; 4];
-                for (k, d) in side.iter_mut().enumerate() {
-                    let logits = (0..bins).map(|b| value(k * bins + b, anchor));
-                    let max = logits.clone().fold(f32::MIN, f32::max);
-                    let (mut sum, mut weighted) = (0f32, 0f32);
-                    for (b, l) in logits.enumerate() {
-                        let e = (l - max).exp();
-                        sum += e;
-                        weighted += e * b as f32;
-                    }
-                    *d = weighted / sum;
-                }
-                let (cx, cy) = (gx as f32 + 0.5, gy as f32 + 0.5);
-                let x1 = (cx - side[0]) * sf;
-                let y1 = (cy - side[1]) * sf;
-                let x2 = (cx + side[2]) * sf;
-                let y2 = (cy + side[3]) * sf;
-                out.push(Candidate {
-                    class_id: best.0 as u32,
-                    score: 1.0 / (1.0 + (-best.1).exp()),
-                    bbox: BBox::new(x1, y1, x2 - x1, y2 - y1),
-                });
+    for (anchor, (gx, gy, sf)) in crate::yolox::cells(width, height, strides).enumerate() {
+        let mut best = (usize::MAX, logit_threshold);
+        for c in 0..num_classes {
+            let v = value(4 * bins + c, anchor);
+            if keep.get(c).copied().unwrap_or(false) && v >= best.1 {
+                best = (c, v);
             }
         }
+        if best.0 == usize::MAX {
+            continue;
+        }
+        let mut side = [0f32; 4];
+        for (k, d) in side.iter_mut().enumerate() {
+            let logits = (0..bins).map(|b| value(k * bins + b, anchor));
+            let max = logits.clone().fold(f32::MIN, f32::max);
+            let (mut sum, mut weighted) = (0f32, 0f32);
+            for (b, l) in logits.enumerate() {
+                let e = (l - max).exp();
+                sum += e;
+                weighted += e * b as f32;
+            }
+            *d = weighted / sum;
+        }
+        let (cx, cy) = (gx as f32 + 0.5, gy as f32 + 0.5);
+        let x1 = (cx - side[0]) * sf;
+        let y1 = (cy - side[1]) * sf;
+        let x2 = (cx + side[2]) * sf;
+        let y2 = (cy + side[3]) * sf;
+        out.push(Candidate {
+            class_id: best.0 as u32,
+            score: 1.0 / (1.0 + (-best.1).exp()),
+            bbox: BBox::new(x1, y1, x2 - x1, y2 - y1),
+        });
     }
     Ok(out)
 }

@@ -17,6 +17,15 @@ pub fn anchor_count(width: u32, height: u32, strides: &[u32]) -> usize {
         .sum()
 }
 
+/// The grid cells of each stride for a `width x height` input, in output order (strides in
+/// order, row-major): `(gx, gy, stride)`. YOLOX and the raw YOLOv8 head share it.
+pub fn cells(width: u32, height: u32, strides: &[u32]) -> impl Iterator<Item = (u32, u32, f32)> {
+    strides.iter().flat_map(move |&s| {
+        let (gw, gh) = (width / s, height / s);
+        (0..gh).flat_map(move |gy| (0..gw).map(move |gx| (gx, gy, s as f32)))
+    })
+}
+
 /// Decodes `output` (`anchors x (5 + classes)`, row-major) into candidates in model input
 /// pixels. Keeps, per anchor, the best class among those `keep[c]` allows, when
 /// `objectness * class score >= score_threshold`.
@@ -39,43 +48,35 @@ pub fn decode(
         ));
     }
     let mut out = Vec::new();
-    let mut i = 0usize;
-    for &s in strides {
-        let (gw, gh) = (width / s, height / s);
-        let sf = s as f32;
-        for gy in 0..gh {
-            for gx in 0..gw {
-                let r = &output[i * row..(i + 1) * row];
-                i += 1;
-                let obj = r[4];
-                // score = obj * cls <= obj: skip cheap anchors before the class scan.
-                if obj < score_threshold {
-                    continue;
-                }
-                let mut best = (usize::MAX, 0f32);
-                for (c, &p) in r[5..].iter().enumerate() {
-                    if keep.get(c).copied().unwrap_or(false) && p > best.1 {
-                        best = (c, p);
-                    }
-                }
-                if best.0 == usize::MAX {
-                    continue;
-                }
-                let score = obj * best.1;
-                if score < score_threshold {
-                    continue;
-                }
-                let cx = (r[0] + gx as f32) * sf;
-                let cy = (r[1] + gy as f32) * sf;
-                let w = r[2].exp() * sf;
-                let h = r[3].exp() * sf;
-                out.push(Candidate {
-                    class_id: best.0 as u32,
-                    score,
-                    bbox: BBox::new(cx - w / 2.0, cy - h / 2.0, w, h),
-                });
+    for (i, (gx, gy, sf)) in cells(width, height, strides).enumerate() {
+        let r = &output[i * row..(i + 1) * row];
+        let obj = r[4];
+        // score = obj * cls <= obj: skip cheap anchors before the class scan.
+        if obj < score_threshold {
+            continue;
+        }
+        let mut best = (usize::MAX, 0f32);
+        for (c, &p) in r[5..].iter().enumerate() {
+            if keep.get(c).copied().unwrap_or(false) && p > best.1 {
+                best = (c, p);
             }
         }
+        if best.0 == usize::MAX {
+            continue;
+        }
+        let score = obj * best.1;
+        if score < score_threshold {
+            continue;
+        }
+        let cx = (r[0] + gx as f32) * sf;
+        let cy = (r[1] + gy as f32) * sf;
+        let w = r[2].exp() * sf;
+        let h = r[3].exp() * sf;
+        out.push(Candidate {
+            class_id: best.0 as u32,
+            score,
+            bbox: BBox::new(cx - w / 2.0, cy - h / 2.0, w, h),
+        });
     }
     Ok(out)
 }

@@ -25,8 +25,9 @@ pub use reader::{PlateFound, PlateReader, PlateScan, StageTimes};
 /// Errors of the plate chain.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatesError {
-    /// A model could not be loaded; `what` names it and its config key.
-    #[error("loading {what}: {source}")]
+    /// A model could not be loaded; `what` names it and its config key. The cause is the
+    /// error's source (printed after it by `{:#}`, not repeated in the message).
+    #[error("loading {what}")]
     Model {
         what: &'static str,
         source: vigia_infer::InferError,
