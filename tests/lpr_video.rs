@@ -288,6 +288,20 @@ lpr = true
         .await
         .unwrap();
     assert_eq!(code, 200);
+    // A data-subject request (docs/privacy.md): DELETE each picture of the read; gone after.
+    for u in [url, crop] {
+        let path = &u[u.find("/api/").unwrap()..];
+        let (code, _) = vigia_testkit::http::send(http_port, "DELETE", path, &[], b"")
+            .await
+            .unwrap();
+        assert_eq!(code, 204, "{path}");
+        let (code, _) = vigia_testkit::http::get(http_port, path).await.unwrap();
+        assert_eq!(code, 404, "{path} still served");
+        let (code, _) = vigia_testkit::http::send(http_port, "DELETE", path, &[], b"")
+            .await
+            .unwrap();
+        assert_eq!(code, 404, "{path}");
+    }
 
     // The stolen plate raised exactly one alert, and its reads say so.
     assert_eq!(alerts.len(), 1, "{alerts:?}");

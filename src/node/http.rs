@@ -8,6 +8,7 @@
 //! | `GET /api/v1/status` | node identity, outbox, MQTT, uptime |
 //! | `GET /api/v1/cameras` | every camera: state, decoder, fps, counters |
 //! | `GET /api/v1/snapshots/{camera}/{day}/{file}` | a plate read's scene or plate crop (JPEG) |
+//! | `DELETE /api/v1/snapshots/{camera}/{day}/{file}` | delete that picture now (a data-subject request, docs/privacy.md): 204, or 404 |
 //! | `GET /api/v1/hotlists` | hotlist files, entries, bad rows |
 //! | `POST /api/v1/hotlists/reload` | reload changed hotlist files now |
 //! | `POST /api/v1/alarms/{input}` | trigger an alarm input (docs/alarms.md): 202 `{input, result}`; needs the API token |
@@ -59,7 +60,10 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/cameras", get(cameras))
-        .route("/api/v1/snapshots/{camera}/{day}/{file}", get(snapshot))
+        .route(
+            "/api/v1/snapshots/{camera}/{day}/{file}",
+            get(snapshot).delete(delete_snapshot),
+        )
         .route("/api/v1/hotlists", get(hotlists))
         .route("/api/v1/hotlists/reload", post(reload_hotlists))
         .route("/api/v1/config/reload", post(reload_config))
@@ -187,6 +191,29 @@ async fn snapshot(
     {
         Ok(bytes) => ([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
         Err(_) => (StatusCode::NOT_FOUND, "no such snapshot\n").into_response(),
+    }
+}
+
+async fn delete_snapshot(
+    State(s): State<HttpState>,
+    Path((camera, day, file)): Path<(String, String, String)>,
+) -> axum::response::Response {
+    let Some(store) = s.snapshots.clone() else {
+        return (StatusCode::NOT_FOUND, "no such snapshot\n").into_response();
+    };
+    let deleted = tokio::task::spawn_blocking(move || store.delete(&camera, &day, &file)).await;
+    match deleted {
+        Ok(Ok(Some(kind))) => {
+            tracing::info!(kind = kind.as_str(), "snapshot deleted on request");
+            s.metrics
+                .snapshots_deleted
+                .with_label_values(&[kind.as_str(), "request"])
+                .inc();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such snapshot\n").into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
 }
 

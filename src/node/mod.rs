@@ -364,6 +364,10 @@ fn spawn_background(
         let reload = stages::reload_hotlists(h, every, state.metrics.clone());
         background.push(sup.spawn("hotlist reload", reload));
     }
+    if let Some(s) = state.snapshots.clone() {
+        let purge = stages::purge_snapshots(s, cfg.snapshots.retention(), state.metrics.clone());
+        background.push(sup.spawn("snapshot retention", purge));
+    }
     if cfg.telemetry.stats_interval_secs > 0 {
         let every = Duration::from_secs(cfg.telemetry.stats_interval_secs);
         let stats = http::publish_stats(state.clone(), topics.stats(), every, clock, stats_tx);

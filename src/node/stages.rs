@@ -110,6 +110,33 @@ pub async fn load_models(
     })
 }
 
+/// Deletes snapshots past their kind's retention (`[snapshots]`), at start and hourly.
+pub async fn purge_snapshots(
+    store: Arc<SnapshotStore>,
+    retention: vigia_analytics::Retention,
+    metrics: Arc<Metrics>,
+) -> Result<()> {
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let s = store.clone();
+        let now = std::time::SystemTime::now();
+        let (plate, incident) = tokio::task::spawn_blocking(move || s.purge(retention, now))
+            .await
+            .unwrap_or_default();
+        for (kind, n) in [("plate", plate), ("incident", incident)] {
+            if n > 0 {
+                tracing::info!(kind, files = n, "snapshots past their retention deleted");
+                metrics
+                    .snapshots_deleted
+                    .with_label_values(&[kind, "retention"])
+                    .inc_by(n);
+            }
+        }
+        metrics.snapshot_bytes.set(store.bytes() as i64);
+    }
+}
+
 /// The analytics stage and what the rest of the node shares with it.
 pub struct AnalyticsParts {
     pub analytics: Analytics,

@@ -33,7 +33,7 @@ pub use engine::{AnalysedFrame, Analytics, FrameTimes, Input};
 pub use hotlists::HotlistSet;
 pub use incidents::{CameraRules, Gatekeeper};
 pub use lpr::{LprShared, PlateSighting};
-pub use snapshots::{OwnedRgb, SnapshotConfig, SnapshotStore};
+pub use snapshots::{OwnedRgb, Retention, SnapshotConfig, SnapshotKind, SnapshotStore};
 
 /// Where the events go. The node's sink stores each one durably before it returns (and
 /// waits while the outbox cannot take it): back-pressure on analysis, never loss.

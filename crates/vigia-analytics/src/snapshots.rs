@@ -2,15 +2,18 @@
 //! node's HTTP API and referenced by URL in events.
 //!
 //! Layout: `<dir>/<camera>/<YYYYMMDD>/<name>-scene.jpg` and `...-plate.jpg`; URL
-//! `<base_url>/api/v1/snapshots/<camera>/<YYYYMMDD>/<file>`. Retention: when the files pass
-//! `max_bytes`, the oldest are deleted first.
+//! `<base_url>/api/v1/snapshots/<camera>/<YYYYMMDD>/<file>`. Retention: pictures of plate
+//! reads (`lpr-…`) are deleted after `plate_retention_days`, those of incidents and alarms
+//! after `incident_retention_days` ([`SnapshotStore::purge`], run hourly by the node); and
+//! when the files pass `max_bytes`, the oldest are deleted first. One picture can be deleted
+//! on request (`DELETE` on its URL, [`SnapshotStore::delete`]).
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 use vigia_core::FieldError;
 
 use chrono::{DateTime, Utc};
@@ -44,6 +47,11 @@ pub struct SnapshotConfig {
     pub base_url: Option<String>,
     /// JPEG quality 1–100. Default 85.
     pub jpeg_quality: u8,
+    /// Pictures of plate reads (scene and plate crop) are deleted this many days after
+    /// they were taken; 0 = only when `max_bytes` needs the room. Default 30.
+    pub plate_retention_days: u32,
+    /// Pictures of incidents and alarms likewise. Default 90.
+    pub incident_retention_days: u32,
 }
 
 impl Default for SnapshotConfig {
@@ -54,6 +62,8 @@ impl Default for SnapshotConfig {
             max_bytes: 2 << 30,
             base_url: None,
             jpeg_quality: 85,
+            plate_retention_days: 30,
+            incident_retention_days: 90,
         }
     }
 }
@@ -73,6 +83,14 @@ impl SnapshotConfig {
                 "must be at least 1 MiB".to_string(),
             ));
         }
+        for (key, days) in [
+            ("plate_retention_days", self.plate_retention_days),
+            ("incident_retention_days", self.incident_retention_days),
+        ] {
+            if days > 3650 {
+                e.push(FieldError::new(key, "must be 0 (no limit) to 3650 days"));
+            }
+        }
         if let Some(u) = &self.base_url
             && !(u.starts_with("http://") || u.starts_with("https://"))
         {
@@ -84,12 +102,52 @@ impl SnapshotConfig {
         e
     }
 
+    /// How long each kind of picture is kept.
+    pub fn retention(&self) -> Retention {
+        let days = |d: u32| (d > 0).then(|| Duration::from_secs(u64::from(d) * 86_400));
+        Retention {
+            plate: days(self.plate_retention_days),
+            incident: days(self.incident_retention_days),
+        }
+    }
+
     /// The URL base from the config or the HTTP listen address.
     pub fn resolved_base_url(&self, listen: SocketAddr, host: &str) -> String {
         match &self.base_url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None if listen.ip().is_unspecified() => format!("http://{host}:{}", listen.port()),
             None => format!("http://{listen}"),
+        }
+    }
+}
+
+/// How long pictures are kept, per kind (`None`: until the byte budget needs the room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub plate: Option<Duration>,
+    pub incident: Option<Duration>,
+}
+
+/// What a picture shows: a plate read (`lpr-…` files: scene and plate crop, personal data
+/// tied to a vehicle) or an incident or alarm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SnapshotKind {
+    Plate,
+    Incident,
+}
+
+impl SnapshotKind {
+    pub fn of(path: &Path) -> Self {
+        match path.file_name().and_then(|n| n.to_str()) {
+            Some(n) if n.starts_with("lpr-") => Self::Plate,
+            _ => Self::Incident,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Plate => "plate",
+            Self::Incident => "incident",
         }
     }
 }
@@ -254,6 +312,59 @@ impl SnapshotStore {
         }
     }
 
+    /// Deletes the pictures older than their kind's retention at `now` (by the time they
+    /// were written); returns how many files of each kind went (plate, incident).
+    pub fn purge(&self, retention: Retention, now: SystemTime) -> (u64, u64) {
+        let mut idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        let expired: Vec<(SystemTime, PathBuf)> = idx
+            .files
+            .keys()
+            .filter(|(t, path)| {
+                let keep = match SnapshotKind::of(path) {
+                    SnapshotKind::Plate => retention.plate,
+                    SnapshotKind::Incident => retention.incident,
+                };
+                keep.is_some_and(|k| now.duration_since(*t).is_ok_and(|age| age > k))
+            })
+            .cloned()
+            .collect();
+        let mut gone = (0, 0);
+        for key in expired {
+            if let Err(e) = std::fs::remove_file(&key.1)
+                && e.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(file = %key.1.display(), error = %e, "could not delete an expired snapshot");
+                continue;
+            }
+            match SnapshotKind::of(&key.1) {
+                SnapshotKind::Plate => gone.0 += 1,
+                SnapshotKind::Incident => gone.1 += 1,
+            }
+            let size = idx.files.remove(&key).unwrap_or(0);
+            idx.total = idx.total.saturating_sub(size);
+            if let Some(day) = key.1.parent() {
+                // The day's directory goes with its last picture.
+                let _ = std::fs::remove_dir(day);
+            }
+        }
+        gone
+    }
+
+    /// Deletes the picture at an API path `<camera>/<day>/<file>` (an operator's request);
+    /// returns its kind, or `None` when there is no such picture.
+    pub fn delete(&self, camera: &str, day: &str, file: &str) -> Result<Option<SnapshotKind>> {
+        let Some(path) = self.resolve(camera, day, file) else {
+            return Ok(None);
+        };
+        std::fs::remove_file(&path).map_err(io("deleting", &path))?;
+        let mut idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(key) = idx.files.keys().find(|(_, p)| *p == path).cloned() {
+            let size = idx.files.remove(&key).unwrap_or(0);
+            idx.total = idx.total.saturating_sub(size);
+        }
+        Ok(Some(SnapshotKind::of(&path)))
+    }
+
     /// Bytes on disk.
     pub fn bytes(&self) -> u64 {
         self.index.lock().unwrap_or_else(|e| e.into_inner()).total
@@ -380,5 +491,59 @@ mod tests {
             c.resolved_base_url("0.0.0.0:9400".parse().unwrap(), "h"),
             "https://vigia.sies/node1"
         );
+    }
+
+    #[test]
+    fn pictures_expire_by_kind_and_can_be_deleted_on_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let cam = CameraId::new("gate-1").unwrap();
+        let jpeg = picture().jpeg(85).unwrap();
+        let store = SnapshotStore::open(dir.path(), 1 << 20, "http://n".into()).unwrap();
+        let when = Utc::now();
+        store.save(&cam, "lpr-a", when, &jpeg, Some(&jpeg)).unwrap();
+        store.save(&cam, "lpr-b", when, &jpeg, None).unwrap();
+        store.save(&cam, "incident-c", when, &jpeg, None).unwrap();
+        store
+            .save(&cam, "alarm-d-start", when, &jpeg, None)
+            .unwrap();
+        let cfg = SnapshotConfig::default();
+        let r = cfg.retention();
+        let day = Duration::from_secs(86_400);
+        assert_eq!((r.plate, r.incident), (Some(30 * day), Some(90 * day)));
+        // Nothing is old yet; at 31 days the plate pictures go, at 91 the rest.
+        let now = SystemTime::now();
+        assert_eq!(store.purge(r, now), (0, 0));
+        assert_eq!(store.purge(r, now + 31 * day), (3, 0));
+        let d = when.format("%Y%m%d").to_string();
+        assert!(store.resolve("gate-1", &d, "lpr-a-scene.jpg").is_none());
+        assert!(
+            store
+                .resolve("gate-1", &d, "incident-c-scene.jpg")
+                .is_some()
+        );
+        // 0 days: kept until the byte budget needs the room.
+        let forever = Retention {
+            plate: None,
+            incident: None,
+        };
+        assert_eq!(store.purge(forever, now + 1000 * day), (0, 0));
+        // An operator deletes one picture by its URL's path.
+        assert_eq!(
+            store
+                .delete("gate-1", &d, "alarm-d-start-scene.jpg")
+                .unwrap(),
+            Some(SnapshotKind::Incident)
+        );
+        assert_eq!(
+            store
+                .delete("gate-1", &d, "alarm-d-start-scene.jpg")
+                .unwrap(),
+            None
+        );
+        assert_eq!(store.delete("..", &d, "x.jpg").unwrap(), None);
+        assert_eq!(store.purge(r, now + 91 * day), (0, 1));
+        assert_eq!(store.bytes(), 0);
+        // The empty day directory went with its last picture.
+        assert!(!dir.path().join("gate-1").join(&d).exists());
     }
 }

@@ -65,6 +65,9 @@ pub struct Metrics {
     /// payloads), result (`raised`, `debounced`, `inactive`, `unknown_input`,
     /// `bad_payload`).
     pub alarm_triggers: IntCounterVec,
+    /// Snapshot files deleted before the byte budget needed the room. Labels: kind
+    /// (`plate`, `incident`), reason (`retention`, `request`).
+    pub snapshots_deleted: IntCounterVec,
     /// Frames not given to the detector. Labels: camera, reason (`no_motion`).
     pub frames_skipped: IntCounterVec,
     /// Hotlist hits (one per pass and entry). Labels: list.
@@ -284,6 +287,11 @@ impl Metrics {
                 n::ALARM_TRIGGERS,
                 "Alarm-input triggers by outcome",
                 &["input", "result"],
+            ),
+            snapshots_deleted: counter_vec(
+                n::SNAPSHOTS_DELETED,
+                "Snapshot files deleted by retention or on request",
+                &["kind", "reason"],
             ),
             plate_scans_skipped: counter_vec(
                 n::PLATE_SCANS_SKIPPED,
