@@ -66,7 +66,8 @@ async fn take(sub: &mut Subscriber, n: usize, within: Duration) -> Vec<(String, 
     out
 }
 
-async fn triggers(port: u16) -> HashMap<String, f64> {
+/// The node's metrics text.
+async fn metrics(port: u16) -> String {
     let (_, text) = http::send(
         port,
         "GET",
@@ -76,22 +77,12 @@ async fn triggers(port: u16) -> HashMap<String, f64> {
     )
     .await
     .unwrap();
-    String::from_utf8_lossy(&text)
-        .lines()
-        .filter(|l| l.starts_with("vigia_alarm_triggers_total{"))
-        .filter_map(|l| {
-            let (labels, v) = l.rsplit_once(' ')?;
-            Some((labels.to_string(), v.parse().ok()?))
-        })
-        .collect()
+    String::from_utf8_lossy(&text).into_owned()
 }
 
-fn count(m: &HashMap<String, f64>, input: &str, result: &str) -> f64 {
-    m.get(&format!(
-        "vigia_alarm_triggers_total{{input=\"{input}\",result=\"{result}\"}}"
-    ))
-    .copied()
-    .unwrap_or(0.0)
+fn count(m: &str, input: &str, result: &str) -> f64 {
+    let series = format!("vigia_alarm_triggers_total{{input=\"{input}\",result=\"{result}\"}} ");
+    common::metric(m, &series)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -266,7 +257,7 @@ async fn alarm_triggers_raise_incidents_with_snapshots_on_linked_cameras() {
         "{got:#?}"
     );
 
-    let m = triggers(port).await;
+    let m = metrics(port).await;
     assert_eq!(count(&m, "panic-berrio-01", "raised"), 1.0, "{m:?}");
     assert_eq!(count(&m, "panic-berrio-01", "debounced"), 1.0, "{m:?}");
     assert_eq!(count(&m, "community-7", "raised"), 1.0, "{m:?}");

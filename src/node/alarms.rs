@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event as MqttEvent, Packet, QoS};
 use tokio::sync::mpsc;
-use vigia_analytics::alarms::{Debounce, TriggerResult, parse_mqtt};
+use vigia_analytics::alarms::{Debounce, TriggerResult, parse_mqtt, truncate};
 use vigia_analytics::{AlarmInput, AlarmTrigger, AlarmsConfig, Input};
 use vigia_core::Shutdown;
 use vigia_publish::{BrokerLink, PublisherSettings};
@@ -271,8 +271,8 @@ fn message_of(body: &[u8]) -> Result<Option<String>, String> {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(o)) => Ok(match o.get("message") {
             None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(m)) => Some(m.chars().take(200).collect()),
-            Some(other) => Some(other.to_string().chars().take(200).collect()),
+            Some(serde_json::Value::String(m)) => Some(truncate(m).to_string()),
+            Some(other) => Some(truncate(&other.to_string()).to_string()),
         }),
         Ok(_) => Err("the body must be a JSON object, e.g. {\"message\": \"...\"}".into()),
         Err(e) => Err(format!("the body is not JSON: {e}")),

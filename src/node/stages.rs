@@ -133,7 +133,6 @@ pub async fn purge_snapshots(
                     .inc_by(n);
             }
         }
-        metrics.snapshot_bytes.set(store.bytes() as i64);
     }
 }
 

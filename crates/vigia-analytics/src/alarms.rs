@@ -261,7 +261,7 @@ pub fn parse_mqtt(
 }
 
 /// At most 200 bytes of a payload's text (on a char boundary), for events and logs.
-fn truncate(s: &str) -> &str {
+pub fn truncate(s: &str) -> &str {
     let mut end = s.len().min(200);
     while !s.is_char_boundary(end) {
         end -= 1;
@@ -324,8 +324,13 @@ impl AlarmStage {
         let due = ctx.clock.monotonic() + t.after;
         let mut first: Option<(Uuid, Uuid, Option<Media>)> = None;
         for camera in &t.input.cameras {
+            ctx.metrics
+                .incidents
+                .with_label_values(&[camera.as_str(), IncidentKind::Alarm.as_str()])
+                .inc();
             let id = Uuid::now_v7();
-            let media = snapshot(ctx, camera, id, "start", t.at, frame_of(camera));
+            let media =
+                ctx.save_scene(camera, &format!("alarm-{id}-start"), t.at, frame_of(camera));
             let event = incident(
                 ctx,
                 camera,
@@ -348,7 +353,8 @@ impl AlarmStage {
             Some((e, i, m)) => (e, Some(i), m),
             None => (Uuid::now_v7(), None, None),
         };
-        let name = t.input.name.clone().unwrap_or_else(|| t.input.id.clone());
+        let alarm = info(t);
+        let name = &alarm.name;
         let cameras = t.input.cameras.clone();
         let summary = match cameras.len() {
             0 => format!("Alarm {name} ({}) triggered", t.input.kind),
@@ -378,18 +384,12 @@ impl AlarmStage {
                 vehicle: None,
                 incident_id,
                 rule: Some(t.input.id.clone()),
-                alarm: Some(info(t)),
+                alarm: Some(alarm),
                 cameras,
                 media,
             })),
         );
         out.push(alert);
-        for camera in &t.input.cameras {
-            ctx.metrics
-                .incidents
-                .with_label_values(&[camera.as_str(), IncidentKind::Alarm.as_str()])
-                .inc();
-        }
         out
     }
 
@@ -409,14 +409,8 @@ impl AlarmStage {
         self.open = open;
         done.into_iter()
             .map(|o| {
-                let media = snapshot(
-                    ctx,
-                    &o.camera,
-                    o.incident_id,
-                    "after",
-                    now_utc,
-                    frame_of(&o.camera),
-                );
+                let name = format!("alarm-{}-after", o.incident_id);
+                let media = ctx.save_scene(&o.camera, &name, now_utc, frame_of(&o.camera));
                 incident(
                     ctx,
                     &o.camera,
@@ -438,27 +432,6 @@ fn info(t: &AlarmTrigger) -> AlarmInfo {
         kind: t.input.kind.clone(),
         via: t.via.to_string(),
         message: t.message.clone(),
-    }
-}
-
-fn snapshot(
-    ctx: &Context,
-    camera: &CameraId,
-    id: Uuid,
-    when: &str,
-    at: DateTime<Utc>,
-    frame: Option<&OwnedRgb>,
-) -> Option<Media> {
-    let (store, frame) = (ctx.snapshots.as_ref()?, frame?);
-    match frame
-        .jpeg(ctx.jpeg_quality)
-        .and_then(|scene| store.save(camera, &format!("alarm-{id}-{when}"), at, &scene, None))
-    {
-        Ok(m) => Some(m),
-        Err(e) => {
-            tracing::error!(camera = %camera, error = %format!("{e:#}"), "could not save an alarm snapshot");
-            None
-        }
     }
 }
 

@@ -186,17 +186,8 @@ impl CameraRules {
                 .incidents
                 .with_label_values(&[camera.as_str(), rule.kind.as_str()])
                 .inc();
-            if let (Some(store), Some(f)) = (&ctx.snapshots, frame) {
-                match f.jpeg(ctx.jpeg_quality).and_then(|scene| {
-                    store.save(camera, &format!("incident-{id}"), now_utc, &scene, None)
-                }) {
-                    Ok(m) => {
-                        self.media.insert(ch.incident, m);
-                    }
-                    Err(e) => {
-                        tracing::error!(camera = %camera, error = %format!("{e:#}"), "could not save an incident snapshot")
-                    }
-                }
+            if let Some(m) = ctx.save_scene(camera, &format!("incident-{id}"), now_utc, frame) {
+                self.media.insert(ch.incident, m);
             }
         }
         let media = self.media.get(&ch.incident).cloned();

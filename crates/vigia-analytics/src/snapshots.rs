@@ -152,6 +152,30 @@ impl SnapshotKind {
     }
 }
 
+impl crate::Context {
+    /// Saves `frame` as the scene picture `name` (incidents, alarms); `None` without a
+    /// store or a frame, or when saving failed (logged: the event goes out without it).
+    pub(crate) fn save_scene(
+        &self,
+        camera: &CameraId,
+        name: &str,
+        at: DateTime<Utc>,
+        frame: Option<&OwnedRgb>,
+    ) -> Option<Media> {
+        let (store, frame) = (self.snapshots.as_ref()?, frame?);
+        match frame
+            .jpeg(self.jpeg_quality)
+            .and_then(|scene| store.save(camera, name, at, &scene, None))
+        {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(camera = %camera, picture = name, error = %format!("{e:#}"), "could not save a snapshot");
+                None
+            }
+        }
+    }
+}
+
 /// A packed RGB picture owned by the caller (a copy of a frame).
 #[derive(Debug)]
 pub struct OwnedRgb {
@@ -219,6 +243,16 @@ struct Index {
     total: u64,
 }
 
+impl Index {
+    /// Drops `path`'s entry (a file replaced or deleted).
+    fn forget(&mut self, path: &Path) {
+        if let Some(key) = self.files.keys().find(|(_, p)| p == path).cloned() {
+            let size = self.files.remove(&key).unwrap_or(0);
+            self.total = self.total.saturating_sub(size);
+        }
+    }
+}
+
 /// The snapshot directory with its budget.
 pub struct SnapshotStore {
     dir: PathBuf,
@@ -278,10 +312,7 @@ impl SnapshotStore {
             std::fs::rename(&tmp, &path).map_err(io("writing", &path))?;
             {
                 let mut idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(key) = idx.files.keys().find(|(_, p)| *p == path).cloned() {
-                    let old = idx.files.remove(&key).unwrap_or(0);
-                    idx.total = idx.total.saturating_sub(old);
-                }
+                idx.forget(&path);
                 idx.files
                     .insert((SystemTime::now(), path.clone()), bytes.len() as u64);
                 idx.total += bytes.len() as u64;
@@ -357,11 +388,10 @@ impl SnapshotStore {
             return Ok(None);
         };
         std::fs::remove_file(&path).map_err(io("deleting", &path))?;
-        let mut idx = self.index.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(key) = idx.files.keys().find(|(_, p)| *p == path).cloned() {
-            let size = idx.files.remove(&key).unwrap_or(0);
-            idx.total = idx.total.saturating_sub(size);
-        }
+        self.index
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .forget(&path);
         Ok(Some(SnapshotKind::of(&path)))
     }
 

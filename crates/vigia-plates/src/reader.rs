@@ -204,45 +204,8 @@ impl PlateReader {
         )
     }
 
-    /// Plate candidates of the detector alone (for detection-recall figures).
-    pub fn candidates(&mut self, img: &RgbView) -> Result<Vec<(BBox, f32)>, InferError> {
-        self.candidates_in(img, None)
-    }
-
-    /// Plate candidates in `region` of `img` (or all of it), in `img` pixels.
-    pub fn candidates_in(
-        &mut self,
-        img: &RgbView,
-        region: Option<BBox>,
-    ) -> Result<Vec<(BBox, f32)>, InferError> {
-        self.candidates_scaled(img, region, f32::INFINITY)
-    }
-
-    /// Plate candidates in `region`, read at most at `max_scale` (see
-    /// [`Detector::detect_scaled`]).
-    pub fn candidates_scaled(
-        &mut self,
-        img: &RgbView,
-        region: Option<BBox>,
-        max_scale: f32,
-    ) -> Result<Vec<(BBox, f32)>, InferError> {
-        let dets = self.detector.detect_scaled(img, region, max_scale)?;
-        Ok(with_merged_fragments(
-            &dets.iter().map(|d| (d.bbox, d.score)).collect::<Vec<_>>(),
-        ))
-    }
-
-    /// Every plate read in `img`, most confident first.
-    pub fn read(&mut self, img: &RgbView) -> Result<(Vec<PlateFound>, StageTimes), InferError> {
-        self.scan(img).map(|s| (s.found, s.times))
-    }
-
-    /// Like [`PlateReader::read`], also returning the detector's candidate boxes.
-    pub fn scan(&mut self, img: &RgbView) -> Result<PlateScan, InferError> {
-        self.scan_in(img, None)
-    }
-
-    /// The plates in `region` of `img` (a camera's read zone; `None`: all of it).
+    /// The plates in `region` of `img` (`None`: all of it) at the detector's full input
+    /// size, with the detector's candidate boxes.
     pub fn scan_in(
         &mut self,
         img: &RgbView,
@@ -266,6 +229,8 @@ impl PlateReader {
         }
     }
 
+    /// Candidates in `region` read at most at `max_scale` (see [`Detector::detect_scaled`]),
+    /// plus merged side-by-side fragments; then OCR, grammar and selection.
     fn scan_scaled(
         &mut self,
         img: &RgbView,
@@ -274,7 +239,9 @@ impl PlateReader {
     ) -> Result<PlateScan, InferError> {
         let mut times = StageTimes::default();
         let t = Instant::now();
-        let all = self.candidates_scaled(img, region, max_scale)?;
+        let dets = self.detector.detect_scaled(img, region, max_scale)?;
+        let all =
+            with_merged_fragments(&dets.iter().map(|d| (d.bbox, d.score)).collect::<Vec<_>>());
         let candidates: Vec<(BBox, f32)> = all
             .iter()
             .copied()
