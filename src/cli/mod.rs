@@ -1,6 +1,7 @@
 //! The commands of the `vigia` binary, one module each (its arguments and its `run`).
 
 pub mod check_config;
+pub mod discover;
 pub mod draw_rules;
 pub mod eval;
 pub mod loadgen;
@@ -45,6 +46,9 @@ enum Command {
     /// Draw a camera's rules (zones, lines with their A/B sides, allowed directions) on a
     /// frame of it; prints the legend.
     DrawRules(draw_rules::Args),
+    /// Find ONVIF cameras (WS-Discovery) and list their profiles and stream URIs, with a
+    /// `[[cameras]]` entry for each.
+    Discover(discover::Args),
 }
 
 impl Cli {
@@ -58,6 +62,7 @@ impl Cli {
             Command::Loadgen(a) => loadgen::run(a),
             Command::Tail(a) => tail::run(a),
             Command::DrawRules(a) => draw_rules::run(&a),
+            Command::Discover(a) => discover::run(&a),
         }
     }
 }

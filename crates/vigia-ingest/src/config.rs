@@ -44,7 +44,8 @@ pub enum RtspTransport {
 pub struct CameraConfig {
     /// Identifier used in topics, metrics and the API (letters, digits, `-`, `_`).
     pub id: CameraId,
-    /// Source URL: `rtsp://`, `rtsps://`, `file:///` or `test://` (see `docs/config.md`).
+    /// Source URL: `rtsp://`, `rtsps://`, `onvif://`, `file:///` or `test://` (see
+    /// `docs/config.md`, `docs/cameras.md`).
     /// A relative `file://` path in the config file is resolved against its directory.
     pub url: String,
     /// Human-readable name. Default: the id.
@@ -66,7 +67,11 @@ pub struct CameraConfig {
     /// RTSP jitter buffer, milliseconds. Default 200.
     #[serde(default = "default_latency")]
     pub rtsp_latency_ms: u32,
-    /// RTSP user name (overrides one in the URL).
+    /// ONVIF cameras: the media profile to stream, by name (case-insensitive) or token.
+    /// Default: the device's first profile with video.
+    #[serde(default)]
+    pub onvif_profile: Option<String>,
+    /// RTSP (and ONVIF) user name (overrides one in the URL).
     #[serde(default)]
     pub username: Option<String>,
     /// Name of an environment variable holding the RTSP password.
@@ -139,6 +144,7 @@ impl CameraConfig {
             decoder: DecoderPreference::Auto,
             rtsp_transport: RtspTransport::Auto,
             rtsp_latency_ms: default_latency(),
+            onvif_profile: None,
             username: None,
             password_env: None,
             password_file: None,
@@ -211,6 +217,12 @@ impl CameraConfig {
                 ),
             ));
         }
+        if self.onvif_profile.is_some() && !self.url.starts_with("onvif://") {
+            errs.push(FieldError::new(
+                "onvif_profile",
+                "only for onvif:// cameras".to_string(),
+            ));
+        }
         if self.password_env.is_some() && self.password_file.is_some() {
             errs.push(FieldError::new(
                 "password_env",
@@ -242,11 +254,22 @@ mod tests {
         bad.analysis_fps = 0.0;
         bad.max_width = Some(4);
         bad.read_zone = Some([0.5, 0.0, 0.6, 1.0]);
+        bad.onvif_profile = Some("main".into());
         let fields: Vec<_> = bad.validate().into_iter().map(|e| e.field).collect();
         assert_eq!(
             fields,
-            vec!["url", "analysis_fps", "max_width", "read_zone"]
+            vec![
+                "url",
+                "analysis_fps",
+                "max_width",
+                "read_zone",
+                "onvif_profile"
+            ]
         );
+        let mut onvif = c.clone();
+        onvif.url = "onvif://10.0.0.7".into();
+        onvif.onvif_profile = Some("main".into());
+        assert!(onvif.validate().is_empty());
         let mut zoned = c.clone();
         zoned.read_zone = Some([0.0, 0.4, 1.0, 0.6]);
         assert!(zoned.validate().is_empty());

@@ -5,6 +5,7 @@
 //! - [`decoder`]: choosing the decoder element (NVIDIA, VA-API, software).
 //! - [`pipeline`]: building a camera's pipeline; the appsink callback maps the buffer and
 //!   offers the frame to the [`vigia_core::FrameHub`], nothing more.
+//! - [`onvif`]: resolving an `onvif://` camera to its RTSP stream at each start.
 //! - [`supervisor`]: the per-camera task: start, watch the bus, detect stalls, reconnect
 //!   with capped back-off, report status changes.
 //! - [`error`]: the crate's error type.
@@ -12,6 +13,7 @@
 pub mod config;
 pub mod decoder;
 pub mod error;
+pub mod onvif;
 pub mod pipeline;
 pub mod source;
 pub mod still;

@@ -262,14 +262,14 @@ fn rate_gate(
     });
 }
 
-/// Builds the pipeline for `cfg`, feeding frames to `sink`.
-pub fn build(cfg: &CameraConfig, sink: &Arc<FrameSink>) -> Result<CameraPipeline, IngestError> {
+/// Builds the pipeline for `cfg` reading `source` (the camera's, with an ONVIF device
+/// already resolved to its RTSP stream), feeding frames to `sink`.
+pub fn build(
+    cfg: &CameraConfig,
+    source: Source,
+    sink: &Arc<FrameSink>,
+) -> Result<CameraPipeline, IngestError> {
     let camera = &cfg.id;
-    let source = cfg.source().map_err(|message| IngestError::Url {
-        camera: camera.clone(),
-        url: crate::source::redact_url(&cfg.url),
-        message: message.to_string(),
-    })?;
     let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
     let convert = make(camera, "videoconvertscale")?;
     let mut caps = gst::Caps::builder("video/x-raw").field("format", "RGB");
@@ -323,24 +323,7 @@ pub fn build(cfg: &CameraConfig, sink: &Arc<FrameSink>) -> Result<CameraPipeline
             height,
             fps,
         } => {
-            let src = make(camera, "videotestsrc")?;
-            src.set_property("is-live", true);
-            src.set_property_from_str("pattern", &pattern);
-            let filter = gst::ElementFactory::make("capsfilter")
-                .property(
-                    "caps",
-                    gst::Caps::builder("video/x-raw")
-                        .field("width", width as i32)
-                        .field("height", height as i32)
-                        .field("framerate", gst::Fraction::new(fps as i32, 1))
-                        .build(),
-                )
-                .build()
-                .map_err(|e| pipe_err(camera, e))?;
-            pipeline
-                .add_many([&src, &filter])
-                .map_err(|e| pipe_err(camera, e))?;
-            gst::Element::link_many([&src, &filter, &convert]).map_err(|e| pipe_err(camera, e))?;
+            test_source(camera, &pipeline, &convert, &pattern, (width, height, fps))?;
             *decoder_name.lock().unwrap_or_else(|e| e.into_inner()) = Some("none".to_string());
         }
         Source::File { path } => {
@@ -376,11 +359,45 @@ pub fn build(cfg: &CameraConfig, sink: &Arc<FrameSink>) -> Result<CameraPipeline
             };
             src.connect_pad_added(move |el, pad| ctx.on_pad(el, pad));
         }
+        Source::Onvif { .. } => {
+            return Err(IngestError::Pipeline {
+                camera: camera.clone(),
+                message: "an ONVIF device must be resolved to its stream first".into(),
+            });
+        }
     }
     Ok(CameraPipeline {
         pipeline,
         decoder: decoder_name,
     })
+}
+
+/// GStreamer's `videotestsrc` at `(width, height, fps)`, linked to `convert`.
+fn test_source(
+    camera: &CameraId,
+    pipeline: &gst::Pipeline,
+    convert: &gst::Element,
+    pattern: &str,
+    (width, height, fps): (u32, u32, u32),
+) -> Result<(), IngestError> {
+    let src = make(camera, "videotestsrc")?;
+    src.set_property("is-live", true);
+    src.set_property_from_str("pattern", pattern);
+    let filter = gst::ElementFactory::make("capsfilter")
+        .property(
+            "caps",
+            gst::Caps::builder("video/x-raw")
+                .field("width", width as i32)
+                .field("height", height as i32)
+                .field("framerate", gst::Fraction::new(fps as i32, 1))
+                .build(),
+        )
+        .build()
+        .map_err(|e| pipe_err(camera, e))?;
+    pipeline
+        .add_many([&src, &filter])
+        .map_err(|e| pipe_err(camera, e))?;
+    gst::Element::link_many([&src, &filter, convert]).map_err(|e| pipe_err(camera, e))
 }
 
 /// `rtspsrc` for a camera: latency, transport, credentials (as properties, never in the

@@ -3,6 +3,9 @@
 //! - `rtsp://[user[:password]@]host[:port]/path` (also `rtsps://`): a network camera.
 //!   Credentials may also come from the camera's `username` / `password_env` /
 //!   `password_file`; they are passed to `rtspsrc` as properties and never logged.
+//! - `onvif://[user[:password]@]host[:port][/path]`: an ONVIF camera; its RTSP URI is asked
+//!   of the device (GetProfiles, GetStreamUri) each time the camera's pipeline starts, with
+//!   the same credentials as the stream (see `vigia_onvif`).
 //! - `file:///absolute/path.mp4`: a recorded file (MP4, MKV, MPEG-TS; H.264 or H.265).
 //! - `test://pattern?width=W&height=H&fps=F`: GStreamer's `videotestsrc` (`pattern` is one
 //!   of its pattern names, e.g. `ball`, `smpte`).
@@ -17,6 +20,13 @@ pub enum Source {
     Rtsp {
         /// The URL without user info.
         url: String,
+        user: Option<String>,
+        password: Option<String>,
+    },
+    /// An ONVIF device; resolved to [`Source::Rtsp`] when the pipeline starts.
+    Onvif {
+        /// `onvif://host[:port][/path]`, without user info.
+        device: String,
         user: Option<String>,
         password: Option<String>,
     },
@@ -38,10 +48,9 @@ impl Source {
     }
 
     fn parse_url(url: &str) -> Result<Self, String> {
-        if let Some(rest) = url
-            .strip_prefix("rtsp://")
-            .map(|r| ("rtsp://", r))
-            .or_else(|| url.strip_prefix("rtsps://").map(|r| ("rtsps://", r)))
+        if let Some(rest) = ["rtsp://", "rtsps://", "onvif://"]
+            .into_iter()
+            .find_map(|scheme| url.strip_prefix(scheme).map(|r| (scheme, r)))
         {
             let (scheme, rest) = rest;
             let (authority, path) = match rest.find('/') {
@@ -62,8 +71,17 @@ impl Source {
                     None => (Some(percent_decode(ui)), None),
                 },
             };
+            let url = format!("{scheme}{host}{path}");
+            if scheme == "onvif://" {
+                vigia_onvif::DeviceAddress::parse(&url).map_err(|e| e.to_string())?;
+                return Ok(Source::Onvif {
+                    device: url,
+                    user,
+                    password,
+                });
+            }
             return Ok(Source::Rtsp {
-                url: format!("{scheme}{host}{path}"),
+                url,
                 user,
                 password,
             });
@@ -104,7 +122,7 @@ impl Source {
                 fps,
             });
         }
-        Err("unsupported scheme: use rtsp://, rtsps://, file:/// or test://".to_string())
+        Err("unsupported scheme: use rtsp://, rtsps://, onvif://, file:/// or test://".to_string())
     }
 
     /// Whether frames come in real time from outside (a live camera).
@@ -207,6 +225,21 @@ mod tests {
             }
         ));
         assert!(Source::parse("rtsp:///nohost").is_err());
+    }
+
+    #[test]
+    fn onvif_devices_keep_credentials_apart() {
+        assert_eq!(
+            Source::parse("onvif://admin:p%40ss@10.0.0.7:8080").unwrap(),
+            Source::Onvif {
+                device: "onvif://10.0.0.7:8080".into(),
+                user: Some("admin".into()),
+                password: Some("p@ss".into()),
+            }
+        );
+        let e = Source::parse("onvif://admin:hunter2@10.0.0.7:99999").unwrap_err();
+        assert!(e.to_string().contains("bad port"), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]

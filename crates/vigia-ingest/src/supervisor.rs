@@ -199,7 +199,21 @@ async fn run_once(
         )
         .replaying(replay),
     );
-    let built = match pipeline::build(cfg, &sink) {
+    // An ONVIF camera is asked for its stream at every start (it may have rebooted).
+    let source = tokio::select! {
+        _ = shutdown.cancelled() => return Outcome::Shutdown,
+        s = crate::onvif::resolve_source(cfg) => s,
+    };
+    let source = match source {
+        Ok(s) => s,
+        Err(reason) => {
+            return Outcome::Failed {
+                reason,
+                label: "error",
+            };
+        }
+    };
+    let built = match pipeline::build(cfg, source, &sink) {
         Ok(p) => p,
         Err(e) => {
             return Outcome::Failed {

@@ -196,3 +196,105 @@ async fn test_source_and_scaling() {
     assert_eq!((f.width, f.height), (640, 360));
     h.stop().await;
 }
+
+/// An ONVIF camera: the testkit's device (answers recorded from real cameras, digests
+/// checked against its own clock, which is years behind ours) tells the RTSP URI of its
+/// profile; a real RTSP server serves it. When the camera "reboots" with a new stream
+/// URI, the reconnect asks again and follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onvif_camera_streams_its_profile_and_is_followed_across_a_reboot() {
+    use vigia_testkit::onvif::OnvifDevice;
+    let video = shared_or_skip!("data/video/car-detection.mp4");
+    let stream = |path: &str| SimStream {
+        path: path.into(),
+        file: video.clone(),
+        start_at: Default::default(),
+    };
+    let server = RtspCameraServer::start("127.0.0.1", 0, &[stream("h264main")]).unwrap();
+    let device = OnvifDevice::start("admin", "Medellin-2026!", &server.url("h264main"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("camera.pw");
+    std::fs::write(&secret, "Medellin-2026!\n").unwrap();
+    let mut cfg = camera("onvif-cam", &device.url());
+    cfg.username = Some("admin".into());
+    cfg.password_file = Some(secret.clone());
+    cfg.onvif_profile = Some("main".into());
+    let mut h = start(cfg);
+    let st = h
+        .wait_for(CameraState::Streaming, Duration::from_secs(30))
+        .await;
+    assert_eq!(st.decoder.as_deref(), Some("avdec_h264"));
+    let f = h.hub.take(Duration::from_secs(5)).expect("a frame");
+    assert_eq!((f.width, f.height), (768, 432));
+    assert_eq!(device.refused(), 0, "every call was authenticated");
+    assert!(device.calls("GetSystemDateAndTime") >= 1);
+    assert_eq!(device.calls("GetStreamUri"), 1);
+    // The media service is reached at the path the device reported
+    // (http://192.168.0.137:8080/onvif/services, unreachable) on the configured address.
+    assert_eq!(
+        device.path_of("GetProfiles").as_deref(),
+        Some("/onvif/services")
+    );
+    assert_eq!(
+        device.path_of("GetCapabilities").as_deref(),
+        Some("/onvif/device_service")
+    );
+
+    // The camera reboots: its stream goes away and comes back at another URI.
+    server.stop();
+    h.wait_for(CameraState::Reconnecting, Duration::from_secs(20))
+        .await;
+    let server = RtspCameraServer::start("127.0.0.1", 0, &[stream("after-reboot")]).unwrap();
+    device.set_stream_uri(&server.url("after-reboot"));
+    h.wait_for(CameraState::Streaming, Duration::from_secs(30))
+        .await;
+    assert!(device.calls("GetStreamUri") >= 2);
+    assert_eq!(device.refused(), 0);
+    h.stop().await;
+    drop(server);
+}
+
+/// Wrong credentials and a profile the device does not have: the camera says why in its
+/// status (no password in it) and keeps retrying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_onvif_camera_with_bad_credentials_or_profile_says_why() {
+    use vigia_testkit::onvif::OnvifDevice;
+    let device = OnvifDevice::start("admin", "right-one", "rtsp://127.0.0.1:9/none")
+        .await
+        .unwrap();
+    let url = device.url().replace("onvif://", "onvif://admin:hunter22@");
+    let mut h = start(camera("onvif-denied", &url));
+    let first = h
+        .wait_for(CameraState::Reconnecting, Duration::from_secs(20))
+        .await;
+    let reason = first.reason.clone().unwrap();
+    assert!(reason.contains("refused the credentials"), "{reason}");
+    assert!(!reason.contains("hunter22"), "password leaked: {reason}");
+    let second = h
+        .wait_for(CameraState::Reconnecting, Duration::from_secs(20))
+        .await;
+    assert!(second.attempts > first.attempts);
+    assert!(device.refused() >= 2);
+    h.stop().await;
+
+    let mut cfg = camera("onvif-noprofile", &device.url());
+    cfg.username = Some("admin".into());
+    cfg.password_file = None;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("pw");
+    std::fs::write(&secret, "right-one").unwrap();
+    cfg.password_file = Some(secret);
+    cfg.onvif_profile = Some("substream".into());
+    let mut h = start(cfg);
+    let st = h
+        .wait_for(CameraState::Reconnecting, Duration::from_secs(20))
+        .await;
+    let reason = st.reason.unwrap();
+    assert!(
+        reason.contains("no media profile named \"substream\" (the device has: main (token main))"),
+        "{reason}"
+    );
+    h.stop().await;
+}

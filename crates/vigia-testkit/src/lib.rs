@@ -8,6 +8,8 @@
 //! - [`http`]: a minimal HTTP GET for the node's endpoints.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
+//! - [`onvif`]: an ONVIF camera's device and media services and WS-Discovery, answering
+//!   with responses recorded from real cameras (`fixtures/onvif/`).
 //! - [`procfs`]: a process's CPU time, memory, threads and files, and the machine's load.
 //! - `pki` (feature `pki`): certificates for TLS tests.
 
@@ -16,6 +18,7 @@ pub mod fs;
 pub mod http;
 pub mod mosquitto;
 pub mod mqtt;
+pub mod onvif;
 pub mod paths;
 #[cfg(feature = "pki")]
 pub mod pki;
