@@ -117,6 +117,14 @@ async fn metrics(State(s): State<HttpState>) -> impl IntoResponse {
         s.metrics.snapshot_bytes.set(st.bytes() as i64);
     }
     s.metrics.outbox_bytes.set(s.outbox.bytes() as i64);
+    // The outbox counts what its age limit removed; the counter follows it.
+    let expired = s.outbox.expired_bytes();
+    let counted = s.metrics.outbox_acked_expired_bytes.get();
+    if expired > counted {
+        s.metrics
+            .outbox_acked_expired_bytes
+            .inc_by(expired - counted);
+    }
     (
         [(
             header::CONTENT_TYPE,

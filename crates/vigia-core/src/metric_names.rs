@@ -19,6 +19,7 @@ pub const OUTBOX_BYTES: &str = "vigia_outbox_bytes";
 pub const OUTBOX_APPEND_SECONDS: &str = "vigia_outbox_append_seconds";
 pub const OUTBOX_FULL: &str = "vigia_outbox_full";
 pub const OUTBOX_CORRUPT_REGIONS: &str = "vigia_outbox_corrupt_regions_total";
+pub const OUTBOX_ACKED_EXPIRED_BYTES: &str = "vigia_outbox_acked_expired_bytes_total";
 pub const MQTT_CONNECTED: &str = "vigia_mqtt_connected";
 pub const MQTT_CONNECTION_ERRORS: &str = "vigia_mqtt_connection_errors_total";
 pub const PLATE_READS: &str = "vigia_plate_reads_total";

@@ -42,6 +42,12 @@ pub struct OutboxConfig {
     /// it appends are refused ([`crate::OutboxError::NoSpace`], back-pressure) until space
     /// returns. Default 32 MiB.
     pub min_free_bytes: u64,
+    /// Acknowledged events are kept on disk at most about this long (privacy: they carry
+    /// plate numbers): a segment whose first record is older is closed, and deleted (or cut
+    /// back to its header when it is the active one) once every record in it is
+    /// acknowledged. Checked every second. `0` keeps them until their segment fills.
+    /// Default 600 s.
+    pub acked_max_age_secs: u64,
 }
 
 impl Default for OutboxConfig {
@@ -53,6 +59,7 @@ impl Default for OutboxConfig {
             fsync: FsyncPolicy::Always,
             fsync_interval_ms: 50,
             min_free_bytes: 32 * 1024 * 1024,
+            acked_max_age_secs: 600,
         }
     }
 }

@@ -36,6 +36,8 @@ const LEDGER_COMPACT_ENTRIES: usize = 64 * 1024;
 /// never reused, even when the record that carried it was lost with the page cache while
 /// a stale ack for it survived (which would otherwise acknowledge a new record).
 const SEQ_BLOCK: u64 = 4096;
+/// How often the background thread looks for acknowledged records past their age.
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
 
 /// One unacknowledged record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +118,12 @@ struct Inner {
     /// The active segment cannot take more records (a write that could not be undone, or
     /// a failed fsync): the next append starts a new segment first.
     poisoned: bool,
+    /// When the active segment got its first record (none while it holds none).
+    active_since: Option<Instant>,
+    /// `acked_max_age_secs`; `None` for no limit.
+    acked_max_age: Option<Duration>,
+    /// Bytes of acknowledged records removed because of their age.
+    expired_bytes: u64,
     free: FreeSpace,
     _lock: File,
 }
@@ -487,6 +495,10 @@ impl Outbox {
             ledger_torn: false,
             total_bytes,
             poisoned: false,
+            active_since: None,
+            acked_max_age: (cfg.acked_max_age_secs > 0)
+                .then(|| Duration::from_secs(cfg.acked_max_age_secs)),
+            expired_bytes: 0,
             free: FreeSpace {
                 min: cfg.min_free_bytes,
                 known: 0,
@@ -510,10 +522,15 @@ impl Outbox {
             inner: Mutex::new(inner),
             appended,
         });
-        let flusher = (cfg.fsync == FsyncPolicy::Interval).then(|| {
+        let group_commit = cfg.fsync == FsyncPolicy::Interval;
+        let flusher = (group_commit || cfg.acked_max_age_secs > 0).then(|| {
             let (stop_tx, stop_rx) = mpsc::channel::<()>();
             let weak = Arc::downgrade(&shared);
-            let interval = Duration::from_millis(cfg.fsync_interval_ms.max(1));
+            let interval = if group_commit {
+                Duration::from_millis(cfg.fsync_interval_ms.max(1)).min(HOUSEKEEPING)
+            } else {
+                HOUSEKEEPING
+            };
             let handle = std::thread::Builder::new()
                 .name("outbox-flush".into())
                 .spawn(move || flusher_loop(&weak, &stop_rx, interval))
@@ -580,6 +597,18 @@ impl Outbox {
         self.shared.max_bytes
     }
 
+    /// Bytes of acknowledged records removed so far because they were older than
+    /// `acked_max_age_secs`.
+    pub fn expired_bytes(&self) -> u64 {
+        self.lock().expired_bytes
+    }
+
+    /// Applies the age limit on acknowledged records now (the background thread does it
+    /// every second). Returns whether a segment was cut back or closed.
+    pub fn expire_acked(&self) -> Result<bool, OutboxError> {
+        self.changing(|inner| inner.expire_acked())
+    }
+
     /// A receiver that changes whenever a record is appended (value: its seq).
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.shared.appended.subscribe()
@@ -617,18 +646,46 @@ fn flusher_loop(weak: &Weak<Shared>, stop: &mpsc::Receiver<()>, interval: Durati
         }
         let Some(shared) = weak.upgrade() else { return };
         let mut inner = shared.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if inner.dirty
+        if inner.fsync == FsyncPolicy::Interval
+            && inner.dirty
             && !inner.poisoned
+            && inner.last_sync.elapsed() >= inner.fsync_interval
             && let Err(e) = inner.sync()
         {
             tracing::error!(error = %e, "outbox group commit failed");
         }
+        if let Err(e) = inner.expire_acked() {
+            tracing::warn!(error = %e, "outbox: could not close an aged segment; will retry");
+        }
+        shared.bytes.store(inner.total_bytes, Ordering::Relaxed);
     }
 }
 
 impl Inner {
     fn active_path(&self) -> PathBuf {
         seg_path(&self.dir, self.active_id)
+    }
+
+    /// The age limit on acknowledged records: once the active segment's first record is
+    /// older than `acked_max_age`, the segment is cut back to its header when every record
+    /// in it is acknowledged, or closed (a new active segment started) so that it is
+    /// deleted when its last record is. Returns whether it did either.
+    fn expire_acked(&mut self) -> Result<bool, OutboxError> {
+        let (Some(max), Some(since)) = (self.acked_max_age, self.active_since) else {
+            return Ok(false);
+        };
+        if since.elapsed() < max {
+            return Ok(false);
+        }
+        let bytes = self.active_len - SEGMENT_MAGIC.len() as u64;
+        if self.recycle_active() {
+            self.expired_bytes += bytes;
+            tracing::debug!(bytes, "outbox: acknowledged records past their age removed");
+            return Ok(true);
+        }
+        // Records still wait for the broker: close the segment; it goes with its last ack.
+        self.roll()?;
+        Ok(true)
     }
 
     /// An fsync error is fatal for the segment: its pages may already be marked clean, so
@@ -663,6 +720,7 @@ impl Inner {
         };
         let old = self.active_id;
         self.poisoned = false;
+        self.active_since = None;
         self.active = file;
         self.active_id = id;
         self.active_len = SEGMENT_MAGIC.len() as u64;
@@ -719,6 +777,7 @@ impl Inner {
         }
         self.total_bytes = self.total_bytes.saturating_sub(self.active_len - header);
         self.active_len = header;
+        self.active_since = None;
         self.readers.remove(&self.active_id);
         if let Some(seg) = self.segments.get_mut(&self.active_id) {
             seg.bytes = header;
@@ -796,6 +855,7 @@ impl Inner {
             seg.bytes = self.active_len;
             seg.live += 1;
         }
+        self.active_since.get_or_insert_with(Instant::now);
         self.index.insert(
             seq,
             Loc {
@@ -1054,6 +1114,87 @@ mod tests {
         assert_eq!(count(), 1, "only the active segment remains");
         assert_eq!(ob.pending(), 0);
         assert!(ob.bytes() < 4096);
+    }
+
+    /// Every byte of the files in `dir`, to look for a record's content.
+    fn disk_contents(dir: &Path) -> Vec<u8> {
+        let mut all = Vec::new();
+        for e in fs::read_dir(dir).unwrap() {
+            all.extend(fs::read(e.unwrap().path()).unwrap());
+        }
+        all
+    }
+
+    #[test]
+    fn acknowledged_records_leave_the_disk_after_their_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = OutboxConfig {
+            acked_max_age_secs: 1,
+            ..cfg()
+        };
+        let (ob, _) = Outbox::open(dir.path(), &c).unwrap();
+        let marker = b"PLATE-ABC123-payload";
+        let a = ob.append(marker).unwrap();
+        let b = ob.append(marker).unwrap();
+        ob.ack(a).unwrap();
+        ob.ack(b).unwrap();
+        let found = |hay: &[u8]| hay.windows(marker.len()).any(|w| w == marker);
+        assert!(found(&disk_contents(dir.path())), "still there, young");
+        // The background thread removes them within about a second of their age.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while found(&disk_contents(dir.path())) {
+            assert!(
+                Instant::now() < deadline,
+                "acknowledged records still on disk"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(ob.expired_bytes() >= 2 * marker.len() as u64);
+        assert_eq!(ob.bytes(), SEGMENT_MAGIC.len() as u64);
+        // New records go on normally after the cut.
+        let c2 = ob.append(b"next").unwrap();
+        assert_eq!(seqs(&ob.read_after(None, 10).unwrap()), vec![c2]);
+    }
+
+    #[test]
+    fn an_aged_segment_with_pending_records_is_closed_and_goes_with_its_last_ack() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = OutboxConfig {
+            acked_max_age_secs: 1,
+            ..cfg()
+        };
+        let (ob, _) = Outbox::open(dir.path(), &c).unwrap();
+        let acked = ob.append(b"acked-one").unwrap();
+        let waiting = ob.append(b"still-waiting").unwrap();
+        ob.ack(acked).unwrap();
+        std::thread::sleep(Duration::from_millis(1100));
+        ob.expire_acked().unwrap();
+        // The pending record is still delivered; nothing accepted is lost.
+        assert_eq!(seqs(&ob.read_after(None, 10).unwrap()), vec![waiting]);
+        let later = ob.append(b"later").unwrap();
+        ob.ack(waiting).unwrap();
+        let all = disk_contents(dir.path());
+        assert!(
+            !all.windows(9).any(|w| w == b"acked-one"),
+            "old segment deleted"
+        );
+        assert_eq!(seqs(&ob.read_after(None, 10).unwrap()), vec![later]);
+
+        // No limit: nothing is removed by age.
+        let dir = tempfile::tempdir().unwrap();
+        let c = OutboxConfig {
+            acked_max_age_secs: 0,
+            ..cfg()
+        };
+        let (ob, _) = Outbox::open(dir.path(), &c).unwrap();
+        let s = ob.append(b"kept-acked").unwrap();
+        ob.ack(s).unwrap();
+        assert!(!ob.expire_acked().unwrap());
+        assert!(
+            disk_contents(dir.path())
+                .windows(10)
+                .any(|w| w == b"kept-acked")
+        );
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Metrics {
     pub outbox_full: IntGauge,
     /// Torn or corrupt outbox regions found (and skipped) when the outbox was opened.
     pub outbox_corrupt_regions: IntCounter,
+    /// Bytes of acknowledged outbox records removed for their age (`acked_max_age_secs`).
+    pub outbox_acked_expired_bytes: IntCounter,
     /// 1 while connected to the MQTT broker.
     pub mqtt_connected: IntGauge,
     /// MQTT connection attempts that failed or connections that broke.
@@ -266,6 +268,10 @@ impl Metrics {
             outbox_corrupt_regions: counter(
                 n::OUTBOX_CORRUPT_REGIONS,
                 "Torn or corrupt outbox regions skipped when the outbox was opened",
+            ),
+            outbox_acked_expired_bytes: counter(
+                n::OUTBOX_ACKED_EXPIRED_BYTES,
+                "Bytes of acknowledged outbox records removed for their age",
             ),
             mqtt_connected: gauge(n::MQTT_CONNECTED, "1 while connected to the MQTT broker"),
             mqtt_connection_errors: counter(
