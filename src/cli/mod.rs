@@ -2,6 +2,7 @@
 
 pub mod check_config;
 pub mod discover;
+pub mod doctor;
 pub mod draw_rules;
 pub mod eval;
 pub mod loadgen;
@@ -49,6 +50,10 @@ enum Command {
     /// Find ONVIF cameras (WS-Discovery) and list their profiles and stream URIs, with a
     /// `[[cameras]]` entry for each.
     Discover(discover::Args),
+    /// Check what this node needs (config, GStreamer and decoders, ONNX Runtime and its
+    /// providers, models and checksums, broker, disk, optionally cameras); exit 1 on a
+    /// failure.
+    Doctor(doctor::Args),
 }
 
 impl Cli {
@@ -63,6 +68,7 @@ impl Cli {
             Command::Tail(a) => tail::run(a),
             Command::DrawRules(a) => draw_rules::run(&a),
             Command::Discover(a) => discover::run(&a),
+            Command::Doctor(a) => doctor::run(&a),
         }
     }
 }

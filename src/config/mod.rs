@@ -177,6 +177,21 @@ fn host_name() -> String {
 impl Config {
     /// Loads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let (cfg, errors) = Self::load_lenient(path)?;
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigErrors {
+                file: path.to_path_buf(),
+                errors,
+            })
+        }
+    }
+
+    /// Loads a config file keeping what parsed (defaults for the rest) with its problems:
+    /// for `vigia doctor`, which checks the parts of a broken file that are there.
+    /// `Err` only when the file cannot be read or is not TOML.
+    pub fn load_lenient(path: &Path) -> Result<(Self, Vec<ConfigError>), ConfigErrors> {
         let fail = |errors: Vec<ConfigError>| ConfigErrors {
             file: path.to_path_buf(),
             errors,
@@ -198,11 +213,25 @@ impl Config {
             })
             .unwrap_or_else(|| PathBuf::from("."));
         let base = base.canonicalize().unwrap_or(base);
-        Self::parse(&text, &base, path).map_err(fail)
+        Self::parse_lenient(&text, &base, path).map_err(fail)
     }
 
     /// Parses config text; relative paths resolve against `base`.
     pub fn parse(text: &str, base: &Path, source: &Path) -> Result<Self, Vec<ConfigError>> {
+        let (cfg, errors) = Self::parse_lenient(text, base, source)?;
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Parses config text into what parsed and every problem; `Err` when it is not TOML.
+    fn parse_lenient(
+        text: &str,
+        base: &Path,
+        source: &Path,
+    ) -> Result<(Self, Vec<ConfigError>), Vec<ConfigError>> {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
             vec![ConfigError::new(
                 ".",
@@ -276,11 +305,7 @@ impl Config {
         cfg.resolve_paths(base);
         cfg.check(&mut c, &positions);
         cfg.check_rules(&mut c, &rule_positions);
-        if c.errors.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(c.errors)
-        }
+        Ok((cfg, c.errors))
     }
 
     /// Every default (what an empty file gives), before path resolution and checks.

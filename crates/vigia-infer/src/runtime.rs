@@ -86,6 +86,33 @@ pub fn environment(library: Option<&Path>) -> Result<Environment, InferError> {
     Ok(env)
 }
 
+/// ONNX Runtime's build information (version, commit), once the library is loaded.
+pub fn build_info() -> Option<String> {
+    loaded_library().map(|_| ort::info().to_string())
+}
+
+/// The execution providers this build of vigia can ask for, and whether the loaded ONNX
+/// Runtime library has each (CPU always; CUDA, TensorRT, OpenVINO with their cargo
+/// features).
+pub fn providers() -> Vec<(&'static str, bool)> {
+    use ort::ep::ExecutionProvider as _;
+    #[allow(unused_mut)]
+    let mut out = vec![("cpu", ort::ep::CPU::is_available().unwrap_or(false))];
+    #[cfg(feature = "cuda")]
+    out.push(("cuda", ort::ep::CUDA::is_available().unwrap_or(false)));
+    #[cfg(feature = "tensorrt")]
+    out.push((
+        "tensorrt",
+        ort::ep::TensorRT::is_available().unwrap_or(false),
+    ));
+    #[cfg(feature = "openvino")]
+    out.push((
+        "openvino",
+        ort::ep::OpenVINO::is_available().unwrap_or(false),
+    ));
+    out
+}
+
 /// The library the environment was loaded from, once loaded.
 pub fn loaded_library() -> Option<PathBuf> {
     ENV.lock()

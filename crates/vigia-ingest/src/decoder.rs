@@ -62,6 +62,50 @@ pub fn candidates(codec: Codec, pref: DecoderPreference) -> Vec<&'static str> {
     }
 }
 
+/// What this machine's GStreamer offers vigia (for `vigia doctor`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GstReport {
+    pub version: String,
+    /// Elements every camera needs that are missing, with the package that brings them.
+    pub missing: Vec<(String, String)>,
+    /// Per codec (`H264`, `H265`): each decoder vigia may use and whether it is here.
+    pub decoders: Vec<(String, Vec<(String, bool)>)>,
+}
+
+/// Probes the element factories (after [`crate::init`]).
+pub fn report() -> GstReport {
+    const REQUIRED: &[&str] = &[
+        "rtspsrc",
+        "rtph264depay",
+        "rtph265depay",
+        "h264parse",
+        "h265parse",
+        "parsebin",
+        "videoconvertscale",
+        "appsink",
+        "videotestsrc",
+    ];
+    let here = |name: &str| gst::ElementFactory::find(name).is_some();
+    GstReport {
+        version: gst::version_string().to_string(),
+        missing: REQUIRED
+            .iter()
+            .filter(|n| !here(n))
+            .map(|n| (n.to_string(), crate::pipeline::hint_for(n).to_string()))
+            .collect(),
+        decoders: [Codec::H264, Codec::H265]
+            .into_iter()
+            .map(|c| {
+                let list = candidates(c, DecoderPreference::Auto)
+                    .into_iter()
+                    .map(|d| (d.to_string(), here(d)))
+                    .collect();
+                (format!("{c:?}"), list)
+            })
+            .collect(),
+    }
+}
+
 /// Creates the first available decoder; `Err` lists what was tried.
 pub(crate) fn make(codec: Codec, pref: DecoderPreference) -> Result<gst::Element, String> {
     let tried = candidates(codec, pref);

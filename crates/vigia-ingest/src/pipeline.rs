@@ -212,7 +212,7 @@ fn make(camera: &CameraId, factory: &str) -> Result<gst::Element, IngestError> {
         })
 }
 
-fn hint_for(factory: &str) -> &'static str {
+pub(crate) fn hint_for(factory: &str) -> &'static str {
     match factory {
         "rtspsrc" | "rtph264depay" | "rtph265depay" => {
             "install gstreamer1.0-plugins-good (the README's set-up does)"

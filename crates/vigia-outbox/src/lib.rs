@@ -21,4 +21,4 @@ pub mod log;
 
 pub use config::{FsyncPolicy, OutboxConfig};
 pub use error::OutboxError;
-pub use log::{CorruptRegion, OpenReport, Outbox, Record};
+pub use log::{CorruptRegion, OpenReport, Outbox, Record, free_bytes};

@@ -165,6 +165,12 @@ struct FreeSpace {
 
 const FREE_RECHECK: Duration = Duration::from_millis(250);
 
+/// Bytes available to vigia on the filesystem holding `dir` (`statvfs`).
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    let st = rustix::fs::statvfs(dir)?;
+    Ok(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
 impl FreeSpace {
     /// Refuses a write of `need` bytes that would leave less than `min` free.
     fn reserve(&mut self, dir: &Path, need: u64) -> Result<(), OutboxError> {
