@@ -2,7 +2,8 @@
 # vigia set-up for Debian 12 (bookworm). Idempotent: quick when everything is in place.
 #
 # Makes sure of:
-#   1. the Debian packages (GStreamer 1.22 + plugins, gst-rtsp-server, mosquitto, build tools);
+#   1. the Debian packages (GStreamer 1.22 + plugins, gst-rtsp-server, mosquitto, etcd, build
+#      tools with protoc for the etcd client);
 #   2. the ONNX Runtime 1.31.1 shared library, extracted from the onnxruntime wheel on PyPI
 #      into .vigia/onnxruntime/ and checked by sha256 (ort loads it at run time);
 #   3. the default models (models/fetch.py: ../shared/models, PyPI, or upstream, by sha256).
@@ -23,6 +24,7 @@ PACKAGES=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   mosquitto mosquitto-clients
   fonts-dejavu-extra
+  protobuf-compiler etcd-server
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

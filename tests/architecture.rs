@@ -10,6 +10,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("vigia-core", 0),
     ("vigia-telemetry", 1),
     ("vigia-onvif", 1),
+    ("vigia-fleet", 1),
     ("vigia-ingest", 2),
     ("vigia-infer", 2),
     ("vigia-track", 2),

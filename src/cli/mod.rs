@@ -5,6 +5,7 @@ pub mod discover;
 pub mod doctor;
 pub mod draw_rules;
 pub mod eval;
+pub mod fleet;
 pub mod loadgen;
 pub mod read;
 pub mod run;
@@ -54,6 +55,8 @@ enum Command {
     /// providers, models and checksums, broker, disk, optionally cameras); exit 1 on a
     /// failure.
     Doctor(doctor::Args),
+    /// The fleet's camera list in etcd: `apply FILE`, `status FILE`.
+    Fleet(fleet::Args),
 }
 
 impl Cli {
@@ -69,6 +72,7 @@ impl Cli {
             Command::DrawRules(a) => draw_rules::run(&a),
             Command::Discover(a) => discover::run(&a),
             Command::Doctor(a) => doctor::run(&a),
+            Command::Fleet(a) => fleet::run(&a),
         }
     }
 }

@@ -45,6 +45,9 @@ impl Config {
         c.fields("snapshots", self.snapshots.validate());
         let ids: Vec<CameraId> = self.cameras.iter().map(|c| c.id.clone()).collect();
         c.fields("alarms", self.alarms.validate(&ids));
+        if let Some(f) = &self.fleet {
+            c.fields("fleet", f.validate());
+        }
         c.fields("outbox", self.outbox.validate());
         self.check_mqtt(c);
         self.check_simulator(c);

@@ -56,6 +56,8 @@ pub struct Config {
     pub cameras: Vec<CameraConfig>,
     /// `[alarms]`: panic buttons and community alarms (docs/alarms.md).
     pub alarms: AlarmsConfig,
+    /// `[fleet]`: cameras from etcd, shared with other nodes (docs/deploy.md).
+    pub fleet: Option<vigia_fleet::FleetConfig>,
     /// How often `vigia run` looks for changes to this file, seconds (its cameras and
     /// rules reload live; SIGHUP reloads at once). 0: only on SIGHUP or the API. Default 5.
     pub reload_watch_secs: u64,
@@ -108,6 +110,7 @@ const SECTIONS: &[&str] = &[
     "simulator",
     "cameras",
     "alarms",
+    "fleet",
     "reload_watch_secs",
 ];
 
@@ -280,6 +283,7 @@ impl Config {
                 "mqtt" => cfg.mqtt = c.take("mqtt", value).unwrap_or_default(),
                 "simulator" => cfg.simulator = c.take("simulator", value),
                 "alarms" => cfg.alarms = c.take("alarms", value).unwrap_or_default(),
+                "fleet" => cfg.fleet = c.take("fleet", value),
                 "reload_watch_secs" => {
                     cfg.reload_watch_secs = c.take("reload_watch_secs", value).unwrap_or(5)
                 }
@@ -327,6 +331,7 @@ impl Config {
             simulator: None,
             cameras: Vec::new(),
             alarms: AlarmsConfig::default(),
+            fleet: None,
             reload_watch_secs: 5,
             source: source.to_path_buf(),
         }

@@ -58,8 +58,18 @@ pub(super) fn launch(
     let watch = (cfg.reload_watch_secs > 0).then(|| Duration::from_secs(cfg.reload_watch_secs));
     let (reload, task) = Reloader::new(cfg.clone(), cameras.clone(), metrics.clone()).spawn(watch);
     let task = sup.spawn("config reload", task);
+    // A fleet node also takes cameras from etcd (docs/deploy.md).
+    let fleet_stop = Shutdown::new();
+    let fleet = cfg.fleet.clone().map(|f| {
+        let node = super::fleet::FleetNode::new(f, cfg, cameras.clone(), metrics.clone());
+        sup.spawn("fleet", node.run(fleet_stop.clone()))
+    });
     let stop = Stop::Async(Box::pin(async move {
         task.abort().await;
+        if let Some(fleet) = fleet {
+            fleet_stop.cancel();
+            fleet.join().await;
+        }
         cameras.lock().await.stop_all().await;
     }));
     (running, reload, stop)
@@ -92,6 +102,11 @@ impl Cameras {
             }),
             running: HashMap::new(),
         }
+    }
+
+    /// The cameras as the API sees them.
+    pub fn views(&self) -> Arc<CameraViews> {
+        self.views.clone()
     }
 
     /// How many cameras run.

@@ -101,6 +101,7 @@ async fn readyz(State(s): State<HttpState>) -> impl IntoResponse {
         "cameras_streaming": streaming,
         "cameras_enabled": enabled,
         "mqtt_connected": s.metrics.mqtt_connected.get() == 1,
+        "fleet": s.cameras.fleet(),
         "outbox_pending": s.outbox.pending(),
     });
     let code = if ready {

@@ -28,6 +28,7 @@
 pub mod alarms;
 pub mod cameras;
 pub mod delivery;
+pub mod fleet;
 pub mod guard;
 pub mod http;
 pub mod inference;

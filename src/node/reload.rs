@@ -101,6 +101,7 @@ pub fn plan(running: &Config, new: &Config) -> Plan {
         differs("mqtt", running.mqtt == new.mqtt),
         differs("simulator", running.simulator == new.simulator),
         differs("alarms", running.alarms == new.alarms),
+        differs("fleet", running.fleet == new.fleet),
         differs(
             "reload_watch_secs",
             running.reload_watch_secs == new.reload_watch_secs,

@@ -51,7 +51,8 @@ pub async fn load_models(
 ) -> Result<Models> {
     let inf = cfg.inference.clone();
     let lpr_cfg = cfg.lpr.clone();
-    let any_lpr = cfg.cameras.iter().any(|c| c.enabled && c.lpr);
+    let any_lpr = cfg.cameras.iter().any(|c| c.enabled && c.lpr)
+        || cfg.fleet.as_ref().is_some_and(|f| f.plate_reader);
     let gate_specs: Vec<_> = rules
         .iter()
         .flat_map(|(cam, rs)| {

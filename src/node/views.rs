@@ -92,6 +92,19 @@ pub struct CameraViews {
     views: RwLock<BTreeMap<CameraId, CameraView>>,
     counters: RwLock<BTreeMap<CameraId, Arc<Counters>>>,
     clock: Arc<dyn Clock>,
+    /// A fleet node's standing (`None` for a standalone node).
+    fleet: RwLock<Option<FleetView>>,
+}
+
+/// How a fleet node stands with etcd (shown in `/readyz` and `/api/v1/status`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FleetView {
+    /// etcd answered the last look.
+    pub connected: bool,
+    /// What that means for the cameras, in words.
+    pub state: String,
+    /// Cameras this node holds from the fleet.
+    pub cameras: Vec<String>,
 }
 
 impl CameraViews {
@@ -100,6 +113,7 @@ impl CameraViews {
             views: RwLock::default(),
             counters: RwLock::default(),
             clock,
+            fleet: RwLock::default(),
         };
         for cam in cameras {
             views.add(cam);
@@ -140,6 +154,16 @@ impl CameraViews {
     }
 
     /// (enabled cameras, of which streaming).
+    /// Records the fleet standing.
+    pub fn set_fleet(&self, f: FleetView) {
+        *self.fleet.write().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    }
+
+    /// The fleet standing, for a fleet node.
+    pub fn fleet(&self) -> Option<FleetView> {
+        self.fleet.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn streaming(&self) -> (usize, usize) {
         let views = self.views.read().unwrap_or_else(|e| e.into_inner());
         let enabled = views.values().filter(|v| v.enabled);

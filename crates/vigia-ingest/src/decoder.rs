@@ -91,7 +91,7 @@ pub fn report() -> GstReport {
         missing: REQUIRED
             .iter()
             .filter(|n| !here(n))
-            .map(|n| (n.to_string(), crate::pipeline::hint_for(n).to_string()))
+            .map(|n| (n.to_string(), hint_for(n).to_string()))
             .collect(),
         decoders: [Codec::H264, Codec::H265]
             .into_iter()
@@ -120,6 +120,20 @@ pub(crate) fn make(codec: Codec, pref: DecoderPreference) -> Result<gst::Element
         "no {codec:?} decoder available (tried {}); the software decoders come with gstreamer1.0-libav, hardware ones need the NVIDIA or VA driver",
         tried.join(", ")
     ))
+}
+
+/// Which package brings a GStreamer element (for error messages).
+pub(crate) fn hint_for(factory: &str) -> &'static str {
+    match factory {
+        "rtspsrc" | "rtph264depay" | "rtph265depay" => {
+            "install gstreamer1.0-plugins-good (the README's set-up does)"
+        }
+        "h264parse" | "h265parse" => "install gstreamer1.0-plugins-bad (the README's set-up does)",
+        "parsebin" | "videoconvertscale" | "videotestsrc" | "appsink" => {
+            "install gstreamer1.0-plugins-base (the README's set-up does)"
+        }
+        _ => "check the GStreamer plugins (the README's set-up installs them)",
+    }
 }
 
 #[cfg(test)]

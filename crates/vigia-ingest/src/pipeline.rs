@@ -208,21 +208,8 @@ fn make(camera: &CameraId, factory: &str) -> Result<gst::Element, IngestError> {
         .map_err(|_| IngestError::MissingElement {
             camera: camera.clone(),
             element: factory.to_string(),
-            hint: hint_for(factory).to_string(),
+            hint: crate::decoder::hint_for(factory).to_string(),
         })
-}
-
-pub(crate) fn hint_for(factory: &str) -> &'static str {
-    match factory {
-        "rtspsrc" | "rtph264depay" | "rtph265depay" => {
-            "install gstreamer1.0-plugins-good (the README's set-up does)"
-        }
-        "h264parse" | "h265parse" => "install gstreamer1.0-plugins-bad (the README's set-up does)",
-        "parsebin" | "videoconvertscale" | "videotestsrc" | "appsink" => {
-            "install gstreamer1.0-plugins-base (the README's set-up does)"
-        }
-        _ => "check the GStreamer plugins (the README's set-up installs them)",
-    }
 }
 
 /// Passes at most one buffer per `interval` of stream time; resets when time jumps back
@@ -284,7 +271,7 @@ pub fn build(
         .map_err(|_| IngestError::MissingElement {
             camera: camera.clone(),
             element: "capsfilter".into(),
-            hint: hint_for("capsfilter").into(),
+            hint: crate::decoder::hint_for("capsfilter").into(),
         })?;
     let appsink = gst_app::AppSink::builder()
         .name("frames")
@@ -504,11 +491,12 @@ impl DynLink {
         let mut chain = Vec::new();
         if self.rtp {
             for f in [codec.depayloader(), codec.parser()] {
-                chain.push(
-                    gst::ElementFactory::make(f).build().map_err(|_| {
-                        format!("GStreamer element {f} is missing; {}", hint_for(f))
-                    })?,
-                );
+                chain.push(gst::ElementFactory::make(f).build().map_err(|_| {
+                    format!(
+                        "GStreamer element {f} is missing; {}",
+                        crate::decoder::hint_for(f)
+                    )
+                })?);
             }
         }
         let dec = decoder::make(codec, self.pref)?;

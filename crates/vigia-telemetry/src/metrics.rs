@@ -52,6 +52,11 @@ pub struct Metrics {
     pub outbox_corrupt_regions: IntCounter,
     /// Bytes of acknowledged outbox records removed for their age (`acked_max_age_secs`).
     pub outbox_acked_expired_bytes: IntCounter,
+    /// Fleet nodes: 1 while etcd answers (0 when cut off or without quorum; the node then
+    /// keeps the cameras it holds).
+    pub fleet_connected: IntGauge,
+    /// Fleet nodes: cameras this node holds from the fleet.
+    pub fleet_cameras: IntGauge,
     /// 1 while connected to the MQTT broker.
     pub mqtt_connected: IntGauge,
     /// MQTT connection attempts that failed or connections that broke.
@@ -273,6 +278,8 @@ impl Metrics {
                 n::OUTBOX_ACKED_EXPIRED_BYTES,
                 "Bytes of acknowledged outbox records removed for their age",
             ),
+            fleet_connected: gauge(n::FLEET_CONNECTED, "1 while the fleet's etcd answers"),
+            fleet_cameras: gauge(n::FLEET_CAMERAS, "Cameras this node holds from the fleet"),
             mqtt_connected: gauge(n::MQTT_CONNECTED, "1 while connected to the MQTT broker"),
             mqtt_connection_errors: counter(
                 n::MQTT_CONNECTION_ERRORS,

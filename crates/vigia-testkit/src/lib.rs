@@ -4,6 +4,7 @@
 //! - [`paths`]: the project root and the shared real data (tests skip with a message when
 //!   it is absent).
 //! - [`chaos`]: a TCP proxy that breaks connections at random points.
+//! - [`etcd`]: a real etcd cluster of N members that can be killed and restarted.
 //! - [`fs`]: a small real filesystem (tmpfs) for real ENOSPC.
 //! - [`http`]: a minimal HTTP GET for the node's endpoints.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
@@ -14,6 +15,7 @@
 //! - `pki` (feature `pki`): certificates for TLS tests.
 
 pub mod chaos;
+pub mod etcd;
 pub mod fs;
 pub mod http;
 pub mod mosquitto;

@@ -1,0 +1,315 @@
+//! The etcd side of the fleet: the node's lease and registration, one consistent read of
+//! nodes, cameras and owners, and the per-camera ownership keys.
+//!
+//! Keys under the fleet's prefix `<p>`:
+//!
+//! | key | value | lease |
+//! |---|---|---|
+//! | `<p>/nodes/<node>` | JSON `{"node", "http"}` | the node's |
+//! | `<p>/cameras/<camera>` | JSON of the camera's `[[cameras]]` entry and its `[[rules]]` | none (`vigia fleet apply`) |
+//! | `<p>/owners/<camera>` | the node analysing it | the owner's |
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
+    PutOptions, Txn, TxnOp,
+};
+
+/// Why an etcd operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FleetError {
+    /// The cluster answers but cannot decide (no leader: quorum lost). Nobody can take a
+    /// camera over, so a node keeps what it holds.
+    #[error("etcd has lost its quorum: {0}")]
+    NoQuorum(String),
+    /// This node's lease is gone (it was cut off longer than the lease): its cameras may
+    /// already be someone else's.
+    #[error("this node's etcd lease expired")]
+    LeaseLost,
+    #[error("etcd: {0}")]
+    Etcd(String),
+}
+
+impl From<etcd_client::Error> for FleetError {
+    fn from(e: etcd_client::Error) -> Self {
+        let text = e.to_string();
+        let lower = text.to_lowercase();
+        if lower.contains("no leader") || lower.contains("leader changed") {
+            FleetError::NoQuorum(text)
+        } else {
+            FleetError::Etcd(text)
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, FleetError>;
+
+/// One consistent read of the fleet.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    /// Live nodes (sorted).
+    pub nodes: Vec<String>,
+    /// Camera id → (the key's modification revision, its JSON).
+    pub cameras: BTreeMap<String, (i64, String)>,
+    /// Camera id → the node holding it.
+    pub owners: BTreeMap<String, String>,
+}
+
+/// A node's connection to the fleet.
+pub struct FleetStore {
+    client: Client,
+    prefix: String,
+    node: String,
+    ttl: i64,
+    /// The node's lease, while it is believed alive.
+    lease: Option<i64>,
+    /// Its keep-alive stream (opened again after a broken connection).
+    keeper: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+    /// One client per member, to ask each whether it sees a leader.
+    members: Vec<(String, Option<Client>)>,
+}
+
+impl FleetStore {
+    fn options() -> ConnectOptions {
+        ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(2))
+            .with_keep_alive(Duration::from_secs(1), Duration::from_secs(2))
+    }
+
+    /// Connects to the cluster (any reachable member).
+    pub async fn connect(
+        endpoints: &[String],
+        prefix: &str,
+        node: &str,
+        ttl_secs: u64,
+    ) -> Result<Self> {
+        let client = Client::connect(endpoints, Some(Self::options())).await?;
+        let members = endpoints.iter().map(|e| (e.clone(), None)).collect();
+        Ok(Self {
+            members,
+            client,
+            prefix: prefix.trim_end_matches('/').to_string(),
+            node: node.to_string(),
+            ttl: ttl_secs as i64,
+            lease: None,
+            keeper: None,
+        })
+    }
+
+    fn key(&self, kind: &str, name: &str) -> String {
+        format!("{}/{kind}/{name}", self.prefix)
+    }
+
+    /// Whether the node holds a lease (registered and not known to be expired).
+    pub fn registered(&self) -> bool {
+        self.lease.is_some()
+    }
+
+    /// Grants a lease and registers the node under it (`info`: JSON about the node).
+    pub async fn register(&mut self, info: &str) -> Result<()> {
+        let grant = self.client.lease_grant(self.ttl, None).await?;
+        let id = grant.id();
+        let key = self.key("nodes", &self.node);
+        self.client
+            .put(key, info, Some(PutOptions::new().with_lease(id)))
+            .await?;
+        self.lease = Some(id);
+        self.keeper = Some(self.client.lease_keep_alive(id).await?);
+        Ok(())
+    }
+
+    /// Renews the lease (call a few times per `lease_ttl_secs`). A broken keep-alive
+    /// stream is opened again on the same lease; only etcd saying the lease is gone is
+    /// [`FleetError::LeaseLost`].
+    pub async fn renew(&mut self) -> Result<()> {
+        let Some(id) = self.lease else {
+            return Err(FleetError::LeaseLost);
+        };
+        if self.keeper.is_none() {
+            self.keeper = Some(self.client.lease_keep_alive(id).await?);
+        }
+        let (keeper, stream) = self.keeper.as_mut().expect("opened above");
+        let sent = keeper.keep_alive().await;
+        let answer = match sent {
+            Ok(()) => tokio::time::timeout(Duration::from_secs(2), stream.message()).await,
+            Err(e) => Ok(Err(e)),
+        };
+        match answer {
+            Ok(Ok(Some(r))) if r.ttl() > 0 => Ok(()),
+            Ok(Ok(Some(_))) => {
+                self.lease = None;
+                self.keeper = None;
+                Err(FleetError::LeaseLost)
+            }
+            Ok(Ok(None)) => {
+                self.keeper = None;
+                Err(FleetError::Etcd(
+                    "the lease keep-alive stream closed".into(),
+                ))
+            }
+            Ok(Err(e)) => {
+                self.keeper = None;
+                Err(e.into())
+            }
+            Err(_) => {
+                self.keeper = None;
+                Err(FleetError::Etcd("no keep-alive answer within 2 s".into()))
+            }
+        }
+    }
+
+    /// Forgets the lease: the next [`FleetStore::register`] starts a new one.
+    pub fn drop_lease(&mut self) {
+        self.lease = None;
+        self.keeper = None;
+    }
+
+    /// Whether the cluster has a leader, asking every member: `Some(true)` when one sees a
+    /// leader, `Some(false)` when members answer but none sees one (quorum lost: nobody
+    /// can take cameras over), `None` when no member answers (this node is cut off).
+    pub async fn cluster_has_leader(&mut self) -> Option<bool> {
+        let wait = Duration::from_secs(1);
+        let mut answered = None;
+        let mut healthy = Vec::new();
+        for (endpoint, client) in &mut self.members {
+            if client.is_none() {
+                let opts = ConnectOptions::new()
+                    .with_connect_timeout(wait)
+                    .with_timeout(wait);
+                let connect = Client::connect([endpoint.as_str()], Some(opts));
+                *client = tokio::time::timeout(wait, connect)
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok());
+            }
+            let Some(c) = client else { continue };
+            match tokio::time::timeout(wait, c.status()).await {
+                Ok(Ok(st)) if st.leader() != 0 => {
+                    answered = Some(true);
+                    healthy.push(endpoint.clone());
+                }
+                Ok(Ok(_)) if answered.is_none() => answered = Some(false),
+                Ok(Ok(_)) => {}
+                _ => *client = None,
+            }
+        }
+        // Requests of the main client may keep going to members that are down: talk to
+        // the ones that answered with a leader from now on (the lease stays the same).
+        if answered == Some(true)
+            && let Ok(Ok(c)) = tokio::time::timeout(
+                wait,
+                Client::connect(healthy.as_slice(), Some(Self::options())),
+            )
+            .await
+        {
+            self.client = c;
+            self.keeper = None;
+        }
+        answered
+    }
+
+    /// Nodes, cameras and owners in one read.
+    pub async fn snapshot(&mut self) -> Result<Snapshot> {
+        let all = self
+            .client
+            .get(
+                format!("{}/", self.prefix),
+                Some(GetOptions::new().with_prefix()),
+            )
+            .await?;
+        let mut s = Snapshot::default();
+        let strip = format!("{}/", self.prefix);
+        for kv in all.kvs() {
+            let (Ok(key), Ok(value)) = (kv.key_str(), kv.value_str()) else {
+                continue;
+            };
+            let Some((kind, name)) = key.strip_prefix(&strip).and_then(|k| k.split_once('/'))
+            else {
+                continue;
+            };
+            match kind {
+                "nodes" => s.nodes.push(name.to_string()),
+                "cameras" => {
+                    s.cameras
+                        .insert(name.to_string(), (kv.mod_revision(), value.to_string()));
+                }
+                "owners" => {
+                    s.owners.insert(name.to_string(), value.to_string());
+                }
+                _ => {}
+            }
+        }
+        s.nodes.sort();
+        Ok(s)
+    }
+
+    /// Takes `camera` if nobody holds it; whether this node holds it now.
+    pub async fn acquire(&mut self, camera: &str) -> Result<bool> {
+        let Some(lease) = &self.lease else {
+            return Err(FleetError::LeaseLost);
+        };
+        let key = self.key("owners", camera);
+        let txn = Txn::new()
+            .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(
+                key.clone(),
+                self.node.clone(),
+                Some(PutOptions::new().with_lease(*lease)),
+            )])
+            .or_else([TxnOp::get(key, None)]);
+        let r = self.client.txn(txn).await?;
+        if r.succeeded() {
+            return Ok(true);
+        }
+        // Already ours (a retried acquire after a lost answer)?
+        let mine = r.op_responses().into_iter().any(|op| match op {
+            etcd_client::TxnOpResponse::Get(g) => g
+                .kvs()
+                .iter()
+                .any(|kv| kv.value_str().is_ok_and(|v| v == self.node)),
+            _ => false,
+        });
+        Ok(mine)
+    }
+
+    /// Gives `camera` up, if this node holds it.
+    pub async fn release(&mut self, camera: &str) -> Result<()> {
+        let key = self.key("owners", camera);
+        let txn = Txn::new()
+            .when([Compare::value(
+                key.clone(),
+                CompareOp::Equal,
+                self.node.clone(),
+            )])
+            .and_then([TxnOp::delete(key, None)]);
+        self.client.txn(txn).await?;
+        Ok(())
+    }
+
+    /// Replaces the camera list with `cameras` (id, JSON): puts each (unchanged ones
+    /// keep their revision), deletes the others. Returns (written, deleted).
+    pub async fn put_cameras(&mut self, cameras: &[(String, String)]) -> Result<(usize, usize)> {
+        let current = self.snapshot().await?;
+        let mut written = 0;
+        for (id, json) in cameras {
+            if current.cameras.get(id).is_some_and(|(_, v)| v == json) {
+                continue;
+            }
+            self.client
+                .put(self.key("cameras", id), json.as_str(), None)
+                .await?;
+            written += 1;
+        }
+        let mut deleted = 0;
+        for id in current.cameras.keys() {
+            if !cameras.iter().any(|(c, _)| c == id) {
+                self.client.delete(self.key("cameras", id), None).await?;
+                deleted += 1;
+            }
+        }
+        Ok((written, deleted))
+    }
+}

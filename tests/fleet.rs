@@ -1,0 +1,352 @@
+//! Cameras spread over nodes on a real etcd cluster: 3 etcd members and 3 vigia nodes on
+//! 127.0.0.1, 12 test-pattern cameras from `vigia fleet apply`, one mosquitto.
+//!
+//! - every camera runs on exactly one node, every node runs some;
+//! - `kill -9` of the busiest node: its cameras stream on the others within 15 s;
+//! - the node comes back: cameras move back to it (rendezvous hashing), none runs twice;
+//! - an etcd member killed: nothing changes; a second one (quorum lost): the nodes keep
+//!   their cameras and say so in `/readyz` and `vigia_fleet_connected`;
+//! - never two nodes streaming one camera at once, checked on the `camera_status` events
+//!   the nodes published (their `utc_time` intervals per node).
+
+#![allow(clippy::print_stderr)] // the failover time, for benches/fleet_failover.sh
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use common::process::VigiaProcess;
+use serde_json::Value;
+use vigia_testkit::etcd::EtcdCluster;
+use vigia_testkit::mosquitto::Mosquitto;
+use vigia_testkit::mqtt::Subscriber;
+use vigia_testkit::{free_port, http};
+
+const TOPICS: &str = "sies/fleet";
+const CAMERAS: usize = 12;
+
+fn node_config(node: &str, data: &Path, http_port: u16, broker: u16, etcd: &[String]) -> String {
+    let mut t = "reload_watch_secs = 0\n".to_string();
+    t += &common::node_config_head(node, data, http_port, "", "workers = 1");
+    let etcd: Vec<String> = etcd.iter().map(|e| format!("\"{e}\"")).collect();
+    t += &format!(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:{broker}\"\ntopic_prefix = \"{TOPICS}/{node}\"\n\
+         [fleet]\netcd = [{}]\nlease_ttl_secs = 3\npoll_ms = 300\n",
+        etcd.join(", ")
+    );
+    t
+}
+
+fn fleet_file(etcd: &[String]) -> String {
+    let etcd: Vec<String> = etcd.iter().map(|e| format!("\"{e}\"")).collect();
+    let mut t = format!("site = \"test\"\n[fleet]\netcd = [{}]\n", etcd.join(", "));
+    for i in 0..CAMERAS {
+        t += &format!(
+            "[[cameras]]\nid = \"cam-{i:02}\"\nurl = \"test://smpte?width=160&height=120&fps=2\"\nanalysis_fps = 1.0\n"
+        );
+    }
+    t
+}
+
+struct Node {
+    name: String,
+    config: std::path::PathBuf,
+    log: std::path::PathBuf,
+    port: u16,
+    process: Option<VigiaProcess>,
+}
+
+impl Node {
+    fn start(&mut self) {
+        self.process = Some(VigiaProcess::spawn(&self.config, &self.log));
+    }
+
+    /// The cameras this node streams (empty when it does not answer).
+    async fn streaming(&self) -> BTreeSet<String> {
+        let Ok((200, body)) = http::get(self.port, "/api/v1/cameras").await else {
+            return BTreeSet::new();
+        };
+        let cams: Vec<Value> = serde_json::from_slice(&body).unwrap_or_default();
+        cams.iter()
+            .filter(|c| c["state"] == "streaming")
+            .filter_map(|c| c["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let (_, body) = http::get(self.port, path).await.unwrap();
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    }
+}
+
+/// Camera → the nodes streaming it, as the nodes' APIs say.
+async fn placement(nodes: &[Node]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| n.process.is_some()) {
+        for c in n.streaming().await {
+            out.entry(c).or_default().push(n.name.clone());
+        }
+    }
+    out
+}
+
+/// Waits until every camera streams on exactly one live node, the one rendezvous hashing
+/// gives it among the live nodes; returns the placement.
+async fn settled(nodes: &[Node], within: Duration, what: &str) -> BTreeMap<String, Vec<String>> {
+    let deadline = Instant::now() + within;
+    let live: Vec<String> = nodes
+        .iter()
+        .filter(|n| n.process.is_some())
+        .map(|n| n.name.clone())
+        .collect();
+    let want: BTreeMap<String, Vec<String>> = (0..CAMERAS)
+        .map(|i| {
+            let c = format!("cam-{i:02}");
+            let n = vigia_fleet::owner(&c, &live).unwrap().to_string();
+            (c, vec![n])
+        })
+        .collect();
+    loop {
+        let p = placement(nodes).await;
+        if p == want {
+            return p;
+        }
+        if Instant::now() > deadline {
+            let logs: String = nodes
+                .iter()
+                .map(|n| format!("--- {}\n{}", n.name, tail(&n.log)))
+                .collect();
+            panic!("{what}: not settled within {within:?}: {p:?}\n{logs}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn tail(p: &Path) -> String {
+    let t = std::fs::read_to_string(p).unwrap_or_default();
+    t.lines()
+        .rev()
+        .take(15)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn per_node(p: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for v in p.values() {
+        *out.entry(v[0].clone()).or_default() += 1;
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cameras_fail_over_between_nodes_and_never_run_twice() {
+    if !EtcdCluster::available() {
+        assert!(
+            !vigia_testkit::paths::in_ci(),
+            "etcd must be installed in CI (deploy/setup.sh)"
+        );
+        vigia_testkit::paths::skip("fleet", "etcd is not installed (Debian: etcd-server)");
+        return;
+    }
+    let mut etcd = EtcdCluster::start(3).unwrap();
+    let endpoints = etcd.endpoints();
+    let broker = Mosquitto::start().unwrap();
+    let mut statuses =
+        Subscriber::connect(broker.port(), &format!("{TOPICS}/+/cameras/+/status")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|i| {
+            let name = format!("n{i}");
+            let port = free_port().unwrap();
+            let config = dir.path().join(format!("{name}.toml"));
+            let data = dir.path().join(&name);
+            std::fs::write(
+                &config,
+                node_config(&name, &data, port, broker.port(), &endpoints),
+            )
+            .unwrap();
+            Node {
+                log: dir.path().join(format!("{name}.log")),
+                name,
+                config,
+                port,
+                process: None,
+            }
+        })
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(&fleet, fleet_file(&endpoints)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(["fleet", "apply"])
+        .arg(&fleet)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Every camera on one node; every node busy.
+    let p = settled(&nodes, Duration::from_secs(60), "first placement").await;
+    let counts = per_node(&p);
+    assert_eq!(counts.len(), 3, "every node runs cameras: {counts:?}");
+
+    // kill -9 the busiest node.
+    let (victim, _) = counts.iter().max_by_key(|(_, k)| **k).unwrap();
+    let victim_i = nodes.iter().position(|n| &n.name == victim).unwrap();
+    let orphans: Vec<String> = p
+        .iter()
+        .filter(|(_, v)| v[0] == *victim)
+        .map(|(c, _)| c.clone())
+        .collect();
+    let killed_at = Utc::now();
+    let t0 = Instant::now();
+    nodes[victim_i].process.take().unwrap().kill9();
+    let p = settled(&nodes, Duration::from_secs(15), "failover").await;
+    let failover = t0.elapsed();
+    assert!(orphans.iter().all(|c| p[c][0] != *victim));
+    // Read by benches/fleet_failover.sh.
+    eprintln!(
+        "failover of {} camera(s): {:.1} s",
+        orphans.len(),
+        failover.as_secs_f64()
+    );
+
+    // It comes back: its cameras return to it (rendezvous hashing), none twice.
+    nodes[victim_i].start();
+    let p = settled(&nodes, Duration::from_secs(40), "rebalance").await;
+    assert_eq!(per_node(&p)[victim.as_str()], orphans.len());
+
+    // One etcd member down: nothing changes.
+    let before = placement(&nodes).await;
+    etcd.kill(2);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        placement(&nodes).await,
+        before,
+        "one etcd member down changed the placement"
+    );
+
+    // Quorum lost: the nodes keep their cameras, and say so.
+    etcd.kill(1);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let after = placement(&nodes).await;
+    assert_eq!(
+        after,
+        before,
+        "quorum loss stopped cameras:\n{}",
+        tail(&nodes[0].log)
+    );
+    let ready = nodes[0].get("/readyz").await;
+    assert_eq!(ready["fleet"]["connected"], false, "{ready}");
+    assert!(
+        ready["fleet"]["state"].as_str().unwrap().contains("quorum"),
+        "{ready}"
+    );
+    let (_, metrics) = http::get_text(nodes[0].port, "/metrics").await.unwrap();
+    assert_eq!(common::metric(&metrics, "vigia_fleet_connected "), 0.0);
+
+    // The published statuses: per camera, no two nodes' streaming intervals overlap.
+    let mut events = Vec::new();
+    while let Ok(m) = statuses.rx.try_recv() {
+        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        events.push(v);
+    }
+    let logs: String = nodes
+        .iter()
+        .map(|n| {
+            let t = std::fs::read_to_string(&n.log).unwrap_or_default();
+            let lines: Vec<&str> = t.lines().filter(|l| l.contains("fleet camera")).collect();
+            format!("--- {}\n{}\n", n.name, lines.join("\n"))
+        })
+        .collect();
+    check_no_overlap(&events, victim, killed_at, &logs);
+    for n in &mut nodes {
+        if let Some(p) = n.process.take() {
+            p.kill9();
+        }
+    }
+}
+
+/// A node streaming a camera from, until.
+type Span = (String, DateTime<Utc>, DateTime<Utc>);
+
+/// From `camera_status` events: intervals from `streaming` to the next other state, per
+/// (camera, node); the killed node's open intervals end when it was killed.
+fn check_no_overlap(events: &[Value], victim: &str, killed_at: DateTime<Utc>, logs: &str) {
+    let mut open: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
+    let mut spans: BTreeMap<String, Vec<Span>> = BTreeMap::new();
+    let mut sorted: Vec<&Value> = events.iter().collect();
+    sorted.sort_by_key(|v| v["utc_time"].as_str().unwrap_or_default().to_string());
+    let far = Utc::now() + chrono::Duration::days(1);
+    for v in sorted {
+        let (Some(cam), Some(node), Some(state), Some(t)) = (
+            v["camera"].as_str(),
+            v["node"].as_str(),
+            v["state"].as_str(),
+            v["utc_time"].as_str(),
+        ) else {
+            continue;
+        };
+        let t: DateTime<Utc> = t.parse().unwrap();
+        let key = (cam.to_string(), node.to_string());
+        // The killed process's streaming ended when it was killed (its restart reports
+        // the camera anew).
+        if node == victim
+            && t > killed_at
+            && let Some(start) = open.get(&key).copied().filter(|s| *s < killed_at)
+        {
+            open.remove(&key);
+            spans
+                .entry(key.0.clone())
+                .or_default()
+                .push((key.1.clone(), start, killed_at));
+        }
+        if state == "streaming" {
+            open.entry(key).or_insert(t);
+        } else if let Some(start) = open.remove(&key) {
+            spans.entry(key.0).or_default().push((key.1, start, t));
+        }
+    }
+    for ((cam, node), start) in open {
+        let end = if node == victim && start < killed_at {
+            killed_at
+        } else {
+            far
+        };
+        spans.entry(cam).or_default().push((node, start, end));
+    }
+    assert!(
+        spans.len() >= CAMERAS,
+        "statuses of every camera: {spans:?}"
+    );
+    for (cam, s) in &spans {
+        for (i, a) in s.iter().enumerate() {
+            for b in &s[i + 1..] {
+                if a.0 != b.0 && a.1 < b.2 && b.1 < a.2 {
+                    let logs: Vec<&str> = logs
+                        .lines()
+                        .filter(|l| l.starts_with("---") || l.contains(cam.as_str()))
+                        .collect();
+                    panic!(
+                        "{cam} streamed on {} and {} at once: {a:?} {b:?}\n{}",
+                        a.0,
+                        b.0,
+                        logs.join("\n")
+                    );
+                }
+            }
+        }
+    }
+}
