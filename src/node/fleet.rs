@@ -54,7 +54,6 @@ pub struct FleetNode {
     held: BTreeMap<String, i64>,
     /// Entries that could not be read (camera → revision), not retried until they change.
     unreadable: HashMap<String, i64>,
-    last_ok: Instant,
     last_renew: Instant,
     /// etcd was last seen without a quorum (cameras are kept while it lasts).
     no_quorum: bool,
@@ -86,14 +85,13 @@ impl FleetNode {
             store: None,
             held: BTreeMap::new(),
             unreadable: HashMap::new(),
-            last_ok: Instant::now(),
             last_renew: Instant::now(),
             no_quorum: false,
         }
     }
 
-    /// Runs until `stop`; then releases what it holds (the pipelines are stopped by the
-    /// node's stop order).
+    /// Runs until `stop`; then stops the cameras it holds and only then releases them
+    /// (another node may start them as soon as they are released).
     pub async fn run(mut self, stop: Shutdown) -> anyhow::Result<()> {
         let mut tick = tokio::time::interval(Duration::from_millis(self.cfg.poll_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -105,8 +103,10 @@ impl FleetNode {
             let outcome = self.turn().await;
             self.report(outcome).await;
         }
+        let held: Vec<String> = self.held.keys().cloned().collect();
+        self.stop_all("vigia is stopping").await;
         if let Some(store) = &mut self.store {
-            for cam in self.held.keys() {
+            for cam in &held {
                 let _ = tokio::time::timeout(Duration::from_millis(500), store.release(cam)).await;
             }
         }
@@ -137,7 +137,6 @@ impl FleetNode {
             self.last_renew = Instant::now();
         }
         let snap = store.snapshot().await?;
-        self.last_ok = Instant::now();
         self.reconcile(&snap).await
     }
 
@@ -269,6 +268,11 @@ impl FleetNode {
             o => o,
         };
         self.no_quorum = matches!(outcome, Err(FleetError::NoQuorum(_)));
+        let connected = outcome.is_ok();
+        // etcd counts the lease from its last renewal (a little before we heard of it):
+        // stop one look before it may expire, before another node can take the cameras.
+        let poll = Duration::from_millis(self.cfg.poll_ms);
+        let lease_may_expire = self.last_renew.elapsed() + poll >= lease;
         let state = match outcome {
             Ok(()) => format!("holding {} camera(s)", self.held.len()),
             Err(FleetError::NoQuorum(e)) => {
@@ -280,7 +284,7 @@ impl FleetNode {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "fleet: etcd unreachable or refused");
-                if matches!(e, FleetError::LeaseLost) || self.last_ok.elapsed() > lease {
+                if matches!(e, FleetError::LeaseLost) || lease_may_expire {
                     // Our keys may be gone and our cameras someone else's: stop them, and
                     // register again with a new lease.
                     self.stop_all("cut off from the fleet longer than the lease")
@@ -297,7 +301,6 @@ impl FleetNode {
                 }
             }
         };
-        let connected = state.starts_with("holding");
         self.metrics.fleet_connected.set(i64::from(connected));
         self.metrics.fleet_cameras.set(self.held.len() as i64);
         let views = self.cameras.lock().await.views();

@@ -27,6 +27,7 @@ pub mod secrets;
 pub mod settled;
 pub mod shutdown;
 pub mod text;
+pub mod url;
 
 pub use camera::{CameraId, InvalidCameraId};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -12,6 +12,8 @@
 
 use std::path::PathBuf;
 
+use vigia_core::url::percent_decode;
+
 use crate::IngestError;
 
 /// A parsed source.
@@ -176,28 +178,6 @@ fn userinfo_end(rest: &str) -> Option<usize> {
         .copied()
         .find(|&at| host_like(at))
         .or(ats.last().copied())
-}
-
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h << 4 | l);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ impl Discovered {
             .iter()
             .find_map(|s| s.strip_prefix(&prefix))
             .filter(|v| !v.is_empty())
-            .map(percent_decode)
+            .map(vigia_core::url::percent_decode)
     }
 }
 
@@ -120,27 +120,6 @@ pub async fn probe(targets: &[SocketAddr], wait: Duration) -> std::io::Result<Ve
         }
     }
     Ok(found.into_values().collect())
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
