@@ -388,7 +388,7 @@ fn the_image_builds_and_runs_where_podman_can() {
         .arg("--version")
         .output();
     if podman.is_err() {
-        vigia_testkit::paths::skip(
+        vigia_testkit::paths::skip_unsupported(
             "container image",
             "podman is not installed here; the Dockerfile is checked by the other tests",
         );
@@ -400,7 +400,7 @@ fn the_image_builds_and_runs_where_podman_can() {
         .status()
         .is_ok_and(|s| s.success());
     if !have {
-        vigia_testkit::paths::skip(
+        vigia_testkit::paths::skip_unsupported(
             "container image",
             "no base image here and no registry to pull it from (this sandbox); see docs/deploy.md",
         );

@@ -66,6 +66,8 @@ pub struct Routing {
     pub settled: Arc<vigia_core::SettledVehicles>,
     /// ... have their plates read on one analysed frame in this many.
     pub settled_read_every: u32,
+    /// `lpr.pass.read_settled_vehicles`.
+    pub read_settled_vehicles: bool,
 }
 
 impl Routing {
@@ -76,6 +78,7 @@ impl Routing {
             vehicle_gate: lpr.vehicle_gate,
             settled,
             settled_read_every: lpr.pass.settled_read_every,
+            read_settled_vehicles: lpr.pass.read_settled_vehicles,
         }
     }
 
@@ -231,12 +234,11 @@ fn analyse(
         .map(|d| d.bbox)
         .filter(|b| zone.is_none_or(|z| z.contains(b.center())))
         .collect();
-    let plates = match (models.plates.as_mut(), &timers.plates) {
-        (Some(reader), Some(t))
-            if route.lpr
-                && (!vehicles.is_empty() || !shared.routing.vehicle_gate)
-                && !skip_settled(shared, route, &cam, &vehicles) =>
-        {
+    let scan = (route.lpr && (!vehicles.is_empty() || !shared.routing.vehicle_gate))
+        .then(|| settled_scan(shared, route, &cam, vehicles))
+        .flatten();
+    let plates = match (models.plates.as_mut(), &timers.plates, scan) {
+        (Some(reader), Some(t), Some(vehicles)) => {
             read_plates(reader, &view, (zone, &vehicles), frame, t, failures)
         }
         _ => Vec::new(),
@@ -258,33 +260,40 @@ fn analyse(
     })))
 }
 
-/// Whether to skip reading plates in this frame: every vehicle in view has a settled pass,
-/// and fewer than `settled_read_every - 1` frames in a row were skipped (so a settled
-/// vehicle still gets a check read now and then, and a new vehicle at the same spot is
-/// noticed).
-fn skip_settled(
+/// The vehicles whose plates to read in this frame (`None`: none, skip the plate reader).
+/// Vehicles with a settled pass are left out, except on one check frame in
+/// `settled_read_every` (so a settled vehicle still gets a check read now and then, and a
+/// new vehicle at the same spot is noticed); when every vehicle in view is settled the
+/// frame is skipped.
+fn settled_scan(
     shared: &Shared,
     route: &Route,
     cam: &CameraId,
-    vehicles: &[vigia_core::BBox],
-) -> bool {
+    vehicles: Vec<vigia_core::BBox>,
+) -> Option<Vec<vigia_core::BBox>> {
     let every = shared.routing.settled_read_every;
-    if every <= 1 {
-        return false;
+    if every <= 1 || vehicles.is_empty() {
+        return Some(vehicles);
     }
-    if !shared.routing.settled.all_settled(cam, vehicles)
-        || route.plates_skipped.load(Ordering::Relaxed) + 1 >= every
-    {
+    let unsettled = shared.routing.settled.unsettled(cam, &vehicles);
+    let check = route.plates_skipped.load(Ordering::Relaxed) + 1 >= every;
+    let read_all = unsettled.len() == vehicles.len()
+        || (shared.routing.read_settled_vehicles && !unsettled.is_empty());
+    if check || read_all {
         route.plates_skipped.store(0, Ordering::Relaxed);
-        return false;
+        return Some(vehicles);
     }
+    // The settled vehicles are left out of this frame.
     route.plates_skipped.fetch_add(1, Ordering::Relaxed);
-    shared
-        .metrics
-        .plate_scans_skipped
-        .with_label_values(&[cam.as_str()])
-        .inc();
-    true
+    if unsettled.is_empty() {
+        shared
+            .metrics
+            .plate_scans_skipped
+            .with_label_values(&[cam.as_str()])
+            .inc();
+        return None;
+    }
+    Some(unsettled)
 }
 
 fn copy(frame: &Frame) -> OwnedRgb {

@@ -96,7 +96,7 @@ pub struct CameraViews {
     fleet: RwLock<Option<FleetView>>,
 }
 
-/// How a fleet node stands with etcd (shown in `/readyz` and `/api/v1/status`).
+/// How a fleet node stands with etcd (shown in `/readyz`).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct FleetView {
     /// etcd answered the last look.
@@ -153,7 +153,6 @@ impl CameraViews {
             .collect()
     }
 
-    /// (enabled cameras, of which streaming).
     /// Records the fleet standing.
     pub fn set_fleet(&self, f: FleetView) {
         *self.fleet.write().unwrap_or_else(|e| e.into_inner()) = Some(f);
@@ -164,6 +163,7 @@ impl CameraViews {
         self.fleet.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// (enabled cameras, of which streaming).
     pub fn streaming(&self) -> (usize, usize) {
         let views = self.views.read().unwrap_or_else(|e| e.into_inner());
         let enabled = views.values().filter(|v| v.enabled);

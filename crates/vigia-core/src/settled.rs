@@ -33,6 +33,17 @@ impl SettledVehicles {
         }
     }
 
+    /// The ones of `vehicles` that are not settled vehicles of `camera`.
+    pub fn unsettled(&self, camera: &CameraId, vehicles: &[BBox]) -> Vec<BBox> {
+        let map = self.boxes.read().unwrap_or_else(|e| e.into_inner());
+        let settled = map.get(camera).map(Vec::as_slice).unwrap_or_default();
+        vehicles
+            .iter()
+            .filter(|v| !settled.iter().any(|s| s.iou(v) >= SAME_VEHICLE_IOU))
+            .copied()
+            .collect()
+    }
+
     /// Whether every one of `vehicles` (at least one) is a settled vehicle of `camera`.
     pub fn all_settled(&self, camera: &CameraId, vehicles: &[BBox]) -> bool {
         if vehicles.is_empty() {
@@ -67,5 +78,16 @@ mod tests {
         assert!(!s.all_settled(&cam, &[]));
         s.set(&cam, Vec::new());
         assert!(!s.all_settled(&cam, &[a]));
+    }
+
+    #[test]
+    fn unsettled_vehicles_are_the_others() {
+        let s = SettledVehicles::new();
+        let cam = CameraId::new("c").unwrap();
+        let a = BBox::new(0.0, 0.0, 100.0, 100.0);
+        let b = BBox::new(300.0, 0.0, 100.0, 100.0);
+        assert_eq!(s.unsettled(&cam, &[a, b]), vec![a, b]);
+        s.set(&cam, vec![BBox::new(4.0, 2.0, 100.0, 100.0)]);
+        assert_eq!(s.unsettled(&cam, &[a, b]), vec![b]);
     }
 }

@@ -56,6 +56,10 @@ pub struct PassConfig {
     pub settled_read_every: u32,
     pub settled_min_reads: u32,
     pub settled_likelihood: f32,
+    /// Whether the plate detector keeps reading vehicles with a settled pass while others
+    /// in view are not settled. Default false: they are left out of the scanned region
+    /// (read on the check frames only, one in `settled_read_every`).
+    pub read_settled_vehicles: bool,
 }
 
 impl Default for PassConfig {
@@ -69,6 +73,7 @@ impl Default for PassConfig {
             settled_read_every: 4,
             settled_min_reads: 3,
             settled_likelihood: 0.9,
+            read_settled_vehicles: false,
         }
     }
 }

@@ -57,6 +57,14 @@ pub fn skip(test: &str, reason: &str) {
     eprintln!("SKIPPED {test}: {reason}");
 }
 
+/// Reports a test skipped because this machine cannot do what it needs (a sandbox that
+/// refuses containers, no registry), in CI too: unlike missing data, the set-up cannot fix
+/// it. Say in the docs which tests may skip this way.
+#[allow(clippy::print_stderr)]
+pub fn skip_unsupported(test: &str, reason: &str) {
+    eprintln!("SKIPPED {test} (not possible on this machine): {reason}");
+}
+
 /// Whether this runs in CI (`CI=true`), where tests never skip for missing data.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
