@@ -225,11 +225,16 @@ impl FleetNode {
         tracing::info!(camera = %id, node = %self.node, "fleet camera taken");
     }
 
-    async fn give_up(&mut self, cam: &str, reason: &str) -> Result<(), FleetError> {
+    /// Stops a held camera's pipeline and forgets it (its key is the caller's business).
+    async fn stop_camera(&mut self, cam: &str, reason: &str) {
         if let Ok(id) = CameraId::new(cam) {
             self.cameras.lock().await.stop(&id, reason, None).await;
         }
         self.held.remove(cam);
+    }
+
+    async fn give_up(&mut self, cam: &str, reason: &str) -> Result<(), FleetError> {
+        self.stop_camera(cam, reason).await;
         tracing::info!(camera = %cam, reason, "fleet camera given up");
         if let Some(store) = &mut self.store {
             store.release(cam).await?;
@@ -241,10 +246,7 @@ impl FleetNode {
     async fn stop_all(&mut self, reason: &str) {
         let held: Vec<String> = self.held.keys().cloned().collect();
         for cam in held {
-            if let Ok(id) = CameraId::new(cam.as_str()) {
-                self.cameras.lock().await.stop(&id, reason, None).await;
-            }
-            self.held.remove(&cam);
+            self.stop_camera(&cam, reason).await;
         }
     }
 

@@ -46,16 +46,7 @@ impl SettledVehicles {
 
     /// Whether every one of `vehicles` (at least one) is a settled vehicle of `camera`.
     pub fn all_settled(&self, camera: &CameraId, vehicles: &[BBox]) -> bool {
-        if vehicles.is_empty() {
-            return false;
-        }
-        let map = self.boxes.read().unwrap_or_else(|e| e.into_inner());
-        let Some(settled) = map.get(camera) else {
-            return false;
-        };
-        vehicles
-            .iter()
-            .all(|v| settled.iter().any(|s| s.iou(v) >= SAME_VEHICLE_IOU))
+        !vehicles.is_empty() && self.unsettled(camera, vehicles).is_empty()
     }
 }
 
