@@ -9,7 +9,8 @@ demo: setup
 	cargo run --release --locked -- run --config configs/demo.toml --print-events
 
 # Format, lints and every test (unit, real GStreamer/ONNX Runtime/mosquitto integration).
-test: setup
+test:
+	./deploy/setup.sh --tests
 	cargo fmt --all --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 	cargo test --locked --workspace

@@ -6,7 +6,9 @@
 #      tools with protoc for the etcd client);
 #   2. the ONNX Runtime 1.31.1 shared library, extracted from the onnxruntime wheel on PyPI
 #      into .vigia/onnxruntime/ and checked by sha256 (ort loads it at run time);
-#   3. the default models (models/fetch.py: ../shared/models, PyPI, or upstream, by sha256).
+#   3. the default models (models/fetch.py: ../shared/models, PyPI, or upstream, by sha256);
+#   with --tests also what only the tests use: Chromium and chromedriver (the web console's
+#   browser tests), promtool, the ONVIF test consumer.
 # Anything it cannot do is reported with what is missing and how to get it.
 set -euo pipefail
 
@@ -26,6 +28,10 @@ PACKAGES=(
   fonts-dejavu-extra
   protobuf-compiler etcd-server
 )
+FOR_TESTS=0
+[ "${1:-}" = "--tests" ] && FOR_TESTS=1
+# The web console's browser tests drive Debian's Chromium through chromedriver.
+((FOR_TESTS)) && PACKAGES+=(chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -85,7 +91,7 @@ python3 "$ROOT/models/fetch.py" || die "models are missing (see above)"
 
 # --- 4b. promtool, to check the alert rules (Debian ships it only inside `prometheus`;
 #         installed without recommends; its server is not needed and not enabled here) ----
-if ! command -v promtool >/dev/null; then
+if ((FOR_TESTS)) && ! command -v promtool >/dev/null; then
   if command -v apt-get >/dev/null && { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }; then
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
     say "installing promtool (Debian package prometheus)"
@@ -102,10 +108,10 @@ fi
 
 # --- 4. The ONVIF consumer the tests check the ONVIF mirror with (PyPI, pinned) ---------
 ONVIF_VENV="$ROOT/.vigia/venv-onvif"
-if ! "$ONVIF_VENV/bin/python" -c 'import onvif_parsers, zeep, onvif' 2>/dev/null; then
+if ((FOR_TESTS)) && ! "$ONVIF_VENV/bin/python" -c 'import onvif_parsers, zeep, onvif' 2>/dev/null; then
   say "installing the ONVIF test consumer (tests/onvif/requirements.txt) into .vigia/venv-onvif"
   python3 -m venv "$ONVIF_VENV" && "$ONVIF_VENV/bin/pip" install -q -r "$ROOT/tests/onvif/requirements.txt" \
     || die "cannot install tests/onvif/requirements.txt from PyPI"
 fi
 
-say "ok (packages, ONNX Runtime $ORT_VERSION, models, ONVIF test consumer)"
+if ((FOR_TESTS)); then say "ok (packages, ONNX Runtime $ORT_VERSION, models, test tools)"; else say "ok (packages, ONNX Runtime $ORT_VERSION, models)"; fi

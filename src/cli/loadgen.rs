@@ -146,6 +146,7 @@ pub async fn loadgen(
         stopping: Shutdown::new(),
         give_up_after: Duration::from_secs(5),
         snapshot_bytes: None,
+        feed: None,
     };
     let gen_cfg = cfg.clone();
     let accepted = tokio::task::spawn_blocking(move || -> Result<u64> {

@@ -72,7 +72,20 @@ async fn serve(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     // Registered before the (slow) start, so an early SIGHUP does not kill the process.
     let hup = signal(SignalKind::hangup());
+    let scheme = match cfg.telemetry.http_tls_cert_file {
+        Some(_) => "https",
+        None => "http",
+    };
+    let demo = opts.print_events;
     let app = node::start(cfg, opts).await?;
+    let console = format!("{scheme}://{}/console/", app.http_addr);
+    tracing::info!(%console, "web console");
+    if demo {
+        #[allow(clippy::print_stdout)]
+        {
+            println!("vigia console: {console}");
+        }
+    }
     let reload = app.reloader();
     tokio::spawn(async move {
         let Ok(mut hup) = hup else {

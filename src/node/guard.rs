@@ -1,6 +1,8 @@
 //! What stands between the network and the node's HTTP API: a bearer token (every route
-//! but `/healthz`, `/readyz` and, when `telemetry.metrics_public`, `/metrics`), a request
-//! timeout, a limit on open connections, and optional TLS (rustls with `ring`).
+//! but `/healthz`, `/readyz`, the console's login and assets and, when
+//! `telemetry.metrics_public`, `/metrics`) or a console session made with that token
+//! ([`super::session`]), a request timeout, a limit on open connections, and optional TLS
+//! (rustls with `ring`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,15 +14,17 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use vigia_telemetry::TelemetryConfig;
+
+use super::session::{self, Login, Sessions, same};
 
 /// Who may call the API.
 #[derive(Clone)]
@@ -29,6 +33,10 @@ pub struct Access {
     token: Option<Arc<str>>,
     metrics_public: bool,
     timeout: Duration,
+    /// Console sessions made with the token.
+    sessions: Arc<Sessions>,
+    /// The API is served over TLS (session cookies are `Secure`).
+    tls: bool,
 }
 
 impl Access {
@@ -52,7 +60,18 @@ impl Access {
             token: token.map(Arc::from),
             metrics_public: t.metrics_public,
             timeout: Duration::from_secs(t.http_request_timeout_secs.max(1)),
+            sessions: Arc::default(),
+            tls: t.http_tls_cert_file.is_some(),
         })
+    }
+
+    /// What the console's login routes need.
+    pub fn login(&self) -> Login {
+        Login {
+            token: self.token.clone(),
+            sessions: self.sessions.clone(),
+            secure: self.tls,
+        }
     }
 
     /// Whether the API asks for a token.
@@ -61,7 +80,20 @@ impl Access {
     }
 
     fn open_route(&self, path: &str) -> bool {
-        matches!(path, "/healthz" | "/readyz") || (self.metrics_public && path == "/metrics")
+        matches!(
+            path,
+            "/healthz" | "/readyz" | "/console/login" | "/console/logout"
+        ) || path.starts_with("/console/assets/")
+            || (self.metrics_public && path == "/metrics")
+    }
+
+    /// A live console session: reads, and writes the console itself makes.
+    fn session_allows(&self, req: &Request) -> bool {
+        let Some(id) = session::cookie(req.headers()) else {
+            return false;
+        };
+        let read = matches!(*req.method(), Method::GET | Method::HEAD);
+        (read || req.headers().contains_key(CONSOLE_HEADER)) && self.sessions.valid(id)
     }
 
     fn allows(&self, req: &Request) -> bool {
@@ -76,17 +108,20 @@ impl Access {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .is_some_and(|given| same(given.trim().as_bytes(), token.as_bytes()))
+            || self.session_allows(req)
     }
 }
 
-/// Compares without leaking where the first difference is.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+/// The header the console's own writes carry (see [`super::session`]).
+const CONSOLE_HEADER: &str = "x-vigia-console";
 
 /// Middleware: the token check, then the request under the timeout.
 pub async fn guard(State(access): State<Access>, req: Request, next: Next) -> Response {
     if !access.allows(&req) {
+        let path = req.uri().path();
+        if req.method() == Method::GET && (path == "/console" || path == "/console/") {
+            return Redirect::to("/console/login").into_response();
+        }
         return (
             StatusCode::UNAUTHORIZED,
             [(header::WWW_AUTHENTICATE, "Bearer")],
@@ -281,6 +316,8 @@ mod tests {
             token: Some(Arc::from("s3cret-token")),
             metrics_public: false,
             timeout: Duration::from_secs(1),
+            sessions: Arc::default(),
+            tls: false,
         };
         assert!(a.allows(&req("/healthz", None)));
         assert!(a.allows(&req("/readyz", None)));
@@ -296,5 +333,38 @@ mod tests {
         assert!(public.allows(&req("/metrics", None)));
         let open = Access { token: None, ..a };
         assert!(open.allows(&req("/api/v1/hotlists/reload", None)));
+    }
+
+    #[test]
+    fn a_console_session_reads_and_writes_only_with_the_console_header() {
+        let a = Access {
+            token: Some(Arc::from("s3cret-token")),
+            metrics_public: false,
+            timeout: Duration::from_secs(1),
+            sessions: Arc::default(),
+            tls: false,
+        };
+        let id = a.sessions.create();
+        let with = |method: Method, path: &str, cookie: &str, console: bool| {
+            let mut b = axum::http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header(header::COOKIE, format!("vigia_session={cookie}"));
+            if console {
+                b = b.header(CONSOLE_HEADER, "1");
+            }
+            b.body(axum::body::Body::empty()).unwrap()
+        };
+        assert!(a.allows(&with(Method::GET, "/console/", &id, false)));
+        assert!(a.allows(&with(Method::GET, "/api/v1/cameras", &id, false)));
+        assert!(!a.allows(&with(Method::GET, "/api/v1/cameras", "forged", false)));
+        // A write from a page of another site carries the cookie but not the header.
+        assert!(!a.allows(&with(Method::POST, "/api/v1/config/reload", &id, false)));
+        assert!(a.allows(&with(Method::POST, "/console/api/rules/x/check", &id, true)));
+        // Login and assets are open; the console's pages and data are not.
+        assert!(a.allows(&req("/console/login", None)));
+        assert!(a.allows(&req("/console/assets/console.css", None)));
+        assert!(!a.allows(&req("/console/", None)));
+        assert!(!a.allows(&req("/console/api/events", None)));
     }
 }

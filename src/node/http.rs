@@ -13,6 +13,7 @@
 //! | `POST /api/v1/hotlists/reload` | reload changed hotlist files now |
 //! | `POST /api/v1/alarms/{input}` | trigger an alarm input (docs/alarms.md): 202 `{input, result}`; needs the API token |
 //! | `POST /api/v1/config/reload` | reload the config file now (like SIGHUP): 200 with what changed, 422 with the errors of a refused file |
+//! | `/console/…` | the web console ([`super::console`]) and its login ([`super::session`]) |
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -51,9 +52,12 @@ pub struct HttpState {
     pub reload: super::reload::ReloadHandle,
     /// The alarm inputs (`None`: none configured).
     pub alarms: Option<Arc<super::alarms::AlarmGate>>,
+    /// The web console's state.
+    pub console: super::console::ConsoleState,
 }
 
 pub fn router(state: HttpState) -> Router {
+    let console = super::console::router(state.console.clone());
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -69,6 +73,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/config/reload", post(reload_config))
         .route("/api/v1/alarms/{input}", post(super::alarms::http_trigger))
         .with_state(state)
+        .merge(console)
 }
 
 /// Binds the listener (so the caller learns the port before serving).
@@ -292,10 +297,12 @@ pub async fn serve(
     access: super::guard::Access,
     stop: Shutdown,
 ) -> anyhow::Result<()> {
-    let app = router(state).layer(axum::middleware::from_fn_with_state(
-        access,
-        super::guard::guard,
-    ));
+    let app = router(state)
+        .merge(super::session::router(access.login()))
+        .layer(axum::middleware::from_fn_with_state(
+            access,
+            super::guard::guard,
+        ));
     axum::serve(listener, app)
         .with_graceful_shutdown(stop.cancelled_owned())
         .await?;

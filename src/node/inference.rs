@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use prometheus::Histogram;
 use tokio::sync::mpsc;
+use vigia_analytics::preview::{self, Previews};
 use vigia_analytics::{AnalysedFrame, FrameTimes, Input, OwnedRgb, PlateSighting};
 use vigia_core::metric_names::stage as stages;
 use vigia_core::{CameraId, Frame, FrameHub};
@@ -108,6 +109,8 @@ pub struct Shared {
     pub hub: Arc<FrameHub>,
     pub analytics: mpsc::Sender<Input>,
     pub metrics: Arc<Metrics>,
+    /// The web console's previews (copies only of the cameras it watches).
+    pub previews: Arc<Previews>,
 }
 
 /// A worker's inference-time histograms, resolved once.
@@ -256,6 +259,10 @@ fn analyse(
             Some(p) => p.frame.clone(),
             None => Arc::new(copy(frame)),
         }),
+        preview: shared
+            .previews
+            .should_copy(&frame.camera, Instant::now())
+            .then(|| preview::downscale(frame.width, frame.height, frame.stride, frame.bytes())),
         plates,
     })))
 }

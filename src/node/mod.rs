@@ -16,6 +16,8 @@
 //! - [`writer`]: the analytics sink that stores events in the outbox.
 //! - [`delivery`]: outbox, broker link, publisher settings (shared with `vigia loadgen`).
 //! - [`http`]: health, readiness, metrics and the REST API; node stats.
+//! - [`console`]: the web console; [`session`]: its login; [`guard`]: who may call.
+//! - [`spawn`]: the publisher, HTTP server, background tasks and workers started.
 //! - [`simulator`]: the demo's RTSP cameras.
 //! - [`printer`]: the demo's one line per acknowledged event.
 //! - [`tasks`]: supervised tasks; a failing one stops the node with an error.
@@ -27,6 +29,7 @@
 
 pub mod alarms;
 pub mod cameras;
+pub mod console;
 pub mod delivery;
 pub mod fleet;
 pub mod guard;
@@ -34,7 +37,9 @@ pub mod http;
 pub mod inference;
 pub mod printer;
 pub mod reload;
+pub mod session;
 pub mod simulator;
+pub mod spawn;
 pub mod stages;
 pub mod stop;
 pub mod tasks;
@@ -53,7 +58,7 @@ use vigia_analytics::Input;
 use vigia_core::{Clock, FrameHub, Shutdown, SystemClock};
 use vigia_ingest::IngestContext;
 use vigia_outbox::Outbox;
-use vigia_publish::{AckedMessage, Ephemeral, Publisher, PublisherSettings};
+use vigia_publish::PublisherSettings;
 use vigia_sim::rtsp::RtspCameraServer;
 use vigia_telemetry::Metrics;
 
@@ -61,9 +66,10 @@ use crate::config::Config;
 use cameras::{CameraParts, Cameras};
 use inference::{Routing, WorkerModels};
 use reload::ReloadHandle;
+use spawn::{spawn_analytics, spawn_background, spawn_http, spawn_publisher, spawn_workers};
 use stages::AnalyticsParts;
 use stop::{Stop, final_sync, run_until_stopped};
-use tasks::{Supervisor, Task};
+use tasks::Supervisor;
 use views::CameraViews;
 use writer::EventWriter;
 
@@ -212,6 +218,7 @@ fn launch(
     let hub = Arc::new(FrameHub::new());
     let views = Arc::new(CameraViews::new(&[], clock.clone()));
     let (an_tx, an_rx) = mpsc::channel::<Input>(256);
+    let console = console::ConsoleState::new(views.clone(), cfg.source.clone(), stop.clone());
 
     // Analytics: one thread, writing to the outbox.
     let writer = EventWriter {
@@ -221,12 +228,10 @@ fn launch(
         stopping: stop.clone(),
         give_up_after: Duration::from_secs(5),
         snapshot_bytes: parts.snapshots.clone().filter(|_| cfg.mqtt.snapshot_topic),
+        feed: Some(console.feed.clone()),
     };
-    let analytics = parts.analytics;
-    let analytics = sup.spawn_thread("analytics", move || {
-        analytics.run(an_rx, &writer);
-        Ok(())
-    })?;
+    let analytics = parts.analytics.with_previews(console.previews.clone());
+    let analytics = spawn_analytics(sup, analytics, an_rx, writer)?;
 
     // Inference workers.
     let routing = Arc::new(Routing::new(&cfg.lpr, parts.settled));
@@ -235,6 +240,7 @@ fn launch(
         hub: hub.clone(),
         analytics: an_tx.clone(),
         metrics: metrics.clone(),
+        previews: console.previews.clone(),
     };
     let inference = spawn_workers(sup, workers, &shared)?;
 
@@ -287,6 +293,7 @@ fn launch(
         hotlists: parts.hotlists,
         reload: reload.clone(),
         alarms,
+        console,
     };
     let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
     let http_addr = axum::serve::Listener::local_addr(&listener)?;
@@ -309,88 +316,4 @@ fn launch(
         Stop::Cancel(http_stop, vec![http]),
     ];
     Ok((steps, reload))
-}
-
-/// The publisher (and the demo's printer of acknowledged events): its task, the printer's,
-/// the token that drains it, and where node stats go.
-fn spawn_publisher(
-    sup: &Supervisor,
-    print_events: bool,
-    settings: PublisherSettings,
-    outbox: &Arc<Outbox>,
-    metrics: &Arc<Metrics>,
-) -> (Task, Vec<Task>, Shutdown, mpsc::Sender<Ephemeral>) {
-    let (acked_tx, printer) = if print_events {
-        let (t, r) = mpsc::channel::<AckedMessage>(1024);
-        (Some(t), vec![sup.spawn("printer", printer::print_acked(r))])
-    } else {
-        (None, Vec::new())
-    };
-    let (stats_tx, stats_rx) = mpsc::channel::<Ephemeral>(1);
-    let drain = Shutdown::new();
-    let publish = Publisher::new(settings, outbox.clone(), metrics.clone(), acked_tx)
-        .with_ephemeral(stats_rx)
-        .run(drain.clone());
-    let publisher = sup.spawn("publisher", async move {
-        publish.await;
-        Ok(())
-    });
-    (publisher, printer, drain, stats_tx)
-}
-
-/// The API behind its guard; returns the task and the token that stops it.
-fn spawn_http(
-    sup: &Supervisor,
-    listener: guard::GuardedListener,
-    state: http::HttpState,
-    access: guard::Access,
-) -> (Task, Shutdown) {
-    let stop = Shutdown::new();
-    let task = sup.spawn("http", http::serve(listener, state, access, stop.clone()));
-    (task, stop)
-}
-
-/// Hotlist reloads and node stats.
-fn spawn_background(
-    sup: &Supervisor,
-    cfg: &Config,
-    state: &http::HttpState,
-    topics: &vigia_publish::Topics,
-    clock: Arc<dyn Clock>,
-    stats_tx: mpsc::Sender<Ephemeral>,
-) -> Vec<Task> {
-    let mut background = Vec::new();
-    if let Some(h) = state.hotlists.clone() {
-        let every = Duration::from_secs(cfg.lpr.hotlist_reload_secs);
-        let reload = stages::reload_hotlists(h, every, state.metrics.clone());
-        background.push(sup.spawn("hotlist reload", reload));
-    }
-    if let Some(s) = state.snapshots.clone() {
-        let purge = stages::purge_snapshots(s, cfg.snapshots.retention(), state.metrics.clone());
-        background.push(sup.spawn("snapshot retention", purge));
-    }
-    if cfg.telemetry.stats_interval_secs > 0 {
-        let every = Duration::from_secs(cfg.telemetry.stats_interval_secs);
-        let stats = http::publish_stats(state.clone(), topics.stats(), every, clock, stats_tx);
-        background.push(sup.spawn("stats", stats));
-    }
-    background
-}
-
-/// One inference thread per set of models.
-fn spawn_workers(
-    sup: &Supervisor,
-    workers: Vec<WorkerModels>,
-    shared: &inference::Shared,
-) -> Result<Vec<Task>> {
-    workers
-        .into_iter()
-        .enumerate()
-        .map(|(i, models)| {
-            let shared = shared.clone();
-            sup.spawn_thread(format!("infer-{i}"), move || {
-                inference::run_worker(models, &shared)
-            })
-        })
-        .collect()
 }

@@ -10,6 +10,8 @@ use vigia_outbox::{Outbox, OutboxError};
 use vigia_publish::{OutboxMessage, Topics};
 use vigia_telemetry::Metrics;
 
+use super::console::feed::EventFeed;
+
 /// Writes events to the outbox. When the outbox is full (disk budget) or failing, it waits
 /// and retries: nothing accepted is dropped, and the wait stalls analysis, so new frames are
 /// dropped (and counted) at the frame hub instead — back-pressure, not loss. Only during
@@ -22,6 +24,8 @@ pub struct EventWriter {
     pub give_up_after: Duration,
     /// With `mqtt.snapshot_topic`: the store whose pictures are published as bytes too.
     pub snapshot_bytes: Option<Arc<SnapshotStore>>,
+    /// The web console's live feed: each event once the outbox holds it.
+    pub feed: Option<Arc<EventFeed>>,
 }
 
 impl EventSink for EventWriter {
@@ -51,6 +55,11 @@ impl EventWriter {
         let mut first = None;
         for msg in msgs {
             let seq = self.store(&msg.encode(), &msg.kind, event)?;
+            if first.is_none()
+                && let Some(feed) = &self.feed
+            {
+                feed.push(&msg.topic, &msg.payload);
+            }
             if first.is_none()
                 && let Some(r) = frame_received
             {

@@ -18,6 +18,7 @@ use crate::alarms::{AlarmStage, AlarmTrigger};
 use crate::events::{object_event, status_event};
 use crate::incidents::{CameraRules, view};
 use crate::lpr::{CameraLpr, LprShared, PlateSighting};
+use crate::preview::{PreviewBox, Previews};
 use crate::snapshots::OwnedRgb;
 use crate::{Context, EventSink, Moment};
 
@@ -71,6 +72,9 @@ pub struct AnalysedFrame {
     pub plates: Vec<PlateSighting>,
     /// A copy of the frame (cameras with rules: snapshots and the classifier stage).
     pub frame: Option<Arc<OwnedRgb>>,
+    /// A small copy for the web console, while it watches the camera
+    /// ([`crate::preview::Previews::should_copy`]).
+    pub preview: Option<OwnedRgb>,
 }
 
 impl Input {
@@ -156,6 +160,7 @@ pub struct Analytics {
     rules: HashMap<CameraId, CameraRules>,
     cams: HashMap<CameraId, Cam>,
     alarms: AlarmStage,
+    previews: Option<Arc<Previews>>,
 }
 
 impl Analytics {
@@ -173,7 +178,14 @@ impl Analytics {
             rules,
             cams: HashMap::new(),
             alarms: AlarmStage::default(),
+            previews: None,
         }
+    }
+
+    /// Pairs the console's preview copies with the tracks after their frame.
+    pub fn with_previews(mut self, previews: Arc<Previews>) -> Self {
+        self.previews = Some(previews);
+        self
     }
 
     /// Consumes `rx` until every sender is gone, writing each event to `sink` (with the
@@ -228,6 +240,9 @@ impl Analytics {
             }
             Input::Reconfigured { camera, rules } => {
                 let out = self.end_camera(&camera);
+                if let Some(p) = &self.previews {
+                    p.forget(&camera);
+                }
                 match rules {
                     Some(r) => self.rules.insert(camera, *r),
                     None => self.rules.remove(&camera),
@@ -296,6 +311,7 @@ impl Analytics {
             detections,
             plates,
             frame,
+            preview,
             times: _,
         } = f;
         let (ctx, lpr) = (&self.ctx, self.lpr.as_ref());
@@ -328,6 +344,15 @@ impl Analytics {
         }
         if frame.is_some() {
             cam.last_frame = frame;
+        }
+        if let (Some(previews), Some(picture)) = (&self.previews, preview) {
+            let boxes = cam
+                .tracker
+                .confirmed()
+                .filter(|o| o.seen_now)
+                .map(|o| preview_box(o, width, height))
+                .collect();
+            previews.put(&camera, picture, size, captured_utc, boxes);
         }
         out.extend(cam.run_rules(ctx, at));
         out
@@ -372,5 +397,16 @@ impl Analytics {
             out.extend(cam.run_rules(ctx, at));
         }
         out
+    }
+}
+
+/// A confirmed track as the console draws it.
+fn preview_box(o: &vigia_track::TrackedObject, w: u32, h: u32) -> PreviewBox {
+    let (fw, fh) = (w.max(1) as f32, h.max(1) as f32);
+    PreviewBox {
+        track: o.id,
+        label: o.label.to_string(),
+        score: o.best_score,
+        bbox: [o.bbox.x / fw, o.bbox.y / fh, o.bbox.w / fw, o.bbox.h / fh],
     }
 }

@@ -8,6 +8,7 @@
 //! - [`snapshots`]: JPEG scenes and plate crops on disk, with a budget.
 //! - [`hotlists`]: hotlist files, reloaded when they change.
 //! - [`alarms`]: alarm inputs → `alarm` incidents on linked cameras, with an `alert`.
+//! - [`preview`]: the web console's live previews (latest frame and tracks per watched camera).
 //!
 //! It knows nothing of the outbox or MQTT: the node gives the loop a sink that stores each
 //! event durably (data flows one way: ingest → infer → analytics → outbox → publish).
@@ -18,6 +19,7 @@ pub mod events;
 pub mod hotlists;
 pub mod incidents;
 pub mod lpr;
+pub mod preview;
 pub mod snapshots;
 
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ pub use engine::{AnalysedFrame, Analytics, FrameTimes, Input};
 pub use hotlists::HotlistSet;
 pub use incidents::{CameraRules, Gatekeeper};
 pub use lpr::{LprShared, PlateSighting};
+pub use preview::{Preview, PreviewBox, Previews};
 pub use snapshots::{OwnedRgb, Retention, SnapshotConfig, SnapshotKind, SnapshotStore};
 
 /// Where the events go. The node's sink stores each one durably before it returns (and

@@ -44,6 +44,7 @@ fn frame(camera: &CameraId, at: Duration, utc: DateTime<Utc>) -> Input {
         }],
         plates: Vec::new(),
         frame: None,
+        preview: None,
     }))
 }
 

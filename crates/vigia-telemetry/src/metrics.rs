@@ -329,6 +329,29 @@ impl Metrics {
         &self.registry
     }
 
+    /// Per model: the model-run histogram's sum (seconds) and count so far (the web
+    /// console charts the mean of each interval).
+    pub fn inference_totals(&self) -> Vec<(String, f64, u64)> {
+        let name = n::INFERENCE_SECONDS;
+        let mut out = Vec::new();
+        for family in self.registry.gather() {
+            if family.name() != name {
+                continue;
+            }
+            for m in family.get_metric() {
+                let model = m
+                    .get_label()
+                    .iter()
+                    .find(|l| l.name() == "model")
+                    .map(|l| l.value().to_string())
+                    .unwrap_or_default();
+                let h = m.get_histogram();
+                out.push((model, h.get_sample_sum(), h.get_sample_count()));
+            }
+        }
+        out
+    }
+
     /// Renders every metric in the Prometheus text exposition format.
     pub fn render(&self) -> String {
         let mut buf = Vec::new();

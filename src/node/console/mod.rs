@@ -1,0 +1,240 @@
+//! The web console, served by the node's HTTP server under `/console/` behind the same
+//! access guard as the API (bearer token, or the session cookie `/console/login` gives for
+//! that token): cameras with their live annotated frames, each camera's rules drawn and
+//! editable, the live event feed, and health charts (docs/console.md).
+//!
+//! The pages are server-sent HTML, one small script and one stylesheet, all embedded in the
+//! binary (no CDN, no build step, nothing fetched at run time). Data comes from the JSON
+//! routes below and from the API (`/api/v1/cameras`, `/api/v1/status`, snapshots).
+//!
+//! | path | what |
+//! |---|---|
+//! | `GET /console/` | the console (one page; `#cameras`, `#camera/<id>`, `#events`, `#health`) |
+//! | `GET /console/assets/{file}` | its script and stylesheet |
+//! | `GET /console/login`, `POST /console/login`, `POST /console/logout` | the session (open routes) |
+//! | `GET /console/api/preview/{camera}` | the latest analysed frame's tracks (`seq`, boxes as fractions); watching starts the copies |
+//! | `GET /console/api/preview/{camera}/picture[?after=N]` | the latest analysed frame, JPEG ≤ 640 px wide, with its tracks in `x-vigia-boxes` (204: none newer) |
+//! | `GET /console/api/rules/{camera}` | the camera's rules as the config file has them |
+//! | `POST /console/api/rules/{camera}/check` | an edited zone or line: its TOML and the `check-config` verdict |
+//! | `GET /console/api/events` | server-sent events: the last 200 events, then each new one |
+//! | `GET /console/api/health` | samples of the last hour (outbox, broker link, model times, CPU, memory) |
+
+pub mod feed;
+pub mod health;
+pub mod rules;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderName, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use vigia_analytics::Previews;
+use vigia_core::{CameraId, Shutdown};
+
+use super::views::CameraViews;
+use feed::EventFeed;
+use health::HealthLog;
+
+/// The console's pages and scripts, embedded.
+pub mod assets {
+    pub const INDEX: &str = include_str!("assets/index.html");
+    pub const LOGIN: &str = include_str!("assets/login.html");
+    pub const SCRIPT: &str = include_str!("assets/console.js");
+    pub const STYLE: &str = include_str!("assets/console.css");
+}
+
+/// What the console's handlers share.
+#[derive(Clone)]
+pub struct ConsoleState {
+    pub previews: Arc<Previews>,
+    pub feed: Arc<EventFeed>,
+    pub health: Arc<HealthLog>,
+    pub cameras: Arc<CameraViews>,
+    /// The config file (the rule editor reads it; it never writes it).
+    pub config: PathBuf,
+    /// The node stopping: event streams end.
+    pub stopping: Shutdown,
+}
+
+impl ConsoleState {
+    /// Health samples every 10 s; previews and the feed empty until used.
+    pub fn new(cameras: Arc<CameraViews>, config: PathBuf, stopping: Shutdown) -> Self {
+        Self {
+            previews: Arc::default(),
+            feed: Arc::default(),
+            health: Arc::new(HealthLog::new(std::time::Duration::from_secs(10))),
+            cameras,
+            config,
+            stopping,
+        }
+    }
+}
+
+pub fn router(state: ConsoleState) -> Router {
+    Router::new()
+        .route("/console", get(|| async { Redirect::to("/console/") }))
+        .route("/console/", get(index))
+        .route("/console/assets/{file}", get(asset))
+        .route("/console/api/preview/{camera}", get(preview))
+        .route("/console/api/preview/{camera}/picture", get(picture))
+        .route("/console/api/rules/{camera}", get(rules_of))
+        .route("/console/api/rules/{camera}/check", post(check_rule))
+        .route("/console/api/events", get(events))
+        .route("/console/api/health", get(health_samples))
+        .with_state(state)
+}
+
+/// Pages are not cached (they are small and carry no secrets, but must follow upgrades).
+const NO_STORE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
+
+async fn index() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), NO_STORE],
+        assets::INDEX,
+    )
+        .into_response()
+}
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "console.js" => (assets::SCRIPT, "text/javascript; charset=utf-8"),
+        "console.css" => (assets::STYLE, "text/css; charset=utf-8"),
+        _ => return (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    };
+    ([(header::CONTENT_TYPE, kind), NO_STORE], body).into_response()
+}
+
+/// A camera the node knows (the console never makes state for other names).
+fn known(s: &ConsoleState, camera: &str) -> Option<CameraId> {
+    let known = s.cameras.list().iter().any(|c| c.id == camera);
+    known.then(|| CameraId::new(camera).ok()).flatten()
+}
+
+fn not_found(what: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": what })),
+    )
+        .into_response()
+}
+
+async fn preview(State(s): State<ConsoleState>, Path(camera): Path<String>) -> Response {
+    let Some(cam) = known(&s, &camera) else {
+        return not_found("no such camera");
+    };
+    let body = match s.previews.want(&cam) {
+        Some(p) => serde_json::json!({
+            "camera": camera,
+            "seq": p.seq,
+            "captured_utc": vigia_core::event::format_utc(&p.captured_utc),
+            "frame": { "width": p.frame_size.0, "height": p.frame_size.1 },
+            "boxes": p.boxes,
+        }),
+        // Watching starts now: the first preview follows within a fraction of a second
+        // when the camera streams.
+        None => serde_json::json!({ "camera": camera, "seq": null, "boxes": [] }),
+    };
+    ([NO_STORE], Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct PictureQuery {
+    /// The sequence number the console already shows.
+    after: Option<u64>,
+}
+
+/// The latest preview: the JPEG, its sequence number (`x-vigia-seq`) and its tracks
+/// (`x-vigia-boxes`, JSON as in the preview route) together, so boxes never land on
+/// another frame. 204 when no frame was analysed yet or none after `?after=N`.
+async fn picture(
+    State(s): State<ConsoleState>,
+    Path(camera): Path<String>,
+    Query(q): Query<PictureQuery>,
+) -> Response {
+    let Some(cam) = known(&s, &camera) else {
+        return not_found("no such camera");
+    };
+    let Some(p) = s.previews.want(&cam).filter(|p| Some(p.seq) != q.after) else {
+        return (StatusCode::NO_CONTENT, [NO_STORE]).into_response();
+    };
+    // Bounded: a header stays small whatever the scene.
+    let boxes = serde_json::to_string(&p.boxes[..p.boxes.len().min(64)]).unwrap_or_default();
+    let seq = p.seq;
+    match tokio::task::spawn_blocking(move || p.picture.jpeg(80)).await {
+        Ok(Ok(jpeg)) => (
+            [
+                (header::CONTENT_TYPE, "image/jpeg".to_string()),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+                (HeaderName::from_static("x-vigia-seq"), seq.to_string()),
+                (HeaderName::from_static("x-vigia-boxes"), boxes),
+            ],
+            jpeg,
+        )
+            .into_response(),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the picture\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn rules_of(State(s): State<ConsoleState>, Path(camera): Path<String>) -> Response {
+    let config = s.config.clone();
+    let cam = camera.clone();
+    match tokio::task::spawn_blocking(move || rules::camera_rules(&config, &cam)).await {
+        Ok(Ok(rules)) => Json(serde_json::json!({
+            "camera": camera,
+            "file": s.config.display().to_string(),
+            "rules": rules,
+        }))
+        .into_response(),
+        Ok(Err(e)) => not_found(&e.to_string()),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+async fn check_rule(
+    State(s): State<ConsoleState>,
+    Path(camera): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let edit: rules::RuleEdit = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(e) => {
+            let msg = format!("the edit is not valid JSON of the expected shape: {e}");
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": msg })),
+            )
+                .into_response();
+        }
+    };
+    let config = s.config.clone();
+    match tokio::task::spawn_blocking(move || rules::check_edit(&config, &camera, &edit)).await {
+        Ok(Ok(outcome)) => Json(outcome).into_response(),
+        Ok(Err(e)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({ "error": e.to_string() })),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    }
+}
+
+async fn events(State(s): State<ConsoleState>) -> Response {
+    s.feed.sse(s.stopping.clone()).into_response()
+}
+
+async fn health_samples(State(s): State<ConsoleState>) -> Response {
+    Json(serde_json::json!({
+        "every_secs": s.health.every().as_secs_f64(),
+        "samples": s.health.samples(),
+    }))
+    .into_response()
+}
