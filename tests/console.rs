@@ -524,13 +524,48 @@ async fn rules(c: &Client, config: &Path, weights: &mut Vec<(String, f64)>) {
         "the dragged point moved up-left: {first:?}\n{toml}"
     );
     screenshot(c, "camera-rules").await;
+    // Saved to the node's file (a backup kept) and reloaded live: the lobby restarts.
+    c.find(Locator::Css("#save"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let saved = wait_for(c, "the saved edit", Duration::from_secs(20),
+        "const p = document.querySelector('[data-saved]'); return p && [p.dataset.saved, p.textContent]").await;
+    assert_eq!(saved[0], json!("reloaded"), "{saved}");
+    assert!(
+        saved[1].as_str().unwrap().contains("lobby restarted"),
+        "{saved}"
+    );
+    let file = std::fs::read_to_string(config).unwrap();
+    assert!(
+        file.contains(&format!("zone = [[{}, {}]", first[0], first[1])),
+        "{file}"
+    );
+    let backups = std::fs::read_dir(config.parent().unwrap())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("demo.toml.bak-")
+        })
+        .count();
+    assert_eq!(backups, 1);
     weights.push((
         "camera view and rules (live pictures until the edit)".into(),
         weight_kb(c, false, false).await,
     ));
 
-    // The browser's TOML in place of the rule in the file: check-config accepts it.
-    let text = std::fs::read_to_string(config).unwrap();
+    // The browser's TOML in place of the rule in the original file: check-config accepts it.
+    let backup = std::fs::read_dir(config.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("demo.toml.bak-"))
+        .unwrap();
+    let text = std::fs::read_to_string(backup).unwrap();
     let start = text.find("[[rules]]\nname = \"table-area\"").unwrap();
     let end = start + text[start..].find("\n\n").unwrap();
     let edited = format!("{}{}{}", &text[..start], toml.trim_end(), &text[end..]);

@@ -196,6 +196,7 @@ fn analyse(
             .with_label_values(&[cam.as_str(), "no_motion"])
             .inc();
         return Some(Input::Skipped {
+            preview: preview_copy(shared, frame),
             camera: cam,
             captured_mono: frame.captured_mono,
             captured_utc: frame.captured_utc,
@@ -259,10 +260,7 @@ fn analyse(
             Some(p) => p.frame.clone(),
             None => Arc::new(copy(frame)),
         }),
-        preview: shared
-            .previews
-            .should_copy(&frame.camera, Instant::now())
-            .then(|| preview::downscale(frame.width, frame.height, frame.stride, frame.bytes())),
+        preview: preview_copy(shared, frame),
         plates,
     })))
 }
@@ -301,6 +299,14 @@ fn settled_scan(
         return None;
     }
     Some(unsettled)
+}
+
+/// A small copy of the frame when the web console watches its camera.
+fn preview_copy(shared: &Shared, frame: &Frame) -> Option<OwnedRgb> {
+    shared
+        .previews
+        .should_copy(&frame.camera, Instant::now())
+        .then(|| preview::downscale(frame.width, frame.height, frame.stride, frame.bytes()))
 }
 
 fn copy(frame: &Frame) -> OwnedRgb {

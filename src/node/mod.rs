@@ -293,7 +293,7 @@ fn launch(
         hotlists: parts.hotlists,
         reload: reload.clone(),
         alarms,
-        console,
+        console: console.with_reload(reload.clone()),
     };
     let background = spawn_background(sup, &cfg, &state, &topics, clock, stats_tx);
     let http_addr = axum::serve::Listener::local_addr(&listener)?;

@@ -33,6 +33,9 @@ pub enum Input {
         captured_mono: Duration,
         captured_utc: DateTime<Utc>,
         times: FrameTimes,
+        /// A small copy for the web console, while it watches the camera (a still scene
+        /// is shown too, with the tracks as they stand).
+        preview: Option<OwnedRgb>,
     },
     /// A camera status change.
     Status(CameraStatus),
@@ -222,7 +225,12 @@ impl Analytics {
                 captured_mono,
                 captured_utc,
                 times: _,
-            } => self.on_skipped(&camera, captured_mono, captured_utc),
+                preview,
+            } => {
+                let out = self.on_skipped(&camera, captured_mono, captured_utc);
+                self.put_preview(&camera, preview, captured_utc);
+                out
+            }
             Input::Status(st) => vec![status_event(
                 &self.ctx.origin,
                 &st,
@@ -345,17 +353,37 @@ impl Analytics {
         if frame.is_some() {
             cam.last_frame = frame;
         }
-        if let (Some(previews), Some(picture)) = (&self.previews, preview) {
-            let boxes = cam
-                .tracker
-                .confirmed()
-                .filter(|o| o.seen_now)
-                .map(|o| preview_box(o, width, height))
-                .collect();
-            previews.put(&camera, picture, size, captured_utc, boxes);
-        }
         out.extend(cam.run_rules(ctx, at));
+        self.put_preview(&camera, preview, captured_utc);
         out
+    }
+
+    /// Pairs a preview copy with the camera's confirmed tracks the detector saw in its
+    /// latest analysed frame (for a frame the motion gate skipped, that frame's: nothing
+    /// moved since, their boxes stand).
+    fn put_preview(
+        &self,
+        camera: &CameraId,
+        picture: Option<OwnedRgb>,
+        captured_utc: DateTime<Utc>,
+    ) {
+        let (Some(previews), Some(picture)) = (&self.previews, picture) else {
+            return;
+        };
+        let (size, boxes) = match self.cams.get(camera) {
+            Some(cam) => {
+                let (w, h) = cam.size;
+                let boxes = cam
+                    .tracker
+                    .confirmed()
+                    .filter(|o| o.seen_now)
+                    .map(|o| preview_box(o, w, h))
+                    .collect();
+                (cam.size, boxes)
+            }
+            None => ((picture.width, picture.height), Vec::new()),
+        };
+        previews.put(camera, picture, size, captured_utc, boxes);
     }
 
     fn on_skipped(&mut self, camera: &CameraId, mono: Duration, utc: DateTime<Utc>) -> Vec<Event> {

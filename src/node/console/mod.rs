@@ -16,6 +16,7 @@
 //! | `GET /console/api/preview/{camera}/picture[?after=N]` | the latest analysed frame, JPEG ≤ 640 px wide, with its tracks in `x-vigia-boxes` (204: none newer) |
 //! | `GET /console/api/rules/{camera}` | the camera's rules as the config file has them |
 //! | `POST /console/api/rules/{camera}/check` | an edited zone or line: its TOML and the `check-config` verdict |
+//! | `POST /console/api/rules/{camera}/save` | the same, written to the config file when it passes (backup kept), then reloaded live |
 //! | `GET /console/api/events` | server-sent events: the last 200 events, then each new one |
 //! | `GET /console/api/health` | samples of the last hour (outbox, broker link, model times, CPU, memory) |
 
@@ -36,6 +37,7 @@ use serde::Deserialize;
 use vigia_analytics::Previews;
 use vigia_core::{CameraId, Shutdown};
 
+use super::reload::ReloadHandle;
 use super::views::CameraViews;
 use feed::EventFeed;
 use health::HealthLog;
@@ -59,6 +61,8 @@ pub struct ConsoleState {
     pub config: PathBuf,
     /// The node stopping: event streams end.
     pub stopping: Shutdown,
+    /// Reloads the config file after the rule editor saved it (set once the cameras run).
+    pub reload: Option<ReloadHandle>,
 }
 
 impl ConsoleState {
@@ -71,7 +75,14 @@ impl ConsoleState {
             cameras,
             config,
             stopping,
+            reload: None,
         }
+    }
+
+    /// Saved rule edits are reloaded through `reload`.
+    pub fn with_reload(mut self, reload: ReloadHandle) -> Self {
+        self.reload = Some(reload);
+        self
     }
 }
 
@@ -84,6 +95,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console/api/preview/{camera}/picture", get(picture))
         .route("/console/api/rules/{camera}", get(rules_of))
         .route("/console/api/rules/{camera}/check", post(check_rule))
+        .route("/console/api/rules/{camera}/save", post(save_rule))
         .route("/console/api/events", get(events))
         .route("/console/api/health", get(health_samples))
         .with_state(state)
@@ -199,32 +211,74 @@ async fn rules_of(State(s): State<ConsoleState>, Path(camera): Path<String>) -> 
     }
 }
 
+/// The edit in a request body, or why it is not one.
+fn parse_edit(body: &[u8]) -> Result<rules::RuleEdit, String> {
+    serde_json::from_slice(body)
+        .map_err(|e| format!("the edit is not valid JSON of the expected shape: {e}"))
+}
+
+fn bad_request(msg: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(serde_json::json!({ "error": msg })),
+    )
+        .into_response()
+}
+
+fn refused(e: &anyhow::Error) -> Response {
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(serde_json::json!({ "error": e.to_string() })),
+    )
+        .into_response()
+}
+
 async fn check_rule(
     State(s): State<ConsoleState>,
     Path(camera): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let edit: rules::RuleEdit = match serde_json::from_slice(&body) {
+    let edit = match parse_edit(&body) {
         Ok(e) => e,
-        Err(e) => {
-            let msg = format!("the edit is not valid JSON of the expected shape: {e}");
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": msg })),
-            )
-                .into_response();
-        }
+        Err(msg) => return bad_request(&msg),
     };
     let config = s.config.clone();
     match tokio::task::spawn_blocking(move || rules::check_edit(&config, &camera, &edit)).await {
         Ok(Ok(outcome)) => Json(outcome).into_response(),
-        Ok(Err(e)) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Json(serde_json::json!({ "error": e.to_string() })),
-        )
-            .into_response(),
+        Ok(Err(e)) => refused(&e),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
     }
+}
+
+/// Saves the edit when it passes, then reloads the file: `{ok, errors, toml, backup,
+/// reload}` (`reload`: what the reload did, as `POST /api/v1/config/reload` says it).
+async fn save_rule(
+    State(s): State<ConsoleState>,
+    Path(camera): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let edit = match parse_edit(&body) {
+        Ok(e) => e,
+        Err(msg) => return bad_request(&msg),
+    };
+    let config = s.config.clone();
+    let saved = match tokio::task::spawn_blocking(move || rules::save_edit(&config, &camera, &edit))
+        .await
+    {
+        Ok(Ok(saved)) => saved,
+        Ok(Err(e)) => return refused(&e),
+        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    };
+    if let Some(backup) = &saved.backup {
+        tracing::info!(file = %s.config.display(), backup = %backup.display(), "rule edit saved from the console");
+    }
+    let reload = match (&saved.backup, &s.reload) {
+        (Some(_), Some(r)) => r.reload().await,
+        _ => None,
+    };
+    let mut body = serde_json::to_value(&saved).unwrap_or_default();
+    body["reload"] = serde_json::to_value(reload).unwrap_or_default();
+    Json(body).into_response()
 }
 
 async fn events(State(s): State<ConsoleState>) -> Response {

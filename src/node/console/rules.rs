@@ -4,9 +4,11 @@
 //! [`Config::parse`]).
 //!
 //! The file is edited with `toml_edit`, which keeps every comment and layout of the rest
-//! of the file; the console shows the edited `[[rules]]` table. Nothing is written to
-//! disk: the integrator pastes the table (or applies it with their configuration tool) and
-//! the node reloads it live like any other change.
+//! of the file; the console shows the edited `[[rules]]` table. Checking writes nothing.
+//! Saving ([`save_edit`]) writes the file only when the whole edited file passes the checks
+//! and the file has not changed since it was read: a copy of the old file is kept beside it
+//! (`<file>.bak-<UTC time>`) and the new text replaces it atomically (written to a temporary
+//! file, synced, renamed); the node then reloads it live like any other change.
 
 use std::path::{Path, PathBuf};
 
@@ -87,6 +89,79 @@ pub fn check_edit(config: &Path, camera: &str, edit: &RuleEdit) -> Result<EditOu
         errors,
         toml: table,
     })
+}
+
+/// A saved edit.
+#[derive(Debug, Serialize)]
+pub struct Saved {
+    #[serde(flatten)]
+    pub outcome: EditOutcome,
+    /// Where the file was before the edit (`None`: not saved, the edit was refused).
+    pub backup: Option<PathBuf>,
+}
+
+/// Applies `edit` and, when the whole file passes the checks, writes it (see the module
+/// docs).
+pub fn save_edit(config: &Path, camera: &str, edit: &RuleEdit) -> Result<Saved> {
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
+    let (edited, table) = apply(&text, camera, edit)?;
+    let errors: Vec<String> = match Config::parse(&edited, &base_dir(config), config) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    };
+    let outcome = EditOutcome {
+        ok: errors.is_empty(),
+        errors,
+        toml: table,
+    };
+    if !outcome.ok {
+        return Ok(Saved {
+            outcome,
+            backup: None,
+        });
+    }
+    let name = config
+        .file_name()
+        .ok_or_else(|| anyhow!("{} is not a file", config.display()))?
+        .to_string_lossy()
+        .to_string();
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+    let backup = config.with_file_name(format!("{name}.bak-{stamp}"));
+    std::fs::write(&backup, &text)
+        .with_context(|| format!("writing the backup {}", backup.display()))?;
+    let tmp = config.with_file_name(format!(".{name}.console-tmp"));
+    write_synced(&tmp, edited.as_bytes(), config)?;
+    // Someone else's change since the read is not overwritten.
+    if std::fs::read_to_string(config).ok().as_deref() != Some(text.as_str()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow!(
+            "{} changed while the edit was checked; nothing was saved: check again",
+            config.display()
+        ));
+    }
+    std::fs::rename(&tmp, config).with_context(|| format!("replacing {}", config.display()))?;
+    if let Some(dir) = config.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The rename itself is durable once the directory is synced.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(Saved {
+        outcome,
+        backup: Some(backup),
+    })
+}
+
+/// Writes `bytes` to `tmp` with `like`'s permissions, and syncs it.
+fn write_synced(tmp: &Path, bytes: &[u8], like: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    if let Ok(meta) = std::fs::metadata(like) {
+        let _ = std::fs::set_permissions(tmp, meta.permissions());
+    }
+    Ok(())
 }
 
 /// The file's text with the edit, and the edited rule's table as TOML.
@@ -248,5 +323,44 @@ line = [[0.78, 0.3], [0.78, 1.0]]
         assert_eq!(views.len(), 2);
         assert_eq!(views[1].kind, "line_crossing");
         assert!(camera_rules(&path, "gate").is_err());
+    }
+
+    #[test]
+    fn a_saved_edit_replaces_the_file_and_keeps_a_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("vigia.toml");
+        let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let original = format!(
+            "{FILE}\n[inference.detector]\nmanifest = \"{}\"\n",
+            models.join("yolox_nano.toml").display()
+        );
+        std::fs::write(&path, &original).unwrap();
+        // Refused: nothing written, no backup.
+        let bad = edit("table-area", Some(vec![[0.1, 0.1], [1.5, 0.1]]), None);
+        let out = save_edit(&path, "lobby", &bad).unwrap();
+        assert!(!out.outcome.ok && out.backup.is_none());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+        // Accepted: the file has the new zone and its comments; the backup is the old file.
+        let good = edit(
+            "table-area",
+            Some(vec![[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]),
+            None,
+        );
+        let out = save_edit(&path, "lobby", &good).unwrap();
+        assert!(out.outcome.ok, "{:?}", out.outcome.errors);
+        let now = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            now.contains("zone = [[0.1, 0.1], [0.9, 0.1], [0.5, 0.9]]"),
+            "{now}"
+        );
+        assert!(now.contains("# the tables"), "{now}");
+        let backup = out.backup.unwrap();
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
+        assert!(Config::load(&path).is_ok());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
     }
 }

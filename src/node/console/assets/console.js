@@ -118,17 +118,20 @@ function paint(canvas, overlay) {
     g.drawImage(canvas.bitmap, 0, 0);
   }
   const [w, h] = [canvas.width, canvas.height];
-  g.lineWidth = 2;
-  g.font = 'bold 13px sans-serif';
+  // Sized for the picture: readable in the grid (shown smaller) and in the live view.
+  const px = Math.max(13, Math.round(w / 36));
+  g.lineWidth = Math.max(2, w / 200);
+  g.font = `bold ${px}px sans-serif`;
   for (const b of canvas.boxes || []) {
     const [x, y, bw, bh] = [b.bbox[0] * w, b.bbox[1] * h, b.bbox[2] * w, b.bbox[3] * h];
     g.strokeStyle = BOX;
     g.strokeRect(x, y, bw, bh);
     const label = `#${b.track} ${b.label}`;
+    const top = y - px - 4 >= 0 ? y - px - 4 : y;
     g.fillStyle = BOX;
-    g.fillRect(x, Math.max(0, y - 16), g.measureText(label).width + 6, 16);
+    g.fillRect(x, top, g.measureText(label).width + 8, px + 4);
     g.fillStyle = '#000';
-    g.fillText(label, x + 3, Math.max(12, y - 4));
+    g.fillText(label, x + 4, top + px);
   }
   if (overlay) overlay(canvas);
 }
@@ -276,26 +279,51 @@ function endDrag(camera) {
   check(camera);
 }
 
+function ruleEdit() {
+  const edit = { rule: selected.name };
+  edit[selected.zone ? 'zone' : 'line'] = points(selected);
+  return edit;
+}
+
+// Console writes carry `x-vigia-console`: the session cookie alone does not allow them.
+async function post(path, body) {
+  const r = await api(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-vigia-console': '1' },
+    body: JSON.stringify(body),
+  });
+  return r.json();
+}
+
 // The edit as TOML, checked by the node like `vigia check-config` checks the file.
 async function check(camera) {
   if (!selected) return;
-  const edit = { rule: selected.name };
-  edit[selected.zone ? 'zone' : 'line'] = points(selected);
-  const r = await api(`/console/api/rules/${enc(camera)}/check`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-vigia-console': '1' },
-    body: JSON.stringify(edit),
-  });
-  const out = await r.json();
+  const out = await post(`/console/api/rules/${enc(camera)}/check`, ruleEdit());
   const verdict = $('#verdict');
   if (out.error) {
     verdict.innerHTML = `<p class="bad">${esc(out.error)}</p>`;
     return;
   }
   verdict.innerHTML = out.ok
-    ? '<p class="ok" data-check="ok">check-config: ok</p>'
+    ? '<p class="ok" data-check="ok">check-config: ok <button id="save">Save to the config file</button></p>'
     : `<p class="bad" data-check="failed">check-config: ${out.errors.map(esc).join('<br>')}</p>`;
   $('#toml').textContent = out.toml;
+  if (out.ok) $('#save').onclick = () => save(camera);
+}
+
+// Written only if the whole file still passes; the old file is kept; the node reloads it.
+async function save(camera) {
+  const out = await post(`/console/api/rules/${enc(camera)}/save`, ruleEdit());
+  const verdict = $('#verdict');
+  if (out.error || !out.ok) {
+    verdict.innerHTML = `<p class="bad">not saved: ${esc(out.error || out.errors.join('; '))}</p>`;
+    return;
+  }
+  const reload = out.reload || {};
+  const what = reload.applied
+    ? `reloaded${reload.changed.length ? ': ' + reload.changed.map(esc).join(', ') + ' restarted' : ''}`
+    : `not reloaded: ${esc((reload.errors || ['the node is stopping']).join('; '))}`;
+  verdict.innerHTML = `<p class="ok" data-saved="${reload.applied ? 'reloaded' : 'saved'}">saved (the old file is ${esc(out.backup)}); ${what}</p>`;
 }
 
 // ---- events --------------------------------------------------------------------------
