@@ -146,6 +146,16 @@ async fn wait_for(c: &Client, what: &str, within: Duration, script: &str) -> Val
     }
 }
 
+/// Switches the console to the page `hash`, counting what it transfers from then on.
+async fn show(c: &Client, hash: &str) {
+    c.execute(
+        "performance.clearResourceTimings(); location.hash = arguments[0]",
+        vec![json!(hash)],
+    )
+    .await
+    .unwrap();
+}
+
 /// Where screenshots go.
 fn shots_dir() -> Vec<PathBuf> {
     let root = paths::project_root();
@@ -388,12 +398,7 @@ async fn cameras(c: &Client, weights: &mut Vec<(String, f64)>) {
 
 /// An event the center receives is in the list within 2 s.
 async fn events(c: &Client, mqtt_port: u16, weights: &mut Vec<(String, f64)>) {
-    c.execute(
-        "performance.clearResourceTimings(); location.hash = 'events'",
-        vec![],
-    )
-    .await
-    .unwrap();
+    show(c, "events").await;
     wait_for(
         c,
         "the live feed",
@@ -437,12 +442,7 @@ async fn events(c: &Client, mqtt_port: u16, weights: &mut Vec<(String, f64)>) {
 
 /// The lobby's zone dragged in the browser gives TOML that `vigia check-config` accepts.
 async fn rules(c: &Client, config: &Path, weights: &mut Vec<(String, f64)>) {
-    c.execute(
-        "performance.clearResourceTimings(); location.hash = 'camera/lobby'",
-        vec![],
-    )
-    .await
-    .unwrap();
+    show(c, "camera/lobby").await;
     wait_for(
         c,
         "the lobby's rules",
@@ -586,12 +586,7 @@ async fn rules(c: &Client, config: &Path, weights: &mut Vec<(String, f64)>) {
 
 /// The health charts from the node's own samples.
 async fn health(c: &Client, weights: &mut Vec<(String, f64)>) {
-    c.execute(
-        "performance.clearResourceTimings(); location.hash = 'health'",
-        vec![],
-    )
-    .await
-    .unwrap();
+    show(c, "health").await;
     wait_for(
         c,
         "six charts",

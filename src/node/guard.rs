@@ -310,15 +310,19 @@ mod tests {
         b.body(axum::body::Body::empty()).unwrap()
     }
 
-    #[test]
-    fn the_token_guards_every_route_but_health() {
-        let a = Access {
+    fn with_token() -> Access {
+        Access {
             token: Some(Arc::from("s3cret-token")),
             metrics_public: false,
             timeout: Duration::from_secs(1),
             sessions: Arc::default(),
             tls: false,
-        };
+        }
+    }
+
+    #[test]
+    fn the_token_guards_every_route_but_health() {
+        let a = with_token();
         assert!(a.allows(&req("/healthz", None)));
         assert!(a.allows(&req("/readyz", None)));
         assert!(!a.allows(&req("/metrics", None)));
@@ -337,13 +341,7 @@ mod tests {
 
     #[test]
     fn a_console_session_reads_and_writes_only_with_the_console_header() {
-        let a = Access {
-            token: Some(Arc::from("s3cret-token")),
-            metrics_public: false,
-            timeout: Duration::from_secs(1),
-            sessions: Arc::default(),
-            tls: false,
-        };
+        let a = with_token();
         let id = a.sessions.create();
         let with = |method: Method, path: &str, cookie: &str, console: bool| {
             let mut b = axum::http::Request::builder()

@@ -233,20 +233,32 @@ fn refused(e: &anyhow::Error) -> Response {
         .into_response()
 }
 
+/// Parses the edit in `body` and runs `f` on it off the async threads.
+async fn run_edit<T: Send + 'static>(
+    s: &ConsoleState,
+    camera: String,
+    body: &[u8],
+    f: fn(&std::path::Path, &str, &rules::RuleEdit) -> anyhow::Result<T>,
+) -> Result<T, Box<Response>> {
+    let edit = parse_edit(body).map_err(|msg| Box::new(bad_request(&msg)))?;
+    let config = s.config.clone();
+    match tokio::task::spawn_blocking(move || f(&config, &camera, &edit)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(Box::new(refused(&e))),
+        Err(_) => Err(Box::new(
+            (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+        )),
+    }
+}
+
 async fn check_rule(
     State(s): State<ConsoleState>,
     Path(camera): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let edit = match parse_edit(&body) {
-        Ok(e) => e,
-        Err(msg) => return bad_request(&msg),
-    };
-    let config = s.config.clone();
-    match tokio::task::spawn_blocking(move || rules::check_edit(&config, &camera, &edit)).await {
-        Ok(Ok(outcome)) => Json(outcome).into_response(),
-        Ok(Err(e)) => refused(&e),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    match run_edit(&s, camera, &body, rules::check_edit).await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(r) => *r,
     }
 }
 
@@ -257,17 +269,9 @@ async fn save_rule(
     Path(camera): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
-    let edit = match parse_edit(&body) {
-        Ok(e) => e,
-        Err(msg) => return bad_request(&msg),
-    };
-    let config = s.config.clone();
-    let saved = match tokio::task::spawn_blocking(move || rules::save_edit(&config, &camera, &edit))
-        .await
-    {
-        Ok(Ok(saved)) => saved,
-        Ok(Err(e)) => return refused(&e),
-        Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response(),
+    let saved = match run_edit(&s, camera, &body, rules::save_edit).await {
+        Ok(saved) => saved,
+        Err(r) => return *r,
     };
     if let Some(backup) = &saved.backup {
         tracing::info!(file = %s.config.display(), backup = %backup.display(), "rule edit saved from the console");

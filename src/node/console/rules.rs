@@ -77,18 +77,24 @@ pub struct EditOutcome {
 
 /// Applies `edit` to `camera`'s rule in the file's text and checks the result.
 pub fn check_edit(config: &Path, camera: &str, edit: &RuleEdit) -> Result<EditOutcome> {
+    Ok(checked(config, camera, edit)?.2)
+}
+
+/// The file's text, the text with the edit, and the verdict on it.
+fn checked(config: &Path, camera: &str, edit: &RuleEdit) -> Result<(String, String, EditOutcome)> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let (edited, table) = apply(&text, camera, edit)?;
-    let errors = match Config::parse(&edited, &base_dir(config), config) {
+    let errors: Vec<String> = match Config::parse(&edited, &base_dir(config), config) {
         Ok(_) => Vec::new(),
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
     };
-    Ok(EditOutcome {
+    let outcome = EditOutcome {
         ok: errors.is_empty(),
         errors,
         toml: table,
-    })
+    };
+    Ok((text, edited, outcome))
 }
 
 /// A saved edit.
@@ -103,18 +109,7 @@ pub struct Saved {
 /// Applies `edit` and, when the whole file passes the checks, writes it (see the module
 /// docs).
 pub fn save_edit(config: &Path, camera: &str, edit: &RuleEdit) -> Result<Saved> {
-    let text =
-        std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
-    let (edited, table) = apply(&text, camera, edit)?;
-    let errors: Vec<String> = match Config::parse(&edited, &base_dir(config), config) {
-        Ok(_) => Vec::new(),
-        Err(errors) => errors.iter().map(ToString::to_string).collect(),
-    };
-    let outcome = EditOutcome {
-        ok: errors.is_empty(),
-        errors,
-        toml: table,
-    };
+    let (text, edited, outcome) = checked(config, camera, edit)?;
     if !outcome.ok {
         return Ok(Saved {
             outcome,
