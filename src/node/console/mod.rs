@@ -20,6 +20,7 @@
 //! | `GET /console/api/events` | server-sent events: the last 200 events, then each new one |
 //! | `GET /console/api/health` | samples of the last hour (outbox, broker link, model times, CPU, memory) |
 
+pub mod assets;
 pub mod feed;
 pub mod health;
 pub mod rules;
@@ -30,7 +31,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderName, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -41,14 +42,6 @@ use super::reload::ReloadHandle;
 use super::views::CameraViews;
 use feed::EventFeed;
 use health::HealthLog;
-
-/// The console's pages and scripts, embedded.
-pub mod assets {
-    pub const INDEX: &str = include_str!("assets/index.html");
-    pub const LOGIN: &str = include_str!("assets/login.html");
-    pub const SCRIPT: &str = include_str!("assets/console.js");
-    pub const STYLE: &str = include_str!("assets/console.css");
-}
 
 /// What the console's handlers share.
 #[derive(Clone)]
@@ -101,24 +94,19 @@ pub fn router(state: ConsoleState) -> Router {
         .with_state(state)
 }
 
-/// Pages are not cached (they are small and carry no secrets, but must follow upgrades).
+/// Data is never cached.
 const NO_STORE: (header::HeaderName, &str) = (header::CACHE_CONTROL, "no-store");
 
-async fn index() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8"), NO_STORE],
-        assets::INDEX,
-    )
-        .into_response()
+async fn index(headers: HeaderMap) -> Response {
+    assets::INDEX.serve(&headers)
 }
 
-async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "console.js" => (assets::SCRIPT, "text/javascript; charset=utf-8"),
-        "console.css" => (assets::STYLE, "text/css; charset=utf-8"),
-        _ => return (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
-    };
-    ([(header::CONTENT_TYPE, kind), NO_STORE], body).into_response()
+async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
+    match file.as_str() {
+        "console.js" => assets::SCRIPT.serve(&headers),
+        "console.css" => assets::STYLE.serve(&headers),
+        _ => (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
+    }
 }
 
 /// A camera the node knows (the console never makes state for other names).
