@@ -70,8 +70,14 @@ pub fn run(a: &Args) -> ExitCode {
 
 async fn serve(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    // Registered before the (slow) start, so an early SIGHUP does not kill the process.
+    // Registered before the (slow) start, so an early SIGHUP does not kill the process and
+    // an early SIGTERM or Ctrl-C drains (the default action would kill it with its events
+    // still being delivered).
     let hup = signal(SignalKind::hangup());
+    let mut stops = Stops {
+        term: signal(SignalKind::terminate()).ok(),
+        int: signal(SignalKind::interrupt()).ok(),
+    };
     let scheme = match cfg.telemetry.http_tls_cert_file {
         Some(_) => "https",
         None => "http",
@@ -100,26 +106,36 @@ async fn serve(cfg: Config, opts: RunOptions) -> anyhow::Result<()> {
     });
     let stop = app.stop_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stops.next().await;
         tracing::info!("signal received; draining (a second signal exits at once)");
         stop.cancel();
-        wait_for_signal().await;
+        stops.next().await;
         tracing::warn!("second signal; exiting without draining (the outbox keeps pending events)");
         std::process::exit(130);
     });
     app.wait().await
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = async {
-            match term.as_mut() {
-                Some(t) => { t.recv().await; }
+/// SIGTERM and SIGINT (Ctrl-C), registered once.
+struct Stops {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl Stops {
+    /// The next SIGTERM or SIGINT.
+    async fn next(&mut self) {
+        async fn one(s: &mut Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
                 None => std::future::pending::<()>().await,
             }
-        } => {}
+        }
+        tokio::select! {
+            _ = one(&mut self.term) => {}
+            _ = one(&mut self.int) => {}
+        }
     }
 }
