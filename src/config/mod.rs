@@ -205,18 +205,16 @@ impl Config {
                 format!("cannot read the file: {e}"),
             )])
         })?;
-        let base = path
-            .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    PathBuf::from(".")
-                } else {
-                    p.to_path_buf()
-                }
-            })
-            .unwrap_or_else(|| PathBuf::from("."));
-        let base = base.canonicalize().unwrap_or(base);
-        Self::parse_lenient(&text, &base, path).map_err(fail)
+        Self::parse_lenient(&text, &Self::base_dir(path), path).map_err(fail)
+    }
+
+    /// The directory a config file's relative paths resolve against: its own.
+    pub fn base_dir(path: &Path) -> PathBuf {
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        base.canonicalize().unwrap_or(base)
     }
 
     /// Parses config text; relative paths resolve against `base`.

@@ -111,8 +111,8 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
 
 /// A camera the node knows (the console never makes state for other names).
 fn known(s: &ConsoleState, camera: &str) -> Option<CameraId> {
-    let known = s.cameras.list().iter().any(|c| c.id == camera);
-    known.then(|| CameraId::new(camera).ok()).flatten()
+    let id = CameraId::new(camera).ok()?;
+    s.cameras.counters(&id).map(|_| id)
 }
 
 fn not_found(what: &str) -> Response {

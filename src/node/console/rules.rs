@@ -85,7 +85,7 @@ fn checked(config: &Path, camera: &str, edit: &RuleEdit) -> Result<(String, Stri
     let text =
         std::fs::read_to_string(config).with_context(|| format!("reading {}", config.display()))?;
     let (edited, table) = apply(&text, camera, edit)?;
-    let errors: Vec<String> = match Config::parse(&edited, &base_dir(config), config) {
+    let errors: Vec<String> = match Config::parse(&edited, &Config::base_dir(config), config) {
         Ok(_) => Vec::new(),
         Err(errors) => errors.iter().map(ToString::to_string).collect(),
     };
@@ -203,15 +203,6 @@ fn set_points(table: &mut Table, key: &str, points: &[[f32; 2]]) {
         *value.decor_mut() = d;
     }
     table.insert(key, Item::Value(value));
-}
-
-/// Relative paths in the file resolve against its directory (as [`Config::load`] does).
-fn base_dir(config: &Path) -> PathBuf {
-    let base = match config.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    base.canonicalize().unwrap_or(base)
 }
 
 #[cfg(test)]
