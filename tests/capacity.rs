@@ -17,6 +17,7 @@
 //! working; `benches/capacity.sh` runs the real one. Knobs: `VIGIA_CAPACITY_CAMERAS`
 //! (`1,4,8`), `VIGIA_CAPACITY_WARMUP_SECS`, `VIGIA_CAPACITY_SECS`, `VIGIA_CAPACITY_WORKERS`,
 //! `VIGIA_CAPACITY_EXTRA` (lines added to the `[inference]` table),
+//! `VIGIA_CAPACITY_CAMERA_EXTRA` (lines added to every `[[cameras]]` entry),
 //! `VIGIA_CAPACITY_PEER_PYTHON` (a Python with the peer's packages: runs the peer too),
 //! `VIGIA_BIN` (the binary to measure; default the test build), `VIGIA_CAPACITY_OUT` (JSON
 //! lines appended there), `VIGIA_CAPACITY_VIDEO` (another H.264 file to serve, e.g. a
@@ -156,13 +157,14 @@ fn run_vigia(rt: &tokio::runtime::Runtime, fleet: &Fleet, warmup: u64, secs: u64
     let workers = env_num("VIGIA_CAPACITY_WORKERS", 2);
     let extra = env_or("VIGIA_CAPACITY_EXTRA", "");
     let lpr = env_or("VIGIA_CAPACITY_LPR", "0") == "1";
+    let camera_extra = env_or("VIGIA_CAPACITY_CAMERA_EXTRA", "");
     let cams: String = fleet
         .urls()
         .iter()
         .enumerate()
         .map(|(i, u)| {
             format!(
-                "[[cameras]]\nid = \"cam{i}\"\nurl = \"{u}\"\nanalysis_fps = 5.0\nlpr = {lpr}\n"
+                "[[cameras]]\nid = \"cam{i}\"\nurl = \"{u}\"\nanalysis_fps = 5.0\nlpr = {lpr}\n{camera_extra}\n"
             )
         })
         .collect();

@@ -63,6 +63,19 @@ impl Config {
                         );
                     }
                 }
+                if m.input.fit != vigia_infer::manifest::InputFit::Aspect {
+                    for (cam, &i) in self.cameras.iter().zip(positions) {
+                        if cam.detector_width.is_some() {
+                            c.push(
+                                format!("cameras[{i}].detector_width"),
+                                format!(
+                                    "model {} has a fixed input size ({}x{}); detector_width needs a detector with fit = \"aspect\" (models/yolox_nano_fit.toml)",
+                                    m.name, m.input.width, m.input.height
+                                ),
+                            );
+                        }
+                    }
+                }
             }
         }
     }

@@ -281,3 +281,36 @@ fn hotlist_layouts_are_checked_at_their_paths() {
     ));
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+#[test]
+fn detector_width_needs_a_free_input_size_and_a_sane_width() {
+    // The fixed 416x416 YOLOX-nano cannot read a camera at another size: said, not ignored.
+    let errs = parse(
+        "[[cameras]]\nid = \"a\"\nurl = \"test://ball\"\ndetector_width = 320\n[[cameras]]\nid = \"b\"\nurl = \"test://ball\"\ndetector_width = 8\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        paths(&errs),
+        vec![
+            "cameras[1].detector_width",
+            "cameras[0].detector_width",
+            "cameras[1].detector_width"
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs[0].message.contains("32..=4096"), "{}", errs[0].message);
+    assert!(
+        errs[1].message.contains("fixed input size"),
+        "{}",
+        errs[1].message
+    );
+    // The default detector has a free input size.
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let ok = format!(
+        "[inference.detector]\nmanifest = \"{}\"\n[[cameras]]\nid = \"a\"\nurl = \"test://ball\"\ndetector_width = 320\n",
+        root.join("models/yolox_nano_fit.toml").display()
+    );
+    let c = Config::parse(&ok, Path::new("/"), Path::new("x.toml"))
+        .unwrap_or_else(|e| panic!("{e:#?}"));
+    assert_eq!(c.cameras[0].detector_width, Some(320));
+}

@@ -136,6 +136,7 @@ impl Cameras {
         let stats = counters.ingest.clone();
         let mut route = Route::new(cam.lpr, has_rules, &self.motion, counters);
         route.read_zone = cam.read_zone;
+        route.detector_width = cam.detector_width;
         self.routing.set(&cam.id, Some(route));
         let stop = CameraStop::new(self.stop.child_token());
         let run = run_camera(cam.clone(), links.ctx.clone(), stats, stop.clone());

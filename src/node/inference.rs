@@ -42,6 +42,8 @@ pub struct Route {
     plates_skipped: AtomicU32,
     /// The camera's LPR read zone (fractions of the picture), if any.
     pub read_zone: Option<[f32; 4]>,
+    /// `detector_width` of the camera: the widest detector input for its frames.
+    pub detector_width: Option<u32>,
 }
 
 impl Route {
@@ -53,6 +55,7 @@ impl Route {
             counters,
             plates_skipped: AtomicU32::new(0),
             read_zone: None,
+            detector_width: None,
         }
     }
 }
@@ -204,7 +207,10 @@ fn analyse(
         });
     }
     let t = Instant::now();
-    let result = models.detector.detect(&view);
+    let max_scale = route
+        .detector_width
+        .map_or(f32::INFINITY, |w| w as f32 / frame.width.max(1) as f32);
+    let result = models.detector.detect_scaled(&view, None, max_scale);
     timers.detector.observe(t.elapsed().as_secs_f64());
     let detections = match result {
         Ok(d) => d,

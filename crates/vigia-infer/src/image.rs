@@ -364,6 +364,11 @@ mod tests {
         assert_eq!(pre.fit_to(432.0, 768.0), (256, 416));
         assert_eq!(pre.fit_to(100.0, 100.0), (416, 416));
         assert_eq!(pre.fit_to(1920.0, 200.0), (416, 64));
+        // A camera's `detector_width = 320`: 768x432 at scale 320/768 is 320x180 → 320x192,
+        // and the picture keeps that scale (not letterboxed back up to 416).
+        assert_eq!(pre.fit_scaled(768.0, 432.0, 320.0 / 768.0), (320, 192));
+        let (_, _, t) = fit(pre.spec(), 768.0, 432.0);
+        assert!((t.scale_x - 320.0 / 768.0).abs() < 1e-6, "{t:?}");
     }
 
     /// A 16x8 picture: left half red (200,10,20), right half blue (5,6,250).

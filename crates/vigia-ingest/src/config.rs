@@ -61,6 +61,13 @@ pub struct CameraConfig {
     /// Decoder family. Default `auto`.
     #[serde(default)]
     pub decoder: DecoderPreference,
+    /// Threads of a software (libav) decoder; 0 = libav's choice (one per core, frame
+    /// threading). Default 1: a node decodes many cameras at once, so they already spread
+    /// over the cores, and one thread per decoder costs less CPU per frame (no hand-over
+    /// between threads) and a frame less latency. Raise it for a single camera whose stream
+    /// one core cannot decode in real time (4K at 25 fps and up). Hardware decoders ignore it.
+    #[serde(default = "default_decoder_threads")]
+    pub decoder_threads: u32,
     /// RTSP transport. Default `auto`.
     #[serde(default)]
     pub rtsp_transport: RtspTransport,
@@ -102,6 +109,14 @@ pub struct CameraConfig {
     /// Frames wider than this are scaled down (aspect kept) before analysis. Default: none.
     #[serde(default)]
     pub max_width: Option<u32>,
+    /// Widest input the object detector reads this camera's frames at, in pixels (the
+    /// height follows the picture's aspect). A smaller input costs less CPU per frame and
+    /// finds fewer small or distant objects: the capacity setting for cameras whose
+    /// objects are large in the picture (docs/performance.md measures 320 on a 768x432
+    /// camera). Only for detectors with a free input size (`fit = "aspect"`, the default
+    /// one). Default: the detector's own size (416 for YOLOX-nano).
+    #[serde(default)]
+    pub detector_width: Option<u32>,
     /// Run license-plate recognition on this camera (see `[lpr]`). Default false.
     #[serde(default)]
     pub lpr: bool,
@@ -118,6 +133,9 @@ fn default_true() -> bool {
 }
 fn default_fps() -> f64 {
     5.0
+}
+fn default_decoder_threads() -> u32 {
+    1
 }
 fn default_latency() -> u32 {
     200
@@ -142,6 +160,7 @@ impl CameraConfig {
             enabled: true,
             analysis_fps: default_fps(),
             decoder: DecoderPreference::Auto,
+            decoder_threads: default_decoder_threads(),
             rtsp_transport: RtspTransport::Auto,
             rtsp_latency_ms: default_latency(),
             onvif_profile: None,
@@ -154,6 +173,7 @@ impl CameraConfig {
             file_loop: false,
             file_realtime: true,
             max_width: None,
+            detector_width: None,
             lpr: false,
             read_zone: None,
         }
@@ -207,6 +227,18 @@ impl CameraConfig {
                 "must be at least 16".to_string(),
             ));
         }
+        if self
+            .detector_width
+            .is_some_and(|w| !(32..=4096).contains(&w))
+        {
+            errs.push(FieldError::new(
+                "detector_width",
+                format!(
+                    "must be 32..=4096 pixels, got {}",
+                    self.detector_width.unwrap_or_default()
+                ),
+            ));
+        }
         if let Some([x, y, w, h]) = self.read_zone
             && !(x >= 0.0 && y >= 0.0 && w > 0.0 && h > 0.0 && x + w <= 1.0001 && y + h <= 1.0001)
         {
@@ -253,6 +285,7 @@ mod tests {
         bad.url = "ftp://x".into();
         bad.analysis_fps = 0.0;
         bad.max_width = Some(4);
+        bad.detector_width = Some(16);
         bad.read_zone = Some([0.5, 0.0, 0.6, 1.0]);
         bad.onvif_profile = Some("main".into());
         let fields: Vec<_> = bad.validate().into_iter().map(|e| e.field).collect();
@@ -262,6 +295,7 @@ mod tests {
                 "url",
                 "analysis_fps",
                 "max_width",
+                "detector_width",
                 "read_zone",
                 "onvif_profile"
             ]

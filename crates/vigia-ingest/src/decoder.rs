@@ -5,6 +5,7 @@
 //! hardware decoding is possible here.
 
 use gstreamer as gst;
+use gstreamer::prelude::ObjectExt;
 
 use crate::config::DecoderPreference;
 
@@ -106,13 +107,22 @@ pub fn report() -> GstReport {
     }
 }
 
-/// Creates the first available decoder; `Err` lists what was tried.
-pub(crate) fn make(codec: Codec, pref: DecoderPreference) -> Result<gst::Element, String> {
+/// Creates the first available decoder; `Err` lists what was tried. `threads` sets a
+/// software decoder's `max-threads` (0 = libav's choice); decoders without the property
+/// ignore it.
+pub(crate) fn make(
+    codec: Codec,
+    pref: DecoderPreference,
+    threads: u32,
+) -> Result<gst::Element, String> {
     let tried = candidates(codec, pref);
     for name in &tried {
         if gst::ElementFactory::find(name).is_some()
             && let Ok(e) = gst::ElementFactory::make(name).build()
         {
+            if e.has_property("max-threads") {
+                e.set_property("max-threads", i32::try_from(threads).unwrap_or(i32::MAX));
+            }
             return Ok(e);
         }
     }
@@ -156,12 +166,21 @@ mod tests {
     }
 
     #[test]
+    fn software_decoder_gets_the_configured_threads() {
+        gst::init().unwrap();
+        for threads in [0, 1, 3] {
+            let dec = make(Codec::H264, DecoderPreference::Software, threads).unwrap();
+            assert_eq!(dec.property::<i32>("max-threads"), threads as i32);
+        }
+    }
+
+    #[test]
     fn software_decoder_exists_here_and_missing_hardware_is_explained() {
         gst::init().unwrap();
-        let dec = make(Codec::H264, DecoderPreference::Auto).unwrap();
+        let dec = make(Codec::H264, DecoderPreference::Auto, 1).unwrap();
         assert!(dec.factory().is_some());
         if gst::ElementFactory::find("nvh264dec").is_none() {
-            let err = make(Codec::H264, DecoderPreference::Nvidia).unwrap_err();
+            let err = make(Codec::H264, DecoderPreference::Nvidia, 1).unwrap_err();
             assert!(err.contains("nvh264dec"), "{err}");
         }
     }

@@ -325,6 +325,7 @@ pub fn build(
                 pipeline: pipeline.downgrade(),
                 convert: convert.clone(),
                 pref: cfg.decoder,
+                threads: cfg.decoder_threads,
                 decoder: decoder_name.clone(),
                 rtp: false,
             };
@@ -341,6 +342,7 @@ pub fn build(
                 pipeline: pipeline.downgrade(),
                 convert: convert.clone(),
                 pref: cfg.decoder,
+                threads: cfg.decoder_threads,
                 decoder: decoder_name.clone(),
                 rtp: true,
             };
@@ -442,6 +444,7 @@ struct DynLink {
     pipeline: gst::glib::WeakRef<gst::Pipeline>,
     convert: gst::Element,
     pref: DecoderPreference,
+    threads: u32,
     decoder: Arc<Mutex<Option<String>>>,
     rtp: bool,
 }
@@ -499,7 +502,7 @@ impl DynLink {
                 })?);
             }
         }
-        let dec = decoder::make(codec, self.pref)?;
+        let dec = decoder::make(codec, self.pref, self.threads)?;
         let dec_name = dec
             .factory()
             .map(|f| f.name().to_string())
