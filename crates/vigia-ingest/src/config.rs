@@ -114,7 +114,8 @@ pub struct CameraConfig {
     /// finds fewer small or distant objects: the capacity setting for cameras whose
     /// objects are large in the picture (docs/performance.md measures 320 on a 768x432
     /// camera). Only for detectors with a free input size (`fit = "aspect"`, the default
-    /// one). Default: the detector's own size (416 for YOLOX-nano).
+    /// one). Default: the detector's own size (416 for YOLOX-nano); a larger value changes
+    /// nothing.
     #[serde(default)]
     pub detector_width: Option<u32>,
     /// Run license-plate recognition on this camera (see `[lpr]`). Default false.
@@ -227,6 +228,12 @@ impl CameraConfig {
                 "must be at least 16".to_string(),
             ));
         }
+        if self.decoder_threads > 64 {
+            errs.push(FieldError::new(
+                "decoder_threads",
+                format!("must be 0..=64, got {}", self.decoder_threads),
+            ));
+        }
         if self
             .detector_width
             .is_some_and(|w| !(32..=4096).contains(&w))
@@ -285,6 +292,7 @@ mod tests {
         bad.url = "ftp://x".into();
         bad.analysis_fps = 0.0;
         bad.max_width = Some(4);
+        bad.decoder_threads = 1000;
         bad.detector_width = Some(16);
         bad.read_zone = Some([0.5, 0.0, 0.6, 1.0]);
         bad.onvif_profile = Some("main".into());
@@ -295,6 +303,7 @@ mod tests {
                 "url",
                 "analysis_fps",
                 "max_width",
+                "decoder_threads",
                 "detector_width",
                 "read_zone",
                 "onvif_profile"
