@@ -55,6 +55,9 @@ pub struct FleetNode {
     /// Entries that could not be read (camera → revision), not retried until they change.
     unreadable: HashMap<String, i64>,
     last_renew: Instant,
+    /// Until when etcd keeps the lease alive at least, by this node's clock (from the
+    /// moment the last renewal or TTL question was sent, plus the TTL etcd answered).
+    lease_until: Instant,
     /// etcd was last seen without a quorum (cameras are kept while it lasts).
     no_quorum: bool,
 }
@@ -86,6 +89,7 @@ impl FleetNode {
             held: BTreeMap::new(),
             unreadable: HashMap::new(),
             last_renew: Instant::now(),
+            lease_until: Instant::now(),
             no_quorum: false,
         }
     }
@@ -127,14 +131,18 @@ impl FleetNode {
             );
         }
         let store = self.store.as_mut().expect("connected above");
+        let lease = Duration::from_secs(self.cfg.lease_ttl_secs);
+        let sent = Instant::now();
         if !store.registered() {
             let info = serde_json::json!({ "node": self.node, "pid": std::process::id() });
             store.register(&info.to_string()).await?;
-            self.last_renew = Instant::now();
+            self.last_renew = sent;
+            self.lease_until = sent + lease;
             tracing::info!(node = %self.node, prefix = %self.prefix, "registered with the fleet");
-        } else if self.last_renew.elapsed() >= Duration::from_secs(self.cfg.lease_ttl_secs) / 3 {
-            store.renew().await?;
-            self.last_renew = Instant::now();
+        } else if self.last_renew.elapsed() >= lease / 3 {
+            let granted = store.renew().await?;
+            self.last_renew = sent;
+            self.lease_until = sent + granted;
         }
         let snap = store.snapshot().await?;
         self.reconcile(&snap).await
@@ -250,8 +258,43 @@ impl FleetNode {
         }
     }
 
-    async fn report(&mut self, outcome: Result<(), FleetError>) {
+    /// Renews the lease now through the members that answer or, failing that, asks etcd
+    /// how long it has left; records what it learnt in `lease_until`.
+    async fn renew_now(&mut self) -> Result<(), FleetError> {
+        let Some(store) = self.store.as_mut() else {
+            return Err(FleetError::Etcd("not connected".into()));
+        };
         let lease = Duration::from_secs(self.cfg.lease_ttl_secs);
+        let sent = Instant::now();
+        let renewed = match tokio::time::timeout(lease, store.renew()).await {
+            Ok(r) => r,
+            Err(_) => Err(FleetError::Etcd("lease renewal timed out".into())),
+        };
+        let left = match renewed {
+            Ok(granted) => {
+                self.last_renew = sent;
+                tracing::info!("fleet lease renewed through the etcd members that answer");
+                granted
+            }
+            Err(FleetError::LeaseLost) => return Err(FleetError::LeaseLost),
+            Err(e) => {
+                let sent = Instant::now();
+                let left = tokio::time::timeout(lease, store.lease_left()).await;
+                match left {
+                    Ok(Ok(left)) => {
+                        self.lease_until = self.lease_until.max(sent + left);
+                        return Err(e);
+                    }
+                    Ok(Err(FleetError::LeaseLost)) => return Err(FleetError::LeaseLost),
+                    _ => return Err(e),
+                }
+            }
+        };
+        self.lease_until = sent + left;
+        Ok(())
+    }
+
+    async fn report(&mut self, outcome: Result<(), FleetError>) {
         // A member that answers without a leader: the quorum is lost for everyone.
         let outcome = match outcome {
             Err(FleetError::Etcd(e)) => {
@@ -263,6 +306,15 @@ impl FleetNode {
                 // request although one did see no leader a moment ago.
                 if leader == Some(false) || (leader.is_none() && self.no_quorum) {
                     Err(FleetError::NoQuorum(e))
+                } else if leader == Some(true) {
+                    // A member is down (or was the leader) but the others decide: renew
+                    // through them (the client talks only to those now) before judging
+                    // the lease by the clock — etcd's new leader extends every lease, so
+                    // the cameras are still ours unless etcd says otherwise.
+                    match self.renew_now().await {
+                        Err(FleetError::LeaseLost) => Err(FleetError::LeaseLost),
+                        _ => Err(FleetError::Etcd(e)),
+                    }
                 } else {
                     Err(FleetError::Etcd(e))
                 }
@@ -274,7 +326,7 @@ impl FleetNode {
         // etcd counts the lease from its last renewal (a little before we heard of it):
         // stop one look before it may expire, before another node can take the cameras.
         let poll = Duration::from_millis(self.cfg.poll_ms);
-        let lease_may_expire = self.last_renew.elapsed() + poll >= lease;
+        let lease_may_expire = Instant::now() + poll >= self.lease_until;
         let state = match outcome {
             Ok(()) => format!("holding {} camera(s)", self.held.len()),
             Err(FleetError::NoQuorum(e)) => {

@@ -46,6 +46,14 @@ impl From<etcd_client::Error> for FleetError {
 
 type Result<T> = std::result::Result<T, FleetError>;
 
+/// A failed renewal: `Stale` when the keep-alive stream itself broke at once (worth one
+/// more try on a new stream), `Final` otherwise.
+enum RenewError {
+    Stale(FleetError),
+    Final(FleetError),
+}
+use RenewError::{Final, Stale};
+
 /// One consistent read of the fleet.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -121,15 +129,42 @@ impl FleetStore {
         Ok(())
     }
 
-    /// Renews the lease (call a few times per `lease_ttl_secs`). A broken keep-alive
-    /// stream is opened again on the same lease; only etcd saying the lease is gone is
-    /// [`FleetError::LeaseLost`].
-    pub async fn renew(&mut self) -> Result<()> {
+    /// Renews the lease (call a few times per `lease_ttl_secs`); the TTL etcd granted.
+    /// A keep-alive stream that broke (its member died, the client moved to other
+    /// members) is opened again on the same lease and the renewal tried once more; only
+    /// etcd saying the lease is gone is [`FleetError::LeaseLost`].
+    pub async fn renew(&mut self) -> Result<Duration> {
+        let first = match self.renew_once().await {
+            Err(Stale(_)) => self.renew_once().await,
+            r => r,
+        };
+        first.map_err(|e| match e {
+            Stale(e) | Final(e) => e,
+        })
+    }
+
+    /// How long etcd will keep the lease alive without a renewal (`LeaseTimeToLive`, a
+    /// plain request: answers where a keep-alive stream cannot be opened).
+    pub async fn lease_left(&mut self) -> Result<Duration> {
         let Some(id) = self.lease else {
             return Err(FleetError::LeaseLost);
         };
+        let ttl = self.client.lease_time_to_live(id, None).await?.ttl();
+        if ttl <= 0 {
+            self.lease = None;
+            self.keeper = None;
+            return Err(FleetError::LeaseLost);
+        }
+        Ok(Duration::from_secs(ttl as u64))
+    }
+
+    async fn renew_once(&mut self) -> std::result::Result<Duration, RenewError> {
+        let Some(id) = self.lease else {
+            return Err(Final(FleetError::LeaseLost));
+        };
         if self.keeper.is_none() {
-            self.keeper = Some(self.client.lease_keep_alive(id).await?);
+            let opened = self.client.lease_keep_alive(id).await;
+            self.keeper = Some(opened.map_err(|e| Final(e.into()))?);
         }
         let (keeper, stream) = self.keeper.as_mut().expect("opened above");
         let sent = keeper.keep_alive().await;
@@ -138,25 +173,27 @@ impl FleetStore {
             Err(e) => Ok(Err(e)),
         };
         match answer {
-            Ok(Ok(Some(r))) if r.ttl() > 0 => Ok(()),
+            Ok(Ok(Some(r))) if r.ttl() > 0 => Ok(Duration::from_secs(r.ttl() as u64)),
             Ok(Ok(Some(_))) => {
                 self.lease = None;
                 self.keeper = None;
-                Err(FleetError::LeaseLost)
+                Err(Final(FleetError::LeaseLost))
             }
             Ok(Ok(None)) => {
                 self.keeper = None;
-                Err(FleetError::Etcd(
+                Err(Stale(FleetError::Etcd(
                     "the lease keep-alive stream closed".into(),
-                ))
+                )))
             }
             Ok(Err(e)) => {
                 self.keeper = None;
-                Err(e.into())
+                Err(Stale(e.into()))
             }
             Err(_) => {
                 self.keeper = None;
-                Err(FleetError::Etcd("no keep-alive answer within 2 s".into()))
+                Err(Final(FleetError::Etcd(
+                    "no keep-alive answer within 2 s".into(),
+                )))
             }
         }
     }

@@ -145,6 +145,26 @@ impl EtcdCluster {
         }
     }
 
+    /// The member that is the cluster's leader now, as the live members say
+    /// (`/v3/maintenance/status`); `None` while there is none (an election, no quorum).
+    pub fn leader(&self) -> Option<usize> {
+        let mut ids = Vec::new();
+        let mut leader = None;
+        for m in &self.members {
+            let status = m.child.as_ref().and_then(|_| status(m.client));
+            let id = status
+                .as_ref()
+                .and_then(|s| s["header"]["member_id"].as_str().map(str::to_string));
+            if let Some(l) = status.as_ref().and_then(|s| s["leader"].as_str()) {
+                leader = Some(l.to_string());
+            }
+            ids.push(id);
+        }
+        let leader = leader?;
+        ids.iter()
+            .position(|id| id.as_deref() == Some(leader.as_str()))
+    }
+
     /// Starts member `i` again on its data.
     pub fn restart(&mut self, i: usize) -> Result<(), TestkitError> {
         self.kill(i);
@@ -170,6 +190,23 @@ impl Drop for EtcdCluster {
             self.kill(i);
         }
     }
+}
+
+/// `POST /v3/maintenance/status` on a member (etcd's JSON gateway): its member id and the
+/// leader it sees, ids as decimal strings.
+fn status(port: u16) -> Option<serde_json::Value> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    s.write_all(
+        b"POST /v3/maintenance/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+          Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let body = &out[out.find("\r\n\r\n")? + 4..];
+    let body = &body[body.find('{')?..body.rfind('}')? + 1];
+    serde_json::from_str(body).ok()
 }
 
 /// `GET /health` on a member; the body.
