@@ -8,7 +8,10 @@
 //! - the etcd leader killed: nothing changes (an election, then two members go on); a second one (quorum lost): the nodes keep
 //!   their cameras and say so in `/readyz` and `vigia_fleet_connected`;
 //! - never two nodes streaming one camera at once, checked on the `camera_status` events
-//!   the nodes published (their `utc_time` intervals per node).
+//!   the nodes published (their `utc_time` intervals per node);
+//! - a node's link to etcd cut for real (packets dropped, nothing closed): it stops its
+//!   cameras before its lease can run out, the other node takes them after, and takes
+//!   its share back when the link is mended.
 
 #![allow(clippy::print_stderr)] // the failover time, for benches/fleet_failover.sh
 
@@ -22,6 +25,7 @@ use chrono::{DateTime, Utc};
 use common::process::VigiaProcess;
 use serde_json::Value;
 use vigia_testkit::etcd::EtcdCluster;
+use vigia_testkit::link::Link;
 use vigia_testkit::mosquitto::Mosquitto;
 use vigia_testkit::mqtt::Subscriber;
 use vigia_testkit::{free_port, http};
@@ -35,7 +39,7 @@ fn node_config(node: &str, data: &Path, http_port: u16, broker: u16, etcd: &[Str
     let etcd: Vec<String> = etcd.iter().map(|e| format!("\"{e}\"")).collect();
     t += &format!(
         "[mqtt]\nurl = \"mqtt://127.0.0.1:{broker}\"\ntopic_prefix = \"{TOPICS}/{node}\"\n\
-         [fleet]\netcd = [{}]\nlease_ttl_secs = 3\npoll_ms = 300\n",
+         [fleet]\netcd = [{}]\nlease_ttl_secs = 5\npoll_ms = 300\n",
         etcd.join(", ")
     );
     t
@@ -97,16 +101,27 @@ async fn placement(nodes: &[Node]) -> BTreeMap<String, Vec<String>> {
 /// Waits until every camera streams on exactly one live node, the one rendezvous hashing
 /// gives it among the live nodes; returns the placement.
 async fn settled(nodes: &[Node], within: Duration, what: &str) -> BTreeMap<String, Vec<String>> {
-    let deadline = Instant::now() + within;
     let live: Vec<String> = nodes
         .iter()
         .filter(|n| n.process.is_some())
         .map(|n| n.name.clone())
         .collect();
+    settled_on(nodes, &live, within, what).await
+}
+
+/// Waits until every camera streams on exactly one node, the one rendezvous hashing gives
+/// it among `live`; returns the placement.
+async fn settled_on(
+    nodes: &[Node],
+    live: &[String],
+    within: Duration,
+    what: &str,
+) -> BTreeMap<String, Vec<String>> {
+    let deadline = Instant::now() + within;
     let want: BTreeMap<String, Vec<String>> = (0..CAMERAS)
         .map(|i| {
             let c = format!("cam-{i:02}");
-            let n = vigia_fleet::owner(&c, &live).unwrap().to_string();
+            let n = vigia_fleet::owner(&c, live).unwrap().to_string();
             (c, vec![n])
         })
         .collect();
@@ -165,14 +180,41 @@ fn per_node(p: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, usize> {
     out
 }
 
+/// The lines of every node's log about taking and giving up cameras.
+fn fleet_logs(nodes: &[Node]) -> String {
+    nodes
+        .iter()
+        .map(|n| {
+            let t = std::fs::read_to_string(&n.log).unwrap_or_default();
+            let lines: Vec<&str> = t
+                .lines()
+                .filter(|l| l.contains("fleet camera") || l.contains("cut off"))
+                .collect();
+            format!("--- {}\n{}\n", n.name, lines.join("\n"))
+        })
+        .collect()
+}
+
+/// Whether etcd is missing (the test is skipped then; not in CI).
+fn no_etcd() -> bool {
+    if EtcdCluster::available() {
+        return false;
+    }
+    assert!(
+        !vigia_testkit::paths::in_ci(),
+        "etcd must be installed in CI (deploy/setup.sh)"
+    );
+    vigia_testkit::paths::skip("fleet", "etcd is not installed (Debian: etcd-server)");
+    true
+}
+
+/// The tests of this file one at a time: each runs three or more processes on timings.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_fail_over_between_nodes_and_never_run_twice() {
-    if !EtcdCluster::available() {
-        assert!(
-            !vigia_testkit::paths::in_ci(),
-            "etcd must be installed in CI (deploy/setup.sh)"
-        );
-        vigia_testkit::paths::skip("fleet", "etcd is not installed (Debian: etcd-server)");
+    let _serial = SERIAL.lock().await;
+    if no_etcd() {
         return;
     }
     let mut etcd = EtcdCluster::start(3).unwrap();
@@ -338,15 +380,7 @@ async fn cameras_fail_over_between_nodes_and_never_run_twice() {
         let v: Value = serde_json::from_slice(&m.payload).unwrap();
         events.push(v);
     }
-    let logs: String = nodes
-        .iter()
-        .map(|n| {
-            let t = std::fs::read_to_string(&n.log).unwrap_or_default();
-            let lines: Vec<&str> = t.lines().filter(|l| l.contains("fleet camera")).collect();
-            format!("--- {}\n{}\n", n.name, lines.join("\n"))
-        })
-        .collect();
-    check_no_overlap(&events, victim, killed_at, &logs);
+    check_no_overlap(&events, Some((victim, killed_at)), &fleet_logs(&nodes));
     for n in &mut nodes {
         if let Some(p) = n.process.take() {
             p.kill9();
@@ -359,7 +393,8 @@ type Span = (String, DateTime<Utc>, DateTime<Utc>);
 
 /// From `camera_status` events: intervals from `streaming` to the next other state, per
 /// (camera, node); the killed node's open intervals end when it was killed.
-fn check_no_overlap(events: &[Value], victim: &str, killed_at: DateTime<Utc>, logs: &str) {
+fn check_no_overlap(events: &[Value], killed: Option<(&str, DateTime<Utc>)>, logs: &str) {
+    let (victim, killed_at) = killed.unwrap_or(("", Utc::now() + chrono::Duration::days(1)));
     let mut open: BTreeMap<(String, String), DateTime<Utc>> = BTreeMap::new();
     let mut spans: BTreeMap<String, Vec<Span>> = BTreeMap::new();
     let mut sorted: Vec<&Value> = events.iter().collect();
@@ -422,6 +457,99 @@ fn check_no_overlap(events: &[Value], victim: &str, killed_at: DateTime<Utc>, lo
                     );
                 }
             }
+        }
+    }
+}
+
+/// A node cut off from etcd for real (its link drops everything and closes nothing, so
+/// only its own timeouts notice): it stops its cameras before its lease can run out, the
+/// other node takes them only after that, and when the link is mended the node takes its
+/// share back — never two nodes streaming one camera at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_etcd_stops_its_cameras_before_another_takes_them() {
+    let _serial = SERIAL.lock().await;
+    if no_etcd() {
+        return;
+    }
+    let etcd = EtcdCluster::start(1).unwrap();
+    let direct = etcd.endpoints();
+    let etcd_port: u16 = direct[0].rsplit(':').next().unwrap().parse().unwrap();
+    let link = Link::start(etcd_port).await.unwrap();
+    let through_link = vec![format!("http://127.0.0.1:{}", link.port())];
+    let broker = Mosquitto::start().unwrap();
+    let mut statuses =
+        Subscriber::connect(broker.port(), &format!("{TOPICS}/+/cameras/+/status")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = ["n1", "n2"]
+        .iter()
+        .map(|name| {
+            let port = free_port().unwrap();
+            let config = dir.path().join(format!("{name}.toml"));
+            let data = dir.path().join(name);
+            let etcd = if *name == "n2" {
+                &through_link
+            } else {
+                &direct
+            };
+            std::fs::write(&config, node_config(name, &data, port, broker.port(), etcd)).unwrap();
+            Node {
+                log: dir.path().join(format!("{name}.log")),
+                name: name.to_string(),
+                config,
+                port,
+                process: None,
+            }
+        })
+        .collect();
+    for n in &mut nodes {
+        n.start();
+    }
+    let fleet = dir.path().join("fleet.toml");
+    std::fs::write(&fleet, fleet_file(&direct)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(["fleet", "apply"])
+        .arg(&fleet)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = settled(&nodes, Duration::from_secs(60), "first placement").await;
+    let cut_off = per_node(&p)["n2"];
+
+    // Cut n2's link: within its lease (5 s) it stops its cameras; n1 takes them after.
+    link.cut();
+    let t0 = Instant::now();
+    let only_n1 = vec!["n1".to_string()];
+    settled_on(&nodes, &only_n1, Duration::from_secs(20), "cut off").await;
+    eprintln!(
+        "{cut_off} camera(s) of the cut-off node moved in {:.1} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let ready = nodes[1].get("/readyz").await;
+    assert_eq!(ready["fleet"]["connected"], false, "{ready}");
+    assert!(
+        ready["fleet"]["state"]
+            .as_str()
+            .unwrap()
+            .contains("cut off"),
+        "{ready}"
+    );
+
+    // Mended: n2 registers again and takes its share back.
+    link.restore();
+    settled(&nodes, Duration::from_secs(30), "link mended").await;
+
+    let mut events = Vec::new();
+    while let Ok(m) = statuses.rx.try_recv() {
+        events.push(serde_json::from_slice(&m.payload).unwrap());
+    }
+    check_no_overlap(&events, None, &fleet_logs(&nodes));
+    for n in &mut nodes {
+        if let Some(p) = n.process.take() {
+            p.kill9();
         }
     }
 }

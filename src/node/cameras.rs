@@ -161,6 +161,27 @@ impl Cameras {
         self.set_rules(camera, rules).await;
     }
 
+    /// Stops several cameras at once: tells every one to stop before waiting for any
+    /// (a node whose fleet lease may run out must be quick about it).
+    pub async fn stop_many(&mut self, cameras: &[CameraId], reason: &str) {
+        let mut tasks = Vec::new();
+        for camera in cameras {
+            if let Some((stop, task)) = self.running.remove(camera) {
+                stop.stop(reason);
+                tasks.push(task);
+            }
+        }
+        for task in tasks {
+            task.join().await;
+        }
+        for camera in cameras {
+            self.routing.set(camera, None);
+            self.hub.discard(camera);
+            self.views.remove(camera);
+            self.set_rules(camera, None).await;
+        }
+    }
+
     /// Tells analytics the camera was reconfigured: it ends what the camera had open and
     /// keeps `rules` for the camera's next frames.
     pub async fn set_rules(&self, camera: &CameraId, rules: Option<CameraRules>) {

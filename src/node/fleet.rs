@@ -3,11 +3,11 @@
 //! (its ownership key first, then its pipeline), gives up one assigned elsewhere (pipeline
 //! first, then the key), restarts one whose entry changed.
 //!
-//! Losing etcd: while the cluster answers without a quorum nobody can take a camera over,
-//! so the node keeps what it holds and says so (`/readyz` `fleet`, `vigia_fleet_connected`
-//! 0). Cut off from every member for longer than its lease, its keys may have expired and
-//! its cameras been taken: it stops them, so a camera is never analysed twice for longer
-//! than one lease.
+//! Losing etcd ([`Membership`]): while the cluster answers without a quorum nobody can
+//! take a camera over, so the node keeps what it holds and says so (`/readyz` `fleet`,
+//! `vigia_fleet_connected` 0); a member down, even the leader, changes nothing. Cut off
+//! from every member, it stops its cameras before etcd can expire its lease — by its own
+//! clock, from what etcd last told it — so another node takes them only after.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use vigia_analytics::CameraRules;
 use vigia_core::{CameraId, Shutdown};
-use vigia_fleet::{FleetConfig, FleetError, FleetStore, Snapshot};
+use vigia_fleet::{FleetConfig, FleetError, Membership, Snapshot};
 use vigia_ingest::CameraConfig;
 use vigia_rules::RuleConfig;
 use vigia_telemetry::Metrics;
@@ -37,8 +37,8 @@ pub struct FleetCamera {
 
 /// The fleet task's state.
 pub struct FleetNode {
-    cfg: FleetConfig,
-    prefix: String,
+    /// How often it looks (`poll_ms`).
+    poll: Duration,
     node: String,
     utc_offset: chrono::FixedOffset,
     /// Cameras linked to alarm inputs (their frames go to analytics).
@@ -49,17 +49,11 @@ pub struct FleetNode {
     plates_loaded: bool,
     cameras: Arc<Mutex<Cameras>>,
     metrics: Arc<Metrics>,
-    store: Option<FleetStore>,
+    membership: Membership,
     /// Camera → the revision of its entry that runs.
     held: BTreeMap<String, i64>,
     /// Entries that could not be read (camera → revision), not retried until they change.
     unreadable: HashMap<String, i64>,
-    last_renew: Instant,
-    /// Until when etcd keeps the lease alive at least, by this node's clock (from the
-    /// moment the last renewal or TTL question was sent, plus the TTL etcd answered).
-    lease_until: Instant,
-    /// etcd was last seen without a quorum (cameras are kept while it lasts).
-    no_quorum: bool,
 }
 
 impl FleetNode {
@@ -69,9 +63,9 @@ impl FleetNode {
         cameras: Arc<Mutex<Cameras>>,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let prefix = fleet.prefix_for(&cfg.site);
         Self {
-            prefix: fleet.prefix_for(&cfg.site),
-            cfg: fleet,
+            poll: Duration::from_millis(fleet.poll_ms),
             node: cfg.node.clone(),
             utc_offset: cfg.utc_offset,
             alarm_cameras: cfg
@@ -85,31 +79,28 @@ impl FleetNode {
                 || cfg.fleet.as_ref().is_some_and(|f| f.plate_reader),
             cameras,
             metrics,
-            store: None,
+            membership: Membership::new(fleet, &prefix, &cfg.node),
             held: BTreeMap::new(),
             unreadable: HashMap::new(),
-            last_renew: Instant::now(),
-            lease_until: Instant::now(),
-            no_quorum: false,
         }
     }
 
     /// Runs until `stop`; then stops the cameras it holds and only then releases them
     /// (another node may start them as soon as they are released).
     pub async fn run(mut self, stop: Shutdown) -> anyhow::Result<()> {
-        let mut tick = tokio::time::interval(Duration::from_millis(self.cfg.poll_ms));
+        let mut tick = tokio::time::interval(self.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = tick.tick() => {}
             }
-            let outcome = self.turn().await;
+            let outcome = self.look().await;
             self.report(outcome).await;
         }
         let held: Vec<String> = self.held.keys().cloned().collect();
         self.stop_all("vigia is stopping").await;
-        if let Some(store) = &mut self.store {
+        if let Some(store) = self.membership.store() {
             for cam in &held {
                 let _ = tokio::time::timeout(Duration::from_millis(500), store.release(cam)).await;
             }
@@ -117,33 +108,41 @@ impl FleetNode {
         Ok(())
     }
 
+    /// One [`FleetNode::turn`] and, when it failed, [`Membership::diagnose`]. While
+    /// cameras are held (and etcd has not lost its quorum) it must end by
+    /// [`Membership::deadline`]: a member that stops answering (a cut link, packets
+    /// dropped) would otherwise keep the node waiting while etcd expires its keys and
+    /// another node takes its cameras. Cut short: [`Membership::last_word`].
+    async fn look(&mut self) -> Result<(), FleetError> {
+        let bounded = !self.held.is_empty() && !self.membership.no_quorum();
+        let deadline = self.membership.deadline();
+        // Past the deadline already (the last word kept the cameras): up to the edge.
+        let last_word = deadline > Instant::now();
+        let until = if last_word {
+            deadline
+        } else {
+            self.membership.edge()
+        };
+        let work = async {
+            let outcome = self.turn().await;
+            self.membership.diagnose(outcome).await
+        };
+        if !bounded {
+            return work.await;
+        }
+        match tokio::time::timeout_at(until.into(), work).await {
+            Ok(outcome) => outcome,
+            Err(_) if last_word => self.membership.last_word().await,
+            Err(_) => Err(FleetError::Etcd(
+                "no answer from etcd before the lease could run out".into(),
+            )),
+        }
+    }
+
     /// One look: connect and register when needed, renew, read, reconcile.
     async fn turn(&mut self) -> Result<(), FleetError> {
-        if self.store.is_none() {
-            self.store = Some(
-                FleetStore::connect(
-                    &self.cfg.etcd,
-                    &self.prefix,
-                    &self.node,
-                    self.cfg.lease_ttl_secs,
-                )
-                .await?,
-            );
-        }
-        let store = self.store.as_mut().expect("connected above");
-        let lease = Duration::from_secs(self.cfg.lease_ttl_secs);
-        let sent = Instant::now();
-        if !store.registered() {
-            let info = serde_json::json!({ "node": self.node, "pid": std::process::id() });
-            store.register(&info.to_string()).await?;
-            self.last_renew = sent;
-            self.lease_until = sent + lease;
-            tracing::info!(node = %self.node, prefix = %self.prefix, "registered with the fleet");
-        } else if self.last_renew.elapsed() >= lease / 3 {
-            let granted = store.renew().await?;
-            self.last_renew = sent;
-            self.lease_until = sent + granted;
-        }
+        let info = serde_json::json!({ "node": self.node, "pid": std::process::id() });
+        let store = self.membership.keep(&info.to_string()).await?;
         let snap = store.snapshot().await?;
         self.reconcile(&snap).await
     }
@@ -208,7 +207,7 @@ impl FleetNode {
                     continue;
                 }
             };
-            let store = self.store.as_mut().expect("connected");
+            let store = self.membership.store().expect("connected");
             if store.acquire(cam).await? {
                 self.start(entry).await;
                 self.held.insert(cam.clone(), *rev);
@@ -244,7 +243,7 @@ impl FleetNode {
     async fn give_up(&mut self, cam: &str, reason: &str) -> Result<(), FleetError> {
         self.stop_camera(cam, reason).await;
         tracing::info!(camera = %cam, reason, "fleet camera given up");
-        if let Some(store) = &mut self.store {
+        if let Some(store) = self.membership.store() {
             store.release(cam).await?;
         }
         Ok(())
@@ -252,81 +251,25 @@ impl FleetNode {
 
     /// Stops every held camera (cut off past the lease: they may be someone else's now).
     async fn stop_all(&mut self, reason: &str) {
-        let held: Vec<String> = self.held.keys().cloned().collect();
-        for cam in held {
-            self.stop_camera(&cam, reason).await;
+        let ids: Vec<CameraId> = self
+            .held
+            .keys()
+            .filter_map(|c| CameraId::new(c).ok())
+            .collect();
+        self.cameras.lock().await.stop_many(&ids, reason).await;
+        if !self.held.is_empty() {
+            tracing::warn!(cameras = self.held.len(), reason, "fleet cameras stopped");
         }
-    }
-
-    /// Renews the lease now through the members that answer or, failing that, asks etcd
-    /// how long it has left; records what it learnt in `lease_until`.
-    async fn renew_now(&mut self) -> Result<(), FleetError> {
-        let Some(store) = self.store.as_mut() else {
-            return Err(FleetError::Etcd("not connected".into()));
-        };
-        let lease = Duration::from_secs(self.cfg.lease_ttl_secs);
-        let sent = Instant::now();
-        let renewed = match tokio::time::timeout(lease, store.renew()).await {
-            Ok(r) => r,
-            Err(_) => Err(FleetError::Etcd("lease renewal timed out".into())),
-        };
-        let left = match renewed {
-            Ok(granted) => {
-                self.last_renew = sent;
-                tracing::info!("fleet lease renewed through the etcd members that answer");
-                granted
-            }
-            Err(FleetError::LeaseLost) => return Err(FleetError::LeaseLost),
-            Err(e) => {
-                let sent = Instant::now();
-                let left = tokio::time::timeout(lease, store.lease_left()).await;
-                match left {
-                    Ok(Ok(left)) => {
-                        self.lease_until = self.lease_until.max(sent + left);
-                        return Err(e);
-                    }
-                    Ok(Err(FleetError::LeaseLost)) => return Err(FleetError::LeaseLost),
-                    _ => return Err(e),
-                }
-            }
-        };
-        self.lease_until = sent + left;
-        Ok(())
+        self.held.clear();
     }
 
     async fn report(&mut self, outcome: Result<(), FleetError>) {
-        // A member that answers without a leader: the quorum is lost for everyone.
-        let outcome = match outcome {
-            Err(FleetError::Etcd(e)) => {
-                let leader = match self.store.as_mut() {
-                    Some(s) => s.cluster_has_leader().await,
-                    None => None,
-                };
-                // No member sees a leader, or (right after the loss) none answers the
-                // request although one did see no leader a moment ago.
-                if leader == Some(false) || (leader.is_none() && self.no_quorum) {
-                    Err(FleetError::NoQuorum(e))
-                } else if leader == Some(true) {
-                    // A member is down (or was the leader) but the others decide: renew
-                    // through them (the client talks only to those now) before judging
-                    // the lease by the clock — etcd's new leader extends every lease, so
-                    // the cameras are still ours unless etcd says otherwise.
-                    match self.renew_now().await {
-                        Err(FleetError::LeaseLost) => Err(FleetError::LeaseLost),
-                        _ => Err(FleetError::Etcd(e)),
-                    }
-                } else {
-                    Err(FleetError::Etcd(e))
-                }
-            }
-            o => o,
-        };
-        self.no_quorum = matches!(outcome, Err(FleetError::NoQuorum(_)));
+        self.membership
+            .set_no_quorum(matches!(outcome, Err(FleetError::NoQuorum(_))));
         let connected = outcome.is_ok();
-        // etcd counts the lease from its last renewal (a little before we heard of it):
-        // stop one look before it may expire, before another node can take the cameras.
-        let poll = Duration::from_millis(self.cfg.poll_ms);
-        let lease_may_expire = Instant::now() + poll >= self.lease_until;
+        // Stop one look before the lease may expire, before another node can take the
+        // cameras.
+        let lease_may_expire = self.membership.may_expire();
         let state = match outcome {
             Ok(()) => format!("holding {} camera(s)", self.held.len()),
             Err(FleetError::NoQuorum(e)) => {
@@ -343,9 +286,7 @@ impl FleetNode {
                     // register again with a new lease.
                     self.stop_all("cut off from the fleet longer than the lease")
                         .await;
-                    if let Some(s) = &mut self.store {
-                        s.drop_lease();
-                    }
+                    self.membership.drop_lease();
                     format!("cut off from etcd: {e}; cameras stopped until it answers")
                 } else {
                     format!(

@@ -13,11 +13,15 @@
 //! - [`config`]: the `[fleet]` section.
 //! - [`assign`]: rendezvous hashing.
 //! - [`store`]: the etcd side: lease, registration, the camera list, ownership keys.
+//! - [`membership`]: a node's lease kept, and how long etcd is known to keep it (when to
+//!   stop its cameras, when to keep them through etcd trouble).
 
 pub mod assign;
 pub mod config;
+pub mod membership;
 pub mod store;
 
 pub use assign::{assign, owner};
 pub use config::FleetConfig;
+pub use membership::Membership;
 pub use store::{FleetError, FleetStore, Snapshot};

@@ -71,6 +71,8 @@ pub struct FleetStore {
     prefix: String,
     node: String,
     ttl: i64,
+    /// The longest wait for one request ([`FleetStore::wait_for`]).
+    wait: Duration,
     /// The node's lease, while it is believed alive.
     lease: Option<i64>,
     /// Its keep-alive stream (opened again after a broken connection).
@@ -80,11 +82,18 @@ pub struct FleetStore {
 }
 
 impl FleetStore {
-    fn options() -> ConnectOptions {
+    /// How long one request may take: a fifth of the lease (0.4–2 s), so that after a
+    /// renewal that got no answer there is time to ask the members whether the cluster
+    /// has a leader, and to renew through another, before the lease ends.
+    pub fn wait_for(ttl_secs: u64) -> Duration {
+        Duration::from_millis((ttl_secs * 1000 / 5).clamp(400, 2000))
+    }
+
+    fn options(wait: Duration) -> ConnectOptions {
         ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(2))
-            .with_timeout(Duration::from_secs(2))
-            .with_keep_alive(Duration::from_secs(1), Duration::from_secs(2))
+            .with_connect_timeout(wait)
+            .with_timeout(wait)
+            .with_keep_alive(Duration::from_secs(1), wait)
     }
 
     /// Connects to the cluster (any reachable member).
@@ -94,7 +103,8 @@ impl FleetStore {
         node: &str,
         ttl_secs: u64,
     ) -> Result<Self> {
-        let client = Client::connect(endpoints, Some(Self::options())).await?;
+        let wait = Self::wait_for(ttl_secs);
+        let client = Client::connect(endpoints, Some(Self::options(wait))).await?;
         let members = endpoints.iter().map(|e| (e.clone(), None)).collect();
         Ok(Self {
             members,
@@ -102,6 +112,7 @@ impl FleetStore {
             prefix: prefix.trim_end_matches('/').to_string(),
             node: node.to_string(),
             ttl: ttl_secs as i64,
+            wait,
             lease: None,
             keeper: None,
         })
@@ -169,7 +180,7 @@ impl FleetStore {
         let (keeper, stream) = self.keeper.as_mut().expect("opened above");
         let sent = keeper.keep_alive().await;
         let answer = match sent {
-            Ok(()) => tokio::time::timeout(Duration::from_secs(2), stream.message()).await,
+            Ok(()) => tokio::time::timeout(self.wait, stream.message()).await,
             Err(e) => Ok(Err(e)),
         };
         match answer {
@@ -191,9 +202,10 @@ impl FleetStore {
             }
             Err(_) => {
                 self.keeper = None;
-                Err(Final(FleetError::Etcd(
-                    "no keep-alive answer within 2 s".into(),
-                )))
+                Err(Final(FleetError::Etcd(format!(
+                    "no keep-alive answer within {:?}",
+                    self.wait
+                ))))
             }
         }
     }
@@ -207,38 +219,15 @@ impl FleetStore {
     /// Whether the cluster has a leader, asking every member: `Some(true)` when one sees a
     /// leader, `Some(false)` when members answer but none sees one (quorum lost: nobody
     /// can take cameras over), `None` when no member answers (this node is cut off).
+    /// When one sees a leader, this store talks only to the members that do from now on.
     pub async fn cluster_has_leader(&mut self) -> Option<bool> {
-        let wait = Duration::from_secs(1);
-        let mut answered = None;
-        let mut healthy = Vec::new();
-        for (endpoint, client) in &mut self.members {
-            if client.is_none() {
-                let opts = ConnectOptions::new()
-                    .with_connect_timeout(wait)
-                    .with_timeout(wait);
-                let connect = Client::connect([endpoint.as_str()], Some(opts));
-                *client = tokio::time::timeout(wait, connect)
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok());
-            }
-            let Some(c) = client else { continue };
-            match tokio::time::timeout(wait, c.status()).await {
-                Ok(Ok(st)) if st.leader() != 0 => {
-                    answered = Some(true);
-                    healthy.push(endpoint.clone());
-                }
-                Ok(Ok(_)) if answered.is_none() => answered = Some(false),
-                Ok(Ok(_)) => {}
-                _ => *client = None,
-            }
-        }
+        let (answered, healthy) = self.ask_members().await;
         // Requests of the main client may keep going to members that are down: talk to
         // the ones that answered with a leader from now on (the lease stays the same).
         if answered == Some(true)
             && let Ok(Ok(c)) = tokio::time::timeout(
-                wait,
-                Client::connect(healthy.as_slice(), Some(Self::options())),
+                self.wait,
+                Client::connect(healthy.as_slice(), Some(Self::options(self.wait))),
             )
             .await
         {
@@ -246,6 +235,48 @@ impl FleetStore {
             self.keeper = None;
         }
         answered
+    }
+
+    /// [`FleetStore::cluster_has_leader`] within one wait, and nothing else.
+    pub async fn leader_seen(&mut self) -> Option<bool> {
+        self.ask_members().await.0
+    }
+
+    /// Every member's status at once, each within one wait (a member that does not
+    /// answer costs one wait, not one each): the answer, and the members seeing a leader.
+    async fn ask_members(&mut self) -> (Option<bool>, Vec<String>) {
+        let wait = self.wait.min(Duration::from_secs(1));
+        let asked = self.members.iter_mut().map(|(endpoint, client)| {
+            let ask = async move {
+                if client.is_none() {
+                    let opts = ConnectOptions::new()
+                        .with_connect_timeout(wait)
+                        .with_timeout(wait);
+                    *client = Client::connect([endpoint.as_str()], Some(opts)).await.ok();
+                }
+                let status = client.as_mut()?.status().await;
+                match status {
+                    Ok(st) => Some((endpoint.clone(), st.leader() != 0)),
+                    Err(_) => {
+                        *client = None;
+                        None
+                    }
+                }
+            };
+            async move { tokio::time::timeout(wait, ask).await.ok().flatten() }
+        });
+        let answers = futures_util::future::join_all(asked).await;
+        let mut answered = None;
+        let mut healthy = Vec::new();
+        for (endpoint, leader) in answers.into_iter().flatten() {
+            if leader {
+                answered = Some(true);
+                healthy.push(endpoint);
+            } else if answered.is_none() {
+                answered = Some(false);
+            }
+        }
+        (answered, healthy)
     }
 
     /// Nodes, cameras and owners in one read.

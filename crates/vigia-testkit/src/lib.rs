@@ -7,6 +7,7 @@
 //! - [`etcd`]: a real etcd cluster of N members that can be killed and restarted.
 //! - [`fs`]: a small real filesystem (tmpfs) for real ENOSPC.
 //! - [`http`]: a minimal HTTP GET for the node's endpoints.
+//! - [`link`]: a TCP link that can be cut (packets dropped, nothing closed) and mended.
 //! - [`mosquitto`]: a real mosquitto broker on a free loopback port, stopped on drop.
 //! - [`mqtt`]: a subscriber that collects what a broker delivers.
 //! - [`onvif`]: an ONVIF camera's device and media services and WS-Discovery, answering
@@ -18,6 +19,7 @@ pub mod chaos;
 pub mod etcd;
 pub mod fs;
 pub mod http;
+pub mod link;
 pub mod mosquitto;
 pub mod mqtt;
 pub mod onvif;
