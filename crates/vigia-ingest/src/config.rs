@@ -21,6 +21,11 @@ pub enum DecoderPreference {
     Nvidia,
     /// VA-API (`vah264dec`, `vah265dec`); fails if no VA driver is present.
     Vaapi,
+    /// Cisco's OpenH264 software decoder (`openh264dec`, gstreamer1.0-plugins-bad) for
+    /// H.264; H.265 still uses libav. A node whose cameras all use it never loads FFmpeg
+    /// and its ~200 libraries (31 MiB less at one camera), but each stream costs more
+    /// memory and 1.0–1.7x libav's CPU (docs/performance.md): for nodes of 1–4 cameras.
+    Openh264,
 }
 
 /// RTSP transport: a camera quirk policy.

@@ -60,6 +60,10 @@ pub fn candidates(codec: Codec, pref: DecoderPreference) -> Vec<&'static str> {
         DecoderPreference::Nvidia => vec![nvidia],
         DecoderPreference::Vaapi => vec![vaapi],
         DecoderPreference::Software => vec![software],
+        DecoderPreference::Openh264 => match codec {
+            Codec::H264 => vec!["openh264dec"],
+            Codec::H265 => vec![software],
+        },
     }
 }
 
@@ -127,7 +131,7 @@ pub(crate) fn make(
         }
     }
     Err(format!(
-        "no {codec:?} decoder available (tried {}); the software decoders come with gstreamer1.0-libav, hardware ones need the NVIDIA or VA driver",
+        "no {codec:?} decoder available (tried {}); the software decoders come with gstreamer1.0-libav (openh264dec with gstreamer1.0-plugins-bad), hardware ones need the NVIDIA or VA driver",
         tried.join(", ")
     ))
 }
@@ -159,6 +163,14 @@ mod tests {
         );
         assert_eq!(
             candidates(Codec::H265, DecoderPreference::Software),
+            vec!["avdec_h265"]
+        );
+        assert_eq!(
+            candidates(Codec::H264, DecoderPreference::Openh264),
+            vec!["openh264dec"]
+        );
+        assert_eq!(
+            candidates(Codec::H265, DecoderPreference::Openh264),
             vec!["avdec_h265"]
         );
         assert_eq!(Codec::from_name("H265"), Some(Codec::H265));

@@ -439,6 +439,16 @@ fn pipe_err(camera: &CameraId, e: impl std::fmt::Display) -> IngestError {
     }
 }
 
+/// A GStreamer element, or an error naming the package that brings it.
+fn element(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory).build().map_err(|_| {
+        format!(
+            "GStreamer element {factory} is missing; {}",
+            crate::decoder::hint_for(factory)
+        )
+    })
+}
+
 /// Links a dynamically appearing source pad to a decoder chain.
 struct DynLink {
     pipeline: gst::glib::WeakRef<gst::Pipeline>,
@@ -494,12 +504,7 @@ impl DynLink {
         let mut chain = Vec::new();
         if self.rtp {
             for f in [codec.depayloader(), codec.parser()] {
-                chain.push(gst::ElementFactory::make(f).build().map_err(|_| {
-                    format!(
-                        "GStreamer element {f} is missing; {}",
-                        crate::decoder::hint_for(f)
-                    )
-                })?);
+                chain.push(element(f)?);
             }
         }
         let dec = decoder::make(codec, self.pref, self.threads)?;
@@ -507,6 +512,14 @@ impl DynLink {
             .factory()
             .map(|f| f.name().to_string())
             .unwrap_or_default();
+        // A decoder that takes only some stream formats (openh264dec: byte-stream; an MP4
+        // file carries avc) gets a parser to convert.
+        let accepts = dec
+            .static_pad("sink")
+            .is_some_and(|p| p.pad_template_caps().can_intersect(&caps));
+        if !self.rtp && !accepts {
+            chain.push(element(codec.parser())?);
+        }
         chain.push(dec);
         pipeline.add_many(&chain).map_err(|e| e.to_string())?;
         let mut link: Vec<&gst::Element> = chain.iter().collect();

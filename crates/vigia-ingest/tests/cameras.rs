@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 use vigia_core::event::CameraState;
 use vigia_core::{CameraId, FrameHub, Shutdown, SystemClock};
 use vigia_ingest::pipeline::CameraStats;
-use vigia_ingest::{CameraConfig, CameraStatus, CameraStop, IngestContext, run_camera};
+use vigia_ingest::{
+    CameraConfig, CameraStatus, CameraStop, DecoderPreference, IngestContext, run_camera,
+};
 use vigia_sim::rtsp::{RtspCameraServer, SimStream};
 use vigia_telemetry::Metrics;
 use vigia_testkit::shared_or_skip;
@@ -124,6 +126,53 @@ async fn file_source_delivers_rgb_frames_at_the_analysis_rate_then_ends() {
         "{text}"
     );
     h.stop().await;
+}
+
+/// Every frame of the file through `decoder`: (the decoder that ran, frames decoded, the
+/// mean of each delivered frame's pixels).
+async fn decode_all(decoder: DecoderPreference) -> (Option<String>, u64, Vec<f64>) {
+    let video = vigia_testkit::paths::shared_file("data/video/car-detection.mp4").unwrap();
+    let mut cfg = camera("dec-cam", &format!("file://{}", video.display()));
+    cfg.file_realtime = false;
+    cfg.analysis_fps = 5.0;
+    cfg.decoder = decoder;
+    let mut h = start(cfg);
+    let hub = h.hub.clone();
+    let taker = std::thread::spawn(move || {
+        let mut means = Vec::new();
+        while let Some(f) = hub.take(Duration::from_secs(5)) {
+            let b = f.bytes();
+            means.push(b.iter().map(|&v| f64::from(v)).sum::<f64>() / b.len() as f64);
+        }
+        means
+    });
+    let st = h
+        .wait_for(CameraState::Streaming, Duration::from_secs(20))
+        .await;
+    h.wait_for(CameraState::Offline, Duration::from_secs(60))
+        .await;
+    h.hub.close();
+    let means = taker.join().unwrap();
+    let decoded = h.stats.decoded.load(Ordering::Relaxed);
+    h.stop().await;
+    (st.decoder, decoded, means)
+}
+
+/// The OpenH264 option (a node without FFmpeg's libraries) decodes the same pictures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openh264_decodes_the_same_pictures_as_libav() {
+    let _video = shared_or_skip!("data/video/car-detection.mp4");
+    let (dec, decoded, libav) = decode_all(DecoderPreference::Software).await;
+    assert_eq!((dec.as_deref(), decoded), (Some("avdec_h264"), 377));
+    let (dec, decoded, openh264) = decode_all(DecoderPreference::Openh264).await;
+    assert_eq!((dec.as_deref(), decoded), (Some("openh264dec"), 377));
+    assert!(!libav.is_empty());
+    // The same frames are delivered (the rate gate counts decoded frames) and H.264
+    // decoding is exact, so the pictures match up to the colour conversion's rounding.
+    assert_eq!(libav.len(), openh264.len());
+    for (i, (a, b)) in libav.iter().zip(&openh264).enumerate() {
+        assert!((a - b).abs() < 0.5, "frame {i}: mean {a:.2} vs {b:.2}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
