@@ -65,6 +65,19 @@ struct Node {
 }
 
 impl Node {
+    /// A node named `name` in `dir` with its config file (not started).
+    fn new(dir: &Path, name: &str, port: u16, config_text: String) -> Self {
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(&config, config_text).unwrap();
+        Node {
+            log: dir.join(format!("{name}.log")),
+            name: name.to_string(),
+            config,
+            port,
+            process: None,
+        }
+    }
+
     fn start(&mut self) {
         self.process = Some(VigiaProcess::spawn(&self.config, &self.log));
     }
@@ -180,6 +193,27 @@ fn per_node(p: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, usize> {
     out
 }
 
+/// Starts the nodes and puts the fleet's cameras into etcd (`vigia fleet apply`); the
+/// fleet file.
+fn start_fleet(nodes: &mut [Node], dir: &Path, etcd: &[String]) -> std::path::PathBuf {
+    for n in nodes.iter_mut() {
+        n.start();
+    }
+    let fleet = dir.join("fleet.toml");
+    std::fs::write(&fleet, fleet_file(etcd)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia"))
+        .args(["fleet", "apply"])
+        .arg(&fleet)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fleet
+}
+
 /// The lines of every node's log about taking and giving up cameras.
 fn fleet_logs(nodes: &[Node]) -> String {
     nodes
@@ -234,38 +268,21 @@ async fn cameras_fail_over_between_nodes_and_never_run_twice() {
         .map(|i| {
             let name = format!("n{i}");
             let port = free_port().unwrap();
-            let config = dir.path().join(format!("{name}.toml"));
             let data = dir.path().join(&name);
             let mqtt = if i == 1 {
                 own_broker.port()
             } else {
                 broker.port()
             };
-            std::fs::write(&config, node_config(&name, &data, port, mqtt, &endpoints)).unwrap();
-            Node {
-                log: dir.path().join(format!("{name}.log")),
-                name,
-                config,
+            Node::new(
+                dir.path(),
+                &name,
                 port,
-                process: None,
-            }
+                node_config(&name, &data, port, mqtt, &endpoints),
+            )
         })
         .collect();
-    for n in &mut nodes {
-        n.start();
-    }
-    let fleet = dir.path().join("fleet.toml");
-    std::fs::write(&fleet, fleet_file(&endpoints)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia"))
-        .args(["fleet", "apply"])
-        .arg(&fleet)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let fleet = start_fleet(&mut nodes, dir.path(), &endpoints);
 
     // Every camera on one node; every node busy.
     let p = settled(&nodes, Duration::from_secs(60), "first placement").await;
@@ -484,38 +501,21 @@ async fn a_node_cut_off_from_etcd_stops_its_cameras_before_another_takes_them() 
         .iter()
         .map(|name| {
             let port = free_port().unwrap();
-            let config = dir.path().join(format!("{name}.toml"));
             let data = dir.path().join(name);
             let etcd = if *name == "n2" {
                 &through_link
             } else {
                 &direct
             };
-            std::fs::write(&config, node_config(name, &data, port, broker.port(), etcd)).unwrap();
-            Node {
-                log: dir.path().join(format!("{name}.log")),
-                name: name.to_string(),
-                config,
+            Node::new(
+                dir.path(),
+                name,
                 port,
-                process: None,
-            }
+                node_config(name, &data, port, broker.port(), etcd),
+            )
         })
         .collect();
-    for n in &mut nodes {
-        n.start();
-    }
-    let fleet = dir.path().join("fleet.toml");
-    std::fs::write(&fleet, fleet_file(&direct)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigia"))
-        .args(["fleet", "apply"])
-        .arg(&fleet)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    start_fleet(&mut nodes, dir.path(), &direct);
     let p = settled(&nodes, Duration::from_secs(60), "first placement").await;
     let cut_off = per_node(&p)["n2"];
 
