@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-5}
 times=()
 for i in $(seq 1 "$runs"); do
-  t=$(cargo test -q --test fleet -- --nocapture 2>&1 | sed -n 's/^failover of [0-9]* camera(s): \([0-9.]*\) s$/\1/p')
+  t=$(cargo test -q --test fleet cameras_fail_over -- --nocapture 2>&1 | sed -n 's/^.*failover of [0-9]* camera(s): \([0-9.]*\) s$/\1/p')
   [ -n "$t" ] || { echo "run $i: no failover figure (test failed?)" >&2; exit 1; }
   echo "run $i: $t s"
   times+=("$t")
