@@ -11,7 +11,9 @@
 //!   the nodes published (their `utc_time` intervals per node);
 //! - a node's link to etcd cut for real (packets dropped, nothing closed): it stops its
 //!   cameras before its lease can run out, the other node takes them after, and takes
-//!   its share back when the link is mended.
+//!   its share back when the link is mended;
+//! - an ownership key is a node's only under its current lease (a restarted process waits
+//!   for its predecessor's keys).
 
 #![allow(clippy::print_stderr)] // the failover time, for benches/fleet_failover.sh
 
@@ -552,4 +554,37 @@ async fn a_node_cut_off_from_etcd_stops_its_cameras_before_another_takes_them() 
             p.kill9();
         }
     }
+}
+
+/// An ownership key counts as a node's only under the lease it holds now: a restarted
+/// process (same node name, new lease) waits for its predecessor's keys to expire, while
+/// a key of its own lease (a look cut short after taking it) is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_of_the_same_node_under_another_lease_is_not_taken() {
+    let _serial = SERIAL.lock().await;
+    if no_etcd() {
+        return;
+    }
+    let etcd = EtcdCluster::start(1).unwrap();
+    let endpoints = etcd.endpoints();
+    let mut before = vigia_fleet::FleetStore::connect(&endpoints, "/t", "n1", 5)
+        .await
+        .unwrap();
+    before.register("{}").await.unwrap();
+    assert!(before.acquire("cam-a").await.unwrap());
+    // The same lease: already ours (an acquire retried after a lost answer).
+    assert!(before.acquire("cam-a").await.unwrap());
+    let snap = before.snapshot().await.unwrap();
+    assert_eq!(snap.owners["cam-a"], "n1");
+    assert_eq!(Some(snap.owner_leases["cam-a"]), before.lease_id());
+    // The node restarted: same name, a new lease.
+    let mut after = vigia_fleet::FleetStore::connect(&endpoints, "/t", "n1", 5)
+        .await
+        .unwrap();
+    after.register("{}").await.unwrap();
+    assert_ne!(after.lease_id(), before.lease_id());
+    assert!(!after.acquire("cam-a").await.unwrap());
+    // Released by the old one: free for the new one.
+    before.release("cam-a").await.unwrap();
+    assert!(after.acquire("cam-a").await.unwrap());
 }

@@ -177,10 +177,31 @@ impl FleetNode {
                 self.give_up(&cam, reason).await?;
             }
         }
+        // Keys of this lease the node does not hold (a look cut short between taking a key
+        // and starting the camera, or between stopping it and releasing the key): taken
+        // again when the camera is still this node's, released otherwise.
+        let lease = self.membership.store().and_then(|s| s.lease_id());
+        let stray = |c: &String| {
+            !self.held.contains_key(c)
+                && snap.owners.get(c).map(String::as_str) == Some(me)
+                && snap.owner_leases.get(c).copied() == lease
+        };
+        let strays: Vec<String> = snap
+            .owners
+            .keys()
+            .filter(|c| stray(c) && !wanted.contains(*c))
+            .cloned()
+            .collect();
+        for cam in strays {
+            tracing::info!(camera = %cam, "fleet camera key released (not run here)");
+            if let Some(store) = self.membership.store() {
+                store.release(&cam).await?;
+            }
+        }
         // Then take what is ours and free.
         let mut take: Vec<&String> = wanted
             .iter()
-            .filter(|c| !self.held.contains_key(*c) && !snap.owners.contains_key(*c))
+            .filter(|c| !self.held.contains_key(*c) && (!snap.owners.contains_key(*c) || stray(c)))
             .collect();
         take.sort();
         for cam in take {

@@ -63,6 +63,9 @@ pub struct Snapshot {
     pub cameras: BTreeMap<String, (i64, String)>,
     /// Camera id → the node holding it.
     pub owners: BTreeMap<String, String>,
+    /// Camera id → the lease its ownership key lives under (a node's lease changes when
+    /// it registers again, or when the process restarts).
+    pub owner_leases: BTreeMap<String, i64>,
 }
 
 /// A node's connection to the fleet.
@@ -125,6 +128,11 @@ impl FleetStore {
     /// Whether the node holds a lease (registered and not known to be expired).
     pub fn registered(&self) -> bool {
         self.lease.is_some()
+    }
+
+    /// The node's lease, while it holds one.
+    pub fn lease_id(&self) -> Option<i64> {
+        self.lease
     }
 
     /// Grants a lease and registers the node under it (`info`: JSON about the node).
@@ -306,6 +314,7 @@ impl FleetStore {
                 }
                 "owners" => {
                     s.owners.insert(name.to_string(), value.to_string());
+                    s.owner_leases.insert(name.to_string(), kv.lease());
                 }
                 _ => {}
             }
@@ -332,12 +341,14 @@ impl FleetStore {
         if r.succeeded() {
             return Ok(true);
         }
-        // Already ours (a retried acquire after a lost answer)?
+        // Already ours, under this lease (a retried acquire after a lost answer)? A key
+        // of this node's name under another lease is a previous process's: it is freed
+        // when that lease expires.
         let mine = r.op_responses().into_iter().any(|op| match op {
             etcd_client::TxnOpResponse::Get(g) => g
                 .kvs()
                 .iter()
-                .any(|kv| kv.value_str().is_ok_and(|v| v == self.node)),
+                .any(|kv| kv.lease() == *lease && kv.value_str().is_ok_and(|v| v == self.node)),
             _ => false,
         });
         Ok(mine)
