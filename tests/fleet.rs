@@ -5,8 +5,9 @@
 //! - `kill -9` of a node: its cameras stream on the others within 15 s; the events it had
 //!   accepted but not delivered (its broker was down) are delivered when it comes back;
 //! - the node comes back: cameras move back to it (rendezvous hashing), none runs twice;
-//! - the etcd leader killed: nothing changes (an election, then two members go on); a second one (quorum lost): the nodes keep
-//!   their cameras and say so in `/readyz` and `vigia_fleet_connected`;
+//! - the etcd leader killed: nothing changes (an election, then two members go on); a
+//!   second member killed (quorum lost): the nodes keep their cameras and say so in
+//!   `/readyz` and `vigia_fleet_connected`;
 //! - never two nodes streaming one camera at once, checked on the `camera_status` events
 //!   the nodes published (their `utc_time` intervals per node);
 //! - a node's link to etcd cut for real (packets dropped, nothing closed): it stops its
