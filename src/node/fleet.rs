@@ -270,7 +270,8 @@ impl FleetNode {
         Ok(())
     }
 
-    /// Stops every held camera (cut off past the lease: they may be someone else's now).
+    /// Stops every held camera (the node is stopping, or its lease may run out before it
+    /// can renew it: another node may take them from then on).
     async fn stop_all(&mut self, reason: &str) {
         let ids: Vec<CameraId> = self
             .held
@@ -303,10 +304,14 @@ impl FleetNode {
             Err(e) => {
                 tracing::warn!(error = %e, "fleet: etcd unreachable or refused");
                 if matches!(e, FleetError::LeaseLost) || lease_may_expire {
-                    // Our keys may be gone and our cameras someone else's: stop them, and
-                    // register again with a new lease.
-                    self.stop_all("cut off from the fleet longer than the lease")
-                        .await;
+                    // Our keys are gone, or may be by the next look: stop the cameras
+                    // before another node can take them, and register again with a new
+                    // lease.
+                    let reason = match e {
+                        FleetError::LeaseLost => "the fleet lease expired",
+                        _ => "cut off from the fleet; its lease may run out before it is renewed",
+                    };
+                    self.stop_all(reason).await;
                     self.membership.drop_lease();
                     format!("cut off from etcd: {e}; cameras stopped until it answers")
                 } else {
