@@ -101,7 +101,14 @@ pub fn report() -> GstReport {
         decoders: [Codec::H264, Codec::H265]
             .into_iter()
             .map(|c| {
-                let list = candidates(c, DecoderPreference::Auto)
+                // What `auto` tries, then OpenH264 (`decoder = "openh264"`).
+                let mut names = candidates(c, DecoderPreference::Auto);
+                for d in candidates(c, DecoderPreference::Openh264) {
+                    if !names.contains(&d) {
+                        names.push(d);
+                    }
+                }
+                let list = names
                     .into_iter()
                     .map(|d| (d.to_string(), here(d)))
                     .collect();
@@ -184,6 +191,24 @@ mod tests {
             let dec = make(Codec::H264, DecoderPreference::Software, threads).unwrap();
             assert_eq!(dec.property::<i32>("max-threads"), threads as i32);
         }
+    }
+
+    #[test]
+    fn the_report_lists_openh264_once_for_h264_only() {
+        gst::init().unwrap();
+        let r = report();
+        let names = |codec: &str| -> Vec<String> {
+            r.decoders
+                .iter()
+                .find(|(c, _)| c == codec)
+                .map(|(_, l)| l.iter().map(|d| d.0.clone()).collect())
+                .unwrap()
+        };
+        assert_eq!(
+            names("H264"),
+            ["nvh264dec", "vah264dec", "avdec_h264", "openh264dec"]
+        );
+        assert_eq!(names("H265"), ["nvh265dec", "vah265dec", "avdec_h265"]);
     }
 
     #[test]
