@@ -151,19 +151,21 @@ impl Cameras {
     /// and tells analytics to end what the camera had open; `rules`: the camera's rules
     /// from now on (a restart), or `None`.
     pub async fn stop(&mut self, camera: &CameraId, reason: &str, rules: Option<CameraRules>) {
-        if let Some((stop, task)) = self.running.remove(camera) {
-            stop.stop(reason);
-            task.join().await;
-        }
-        self.routing.set(camera, None);
-        self.hub.discard(camera);
-        self.views.remove(camera);
-        self.set_rules(camera, rules).await;
+        self.halt(std::slice::from_ref(camera), reason).await;
+        self.forget(camera, rules).await;
     }
 
     /// Stops several cameras at once: tells every one to stop before waiting for any
     /// (a node whose fleet lease may run out must be quick about it).
     pub async fn stop_many(&mut self, cameras: &[CameraId], reason: &str) {
+        self.halt(cameras, reason).await;
+        for camera in cameras {
+            self.forget(camera, None).await;
+        }
+    }
+
+    /// Tells the cameras' pipelines to stop, then waits for all of them.
+    async fn halt(&mut self, cameras: &[CameraId], reason: &str) {
         let mut tasks = Vec::new();
         for camera in cameras {
             if let Some((stop, task)) = self.running.remove(camera) {
@@ -174,12 +176,15 @@ impl Cameras {
         for task in tasks {
             task.join().await;
         }
-        for camera in cameras {
-            self.routing.set(camera, None);
-            self.hub.discard(camera);
-            self.views.remove(camera);
-            self.set_rules(camera, None).await;
-        }
+    }
+
+    /// Drops a stopped camera's queued frame, route and view, and gives analytics its
+    /// rules from now on.
+    async fn forget(&mut self, camera: &CameraId, rules: Option<CameraRules>) {
+        self.routing.set(camera, None);
+        self.hub.discard(camera);
+        self.views.remove(camera);
+        self.set_rules(camera, rules).await;
     }
 
     /// Tells analytics the camera was reconfigured: it ends what the camera had open and
