@@ -195,15 +195,11 @@ impl Drop for EtcdCluster {
 /// `POST /v3/maintenance/status` on a member (etcd's JSON gateway): its member id and the
 /// leader it sees, ids as decimal strings.
 fn status(port: u16) -> Option<serde_json::Value> {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(
-        b"POST /v3/maintenance/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-          Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
-    )
-    .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
+    let out = exchange(
+        port,
+        "POST /v3/maintenance/status HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+    )?;
     let body = &out[out.find("\r\n\r\n")? + 4..];
     let body = &body[body.find('{')?..body.rfind('}')? + 1];
     serde_json::from_str(body).ok()
@@ -211,10 +207,17 @@ fn status(port: u16) -> Option<serde_json::Value> {
 
 /// `GET /health` on a member; the body.
 fn health(port: u16) -> Option<String> {
+    exchange(
+        port,
+        "GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    )
+}
+
+/// One HTTP/1.1 request to a member (the connection closed after it); the whole answer.
+fn exchange(port: u16, request: &str) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .ok()?;
+    s.write_all(request.as_bytes()).ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
