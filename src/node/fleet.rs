@@ -133,9 +133,7 @@ impl FleetNode {
         match tokio::time::timeout_at(until.into(), work).await {
             Ok(outcome) => outcome,
             Err(_) if last_word => self.membership.last_word().await,
-            Err(_) => Err(FleetError::Etcd(
-                "no answer from etcd before the lease could run out".into(),
-            )),
+            Err(_) => Err(FleetError::Etcd(vigia_fleet::membership::TOO_LATE.into())),
         }
     }
 

@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use crate::{FleetConfig, FleetError, FleetStore};
 
+/// Why a look holding cameras was cut short at the lease's edge.
+pub const TOO_LATE: &str = "no answer from etcd before the lease could run out";
+
 /// The node's connection and lease.
 pub struct Membership {
     cfg: FleetConfig,
@@ -125,15 +128,7 @@ impl Membership {
         let Err(FleetError::Etcd(e)) = outcome else {
             return outcome;
         };
-        let asked = Instant::now();
-        let leader = match self.store.as_mut() {
-            Some(s) => s.cluster_has_leader().await,
-            None => None,
-        };
-        if leader == Some(false) {
-            // Recorded at once: the caller may cut this short.
-            self.no_leader_seen(asked);
-        }
+        let leader = self.ask_members(true).await;
         // No member sees a leader, or (right after the loss) none answers the request
         // although one did see no leader a moment ago.
         if leader == Some(false) || (leader.is_none() && self.no_quorum) {
@@ -154,18 +149,28 @@ impl Membership {
     /// The work ran to [`Membership::deadline`]: whether the members see no leader,
     /// within one request's wait ([`FleetError::NoQuorum`]: keep the cameras).
     pub async fn last_word(&mut self) -> Result<(), FleetError> {
+        let e = TOO_LATE.to_string();
+        match self.ask_members(false).await {
+            Some(false) => Err(FleetError::NoQuorum(e)),
+            _ => Err(FleetError::Etcd(e)),
+        }
+    }
+
+    /// Whether the members see a leader ([`FleetStore::cluster_has_leader`]; with
+    /// `talk_to_them`, the store moves to those that do). None seeing one is recorded at
+    /// once — the caller may cut this short.
+    async fn ask_members(&mut self, talk_to_them: bool) -> Option<bool> {
         let asked = Instant::now();
-        let leader = match self.store.as_mut() {
-            Some(s) => s.leader_seen().await,
-            None => None,
+        let store = self.store.as_mut()?;
+        let leader = if talk_to_them {
+            store.cluster_has_leader().await
+        } else {
+            store.leader_seen().await
         };
-        let e = "no answer from etcd before the lease could run out".to_string();
         if leader == Some(false) {
             self.no_leader_seen(asked);
-            Err(FleetError::NoQuorum(e))
-        } else {
-            Err(FleetError::Etcd(e))
         }
+        leader
     }
 
     fn no_leader_seen(&mut self, asked: Instant) {
