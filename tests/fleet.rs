@@ -232,28 +232,28 @@ fn fleet_logs(nodes: &[Node]) -> String {
         .collect()
 }
 
-/// Whether etcd is missing (the test is skipped then; not in CI).
-fn no_etcd() -> bool {
-    if EtcdCluster::available() {
-        return false;
-    }
-    assert!(
-        !vigia_testkit::paths::in_ci(),
-        "etcd must be installed in CI (deploy/setup.sh)"
-    );
-    vigia_testkit::paths::skip("fleet", "etcd is not installed (Debian: etcd-server)");
-    true
-}
-
-/// The tests of this file one at a time: each runs three or more processes on timings.
+/// The tests of this file one at a time: each runs processes on timings.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// This file's turn to run, or `None` when etcd is missing (the test is skipped then;
+/// not in CI).
+async fn serial_with_etcd() -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    if !EtcdCluster::available() {
+        assert!(
+            !vigia_testkit::paths::in_ci(),
+            "etcd must be installed in CI (deploy/setup.sh)"
+        );
+        vigia_testkit::paths::skip("fleet", "etcd is not installed (Debian: etcd-server)");
+        return None;
+    }
+    Some(SERIAL.lock().await)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_fail_over_between_nodes_and_never_run_twice() {
-    let _serial = SERIAL.lock().await;
-    if no_etcd() {
+    let Some(_serial) = serial_with_etcd().await else {
         return;
-    }
+    };
     let mut etcd = EtcdCluster::start(3).unwrap();
     let endpoints = etcd.endpoints();
     let broker = Mosquitto::start().unwrap();
@@ -487,10 +487,9 @@ fn check_no_overlap(events: &[Value], killed: Option<(&str, DateTime<Utc>)>, log
 /// share back — never two nodes streaming one camera at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_off_from_etcd_stops_its_cameras_before_another_takes_them() {
-    let _serial = SERIAL.lock().await;
-    if no_etcd() {
+    let Some(_serial) = serial_with_etcd().await else {
         return;
-    }
+    };
     let etcd = EtcdCluster::start(1).unwrap();
     let direct = etcd.endpoints();
     let etcd_port: u16 = direct[0].rsplit(':').next().unwrap().parse().unwrap();
@@ -562,16 +561,19 @@ async fn a_node_cut_off_from_etcd_stops_its_cameras_before_another_takes_them() 
 /// a key of its own lease (a look cut short after taking it) is its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_of_the_same_node_under_another_lease_is_not_taken() {
-    let _serial = SERIAL.lock().await;
-    if no_etcd() {
+    let Some(_serial) = serial_with_etcd().await else {
         return;
-    }
+    };
     let etcd = EtcdCluster::start(1).unwrap();
     let endpoints = etcd.endpoints();
-    let mut before = vigia_fleet::FleetStore::connect(&endpoints, "/t", "n1", 5)
-        .await
-        .unwrap();
-    before.register("{}").await.unwrap();
+    let registered = || async {
+        let mut store = vigia_fleet::FleetStore::connect(&endpoints, "/t", "n1", 5)
+            .await
+            .unwrap();
+        store.register("{}").await.unwrap();
+        store
+    };
+    let mut before = registered().await;
     assert!(before.acquire("cam-a").await.unwrap());
     // The same lease: already ours (an acquire retried after a lost answer).
     assert!(before.acquire("cam-a").await.unwrap());
@@ -579,10 +581,7 @@ async fn a_key_of_the_same_node_under_another_lease_is_not_taken() {
     assert_eq!(snap.owners["cam-a"], "n1");
     assert_eq!(Some(snap.owner_leases["cam-a"]), before.lease_id());
     // The node restarted: same name, a new lease.
-    let mut after = vigia_fleet::FleetStore::connect(&endpoints, "/t", "n1", 5)
-        .await
-        .unwrap();
-    after.register("{}").await.unwrap();
+    let mut after = registered().await;
     assert_ne!(after.lease_id(), before.lease_id());
     assert!(!after.acquire("cam-a").await.unwrap());
     // Released by the old one: free for the new one.
