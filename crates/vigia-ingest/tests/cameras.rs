@@ -86,13 +86,18 @@ fn camera(id: &str, url: &str) -> CameraConfig {
     c
 }
 
+/// A camera reading `video` as fast as it decodes, analysed at 5 fps.
+fn whole_file(id: &str, video: &std::path::Path) -> CameraConfig {
+    let mut cfg = camera(id, &format!("file://{}", video.display()));
+    cfg.file_realtime = false;
+    cfg.analysis_fps = 5.0;
+    cfg
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_source_delivers_rgb_frames_at_the_analysis_rate_then_ends() {
     let video = shared_or_skip!("data/video/car-detection.mp4");
-    let mut cfg = camera("file-cam", &format!("file://{}", video.display()));
-    cfg.file_realtime = false;
-    cfg.analysis_fps = 5.0;
-    let mut h = start(cfg);
+    let mut h = start(whole_file("file-cam", &video));
     let hub = h.hub.clone();
     let taker = std::thread::spawn(move || {
         let mut got = Vec::new();
@@ -132,9 +137,7 @@ async fn file_source_delivers_rgb_frames_at_the_analysis_rate_then_ends() {
 /// mean of each delivered frame's pixels).
 async fn decode_all(decoder: DecoderPreference) -> (Option<String>, u64, Vec<f64>) {
     let video = vigia_testkit::paths::shared_file("data/video/car-detection.mp4").unwrap();
-    let mut cfg = camera("dec-cam", &format!("file://{}", video.display()));
-    cfg.file_realtime = false;
-    cfg.analysis_fps = 5.0;
+    let mut cfg = whole_file("dec-cam", &video);
     cfg.decoder = decoder;
     let mut h = start(cfg);
     let hub = h.hub.clone();
