@@ -25,7 +25,7 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-rtsp
   mosquitto mosquitto-clients
-  fonts-dejavu-extra
+  fonts-liberation
   protobuf-compiler etcd-server
 )
 FOR_TESTS=0

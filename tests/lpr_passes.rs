@@ -61,7 +61,7 @@ fn scenarios(shared: &Path, names: &[String], vehicles: usize) -> Vec<Scenario> 
             .collect()
     };
     let font =
-        PlateFont::load(None).expect("the plate font (fonts-dejavu-extra, see deploy/setup.sh)");
+        PlateFont::load(None).expect("the plate font (fonts-liberation, see deploy/setup.sh)");
     let mut out = Vec::new();
     for (k, name) in names.iter().enumerate() {
         let (motion, subjects) = match name.as_str() {
@@ -360,6 +360,7 @@ async fn rendered_passes_are_read_one_final_read_each() {
         let floor = match name.as_str() {
             "stop_and_go" => n - 1,
             "co_cars" => n * 2 / 3,
+            "co_motorcycles" => n / 2,
             _ => n / 3,
         };
         assert!(

@@ -438,7 +438,31 @@ mod tests {
         assert_eq!(cls("ABC12", None).as_deref(), Some("co_moto_old"));
         assert_eq!(cls("R12345", None).as_deref(), Some("co_trailer"));
         assert_eq!(cls("CD1234", None).as_deref(), Some("co_diplomatic"));
+        assert_eq!(
+            cls("CD1234", Some(PlateColor::Other)).as_deref(),
+            Some("co_diplomatic")
+        );
         assert_eq!(cls("ABCD123", None), None);
+    }
+
+    #[test]
+    fn a_white_trailer_plate_read_with_a_letter_o_is_no_diplomatic_plate() {
+        let g = co();
+        // "SO5423" fits the diplomatic pattern as read, and the trailer's only through
+        // the O/0 look-alike; diplomatic plates are blue, so a white plate is a trailer.
+        let r = read(&[
+            ('S', 0.99, &[]),
+            ('O', 0.97, &[('0', 0.02)]),
+            ('5', 0.99, &[]),
+            ('4', 0.99, &[]),
+            ('2', 0.99, &[]),
+            ('3', 0.99, &[]),
+        ]);
+        let white = g.decode(&r, Some(PlateColor::White)).unwrap();
+        assert_eq!(white.number, "S05423");
+        assert_eq!(white.format.as_deref(), Some("co_trailer"));
+        let blue = g.decode(&r, Some(PlateColor::Other)).unwrap();
+        assert_eq!(blue.format.as_deref(), Some("co_diplomatic"));
     }
 
     #[test]

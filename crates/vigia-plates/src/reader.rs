@@ -107,6 +107,19 @@ pub fn plate_color(img: &RgbView, b: &BBox) -> Option<PlateColor> {
             }
         }
     }
+    // Light characters on a coloured plate (white on blue: diplomatic plates) turn the
+    // brighter half into the characters: a box mostly of a strong colour other than
+    // yellow is such a plate, whatever its characters.
+    let coloured = px
+        .iter()
+        .filter(|p| {
+            let (hue, sat, max) = hsv(p.map(|v| f32::from(v) / 255.0));
+            sat > 0.4 && max > 0.2 && !(30.0..=70.0).contains(&hue)
+        })
+        .count();
+    if coloured * 5 >= px.len() * 2 {
+        return Some(PlateColor::Other);
+    }
     px.sort_by_key(|p| p.iter().map(|v| u32::from(*v)).sum::<u32>());
     let bright = &px[px.len() / 2..];
     if bright.is_empty() {
@@ -114,19 +127,7 @@ pub fn plate_color(img: &RgbView, b: &BBox) -> Option<PlateColor> {
     }
     let n = bright.len() as f32;
     let mean = |c: usize| bright.iter().map(|p| f32::from(p[c])).sum::<f32>() / n / 255.0;
-    let (r, g, bl) = (mean(0), mean(1), mean(2));
-    let max = r.max(g).max(bl);
-    let min = r.min(g).min(bl);
-    let sat = if max > 0.0 { (max - min) / max } else { 0.0 };
-    let hue = if max == min {
-        0.0
-    } else if max == r {
-        60.0 * (((g - bl) / (max - min)).rem_euclid(6.0))
-    } else if max == g {
-        60.0 * ((bl - r) / (max - min) + 2.0)
-    } else {
-        60.0 * ((r - g) / (max - min) + 4.0)
-    };
+    let (hue, sat, max) = hsv([mean(0), mean(1), mean(2)]);
     Some(if sat > 0.35 && (30.0..=70.0).contains(&hue) && max > 0.3 {
         PlateColor::Yellow
     } else if sat < 0.2 && max > 0.5 {
@@ -134,6 +135,23 @@ pub fn plate_color(img: &RgbView, b: &BBox) -> Option<PlateColor> {
     } else {
         PlateColor::Other
     })
+}
+
+/// Hue (degrees), saturation and value of an RGB colour in 0..=1.
+fn hsv([r, g, b]: [f32; 3]) -> (f32, f32, f32) {
+    let max = r.max(g).max(b);
+    let min = r.min(g).min(b);
+    let sat = if max > 0.0 { (max - min) / max } else { 0.0 };
+    let hue = if max == min {
+        0.0
+    } else if max == r {
+        60.0 * (((g - b) / (max - min)).rem_euclid(6.0))
+    } else if max == g {
+        60.0 * ((b - r) / (max - min) + 2.0)
+    } else {
+        60.0 * ((r - g) / (max - min) + 4.0)
+    };
+    (hue, sat, max)
 }
 
 impl PlateReader {
@@ -430,24 +448,27 @@ mod tests {
 
     #[test]
     fn plate_colours() {
-        let paint = |rgb: [u8; 3]| {
+        let paint = |rgb: [u8; 3], ink: [u8; 3]| {
             let mut v = Vec::new();
             for y in 0..20u32 {
                 for x in 0..60u32 {
-                    // Dark characters on the background.
-                    let dark = (x / 6) % 2 == 0 && (5..15).contains(&y);
-                    v.extend_from_slice(&if dark { [20, 20, 20] } else { rgb });
+                    // Characters on the background.
+                    let on = (x / 6) % 2 == 0 && (5..15).contains(&y);
+                    v.extend_from_slice(&if on { ink } else { rgb });
                 }
             }
             v
         };
         let b = BBox::new(0.0, 0.0, 60.0, 20.0);
-        for (rgb, want) in [
-            ([235, 200, 40], PlateColor::Yellow),
-            ([230, 232, 228], PlateColor::White),
-            ([40, 60, 200], PlateColor::Other),
+        let (black, white) = ([20, 20, 20], [245, 245, 245]);
+        for (rgb, ink, want) in [
+            ([235, 200, 40], black, PlateColor::Yellow),
+            ([230, 232, 228], black, PlateColor::White),
+            ([40, 60, 200], black, PlateColor::Other),
+            // White on blue (diplomatic): the characters are the brighter half.
+            ([30, 70, 160], white, PlateColor::Other),
         ] {
-            let data = paint(rgb);
+            let data = paint(rgb, ink);
             let img = RgbView::new(60, 20, 180, &data).unwrap();
             assert_eq!(plate_color(&img, &b), Some(want), "{rgb:?}");
         }

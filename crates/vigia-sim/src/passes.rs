@@ -18,6 +18,10 @@ use crate::SimError;
 use crate::plates::{PlateFont, PlateKind, Rng, SynthPlate, paste_warped, render_plate};
 use crate::render::Encoder;
 
+/// The smallest character height, in pixels, a synthetic plate is drawn at: the floor the
+/// benchmark sets for plates a reader must read (its `small` scenario).
+pub const MIN_CHAR_PX: f32 = 18.0;
+
 /// A vehicle to show: a picture, where its plate is in it, and the plate's number.
 #[derive(Debug, Clone)]
 pub struct Subject {
@@ -76,23 +80,21 @@ impl Subject {
         Ok(out)
     }
 
-    /// The same vehicle wearing `plate` in place of its own: the synthetic plate covers the
-    /// labelled box (grown to the plate's shape), tilted and skewed a little.
+    /// The same vehicle wearing `plate` in place of its own: the old plate is painted over
+    /// and the synthetic one drawn on its centre at its real size, tilted and skewed a
+    /// little. (Until 2026-12-01 it covered the old plate's whole width, 1.7x too large for
+    /// a car plate: big enough to hide the vehicle from the vehicle detector at times.)
     pub fn with_plate(&self, plate: &SynthPlate, font: &PlateFont, rng: &mut Rng) -> Self {
         let [x, y, w, h] = self.plate;
         let aspect = plate.kind.aspect();
-        // Keep the box's centre; cover it fully.
-        let (pw, ph) = if w / h > aspect {
-            (w * 1.1, w * 1.1 / aspect)
-        } else {
-            (h * 1.1 * aspect, h * 1.1)
-        };
-        // Real motorcycle plates are smaller than the car plates they replace here.
-        let (pw, ph) = if plate.kind.two_rows() {
-            (pw * 0.75, ph * 0.75)
-        } else {
-            (pw, ph)
-        };
+        // The scale comes from the labelled box: a one-row European plate (520 x 110 mm)
+        // or, when it is not that long, a plate about as tall as a Colombian one. Never
+        // with characters under `MIN_CHAR_PX`, the smallest the benchmark expects a
+        // reader to read: a camera meant to read motorcycles is set up so that it can.
+        let mm_per_px = if w / h > 3.0 { 520.0 / w } else { 160.0 / h };
+        let ph = (plate.kind.width_mm() / mm_per_px / aspect)
+            .max(MIN_CHAR_PX / plate.kind.char_height());
+        let pw = ph * aspect;
         let (cx, cy) = (x + w / 2.0, y + h / 2.0);
         let drawn = render_plate(font, plate, (ph * 2.0).max(64.0) as u32);
         let tilt = rng.range(-0.06, 0.06) * pw;

@@ -5,9 +5,11 @@
 //! (`ABC 123`) and the municipality below; a motorcycle plate is about 235 × 145 mm with
 //! the letters on top and the digits (and a final letter on new plates) below. Colours:
 //! yellow for private cars and motorcycles, white for public service, blue for diplomatic
-//! missions. The font is DejaVu Sans Condensed Bold from Debian's `fonts-dejavu-extra`, a
-//! condensed bold sans close to the standard's lettering; any TrueType/OpenType file can
-//! be given instead.
+//! missions. The font is Liberation Sans Narrow Bold from Debian's `fonts-liberation`, a
+//! condensed bold sans close to the standard's lettering (its `J` sits on the baseline and
+//! its `Q` has a crossing tail, as on the plates; DejaVu Sans Condensed Bold, used until
+//! 2026-12-01, drops the `J` below the baseline, which no plate does); any TrueType/OpenType
+//! file can be given instead.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +18,8 @@ use image::{Rgb, RgbImage};
 
 use crate::SimError;
 
-/// Where Debian puts the default font (package `fonts-dejavu-extra`).
-pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf";
+/// Where Debian puts the default font (package `fonts-liberation`).
+pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/liberation/LiberationSansNarrow-Bold.ttf";
 
 /// The kinds of Colombian plate the benchmark renders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -60,6 +62,17 @@ impl PlateKind {
     /// Width over height of the plate.
     pub fn aspect(self) -> f32 {
         if self.two_rows() { 1.62 } else { 2.06 }
+    }
+
+    /// Width of the real plate in millimetres (330 x 160 for cars, about 235 x 145 for
+    /// motorcycles: the aspect above).
+    pub fn width_mm(self) -> f32 {
+        if self.two_rows() { 235.0 } else { 330.0 }
+    }
+
+    /// Height of the characters over the plate's height (of each row on two-row plates).
+    pub fn char_height(self) -> f32 {
+        if self.two_rows() { 0.3 } else { 0.5 }
     }
 
     pub fn two_rows(self) -> bool {
@@ -165,7 +178,7 @@ impl PlateFont {
         let bytes = std::fs::read(&path).map_err(|e| SimError::Clip {
             path: path.display().to_string(),
             message: format!(
-                "cannot read the plate font ({e}); on Debian it comes with the package fonts-dejavu-extra"
+                "cannot read the plate font ({e}); on Debian it comes with the package fonts-liberation"
             ),
         })?;
         FontVec::try_from_vec(bytes)
@@ -265,7 +278,7 @@ pub fn render_plate(font: &PlateFont, plate: &SynthPlate, height: u32) -> RgbIma
             &mut img,
             &n[..3],
             (wf / 2.0, hf * 0.27),
-            hf * 0.3,
+            hf * plate.kind.char_height(),
             usable,
             fg,
         );
@@ -273,7 +286,7 @@ pub fn render_plate(font: &PlateFont, plate: &SynthPlate, height: u32) -> RgbIma
             &mut img,
             &n[3..],
             (wf / 2.0, hf * 0.63),
-            hf * 0.3,
+            hf * plate.kind.char_height(),
             usable,
             fg,
         );
@@ -288,7 +301,14 @@ pub fn render_plate(font: &PlateFont, plate: &SynthPlate, height: u32) -> RgbIma
     } else {
         let split = n.len() / 2;
         let text = format!("{} {}", &n[..split], &n[split..]);
-        font.draw(&mut img, &text, (wf / 2.0, hf * 0.43), hf * 0.5, usable, fg);
+        font.draw(
+            &mut img,
+            &text,
+            (wf / 2.0, hf * 0.43),
+            hf * plate.kind.char_height(),
+            usable,
+            fg,
+        );
         font.draw(
             &mut img,
             plate.city,
