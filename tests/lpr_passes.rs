@@ -160,6 +160,7 @@ async fn run_video(
 [lpr]
 plate_detector = "{root}/models/{detector}"
 ocr = "{root}/models/cct_xs_v1_global.toml"
+look_alike_ocr = "{root}/models/ppocr_v4_rec.toml"
 {extra_lpr}
 [snapshots]
 enabled = false

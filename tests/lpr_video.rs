@@ -81,6 +81,7 @@ async fn each_passing_vehicle_gives_one_read_with_the_right_plate() {
 [lpr]
 plate_detector = "{root}/models/platedet_fit.toml"
 ocr = "{root}/models/cct_xs_v1_global.toml"
+look_alike_ocr = "{root}/models/ppocr_v4_rec.toml"
 hotlists = [{{ path = "{hot}", list = "stolen" }}]
 [mqtt]
 url = "mqtt://127.0.0.1:{broker}"

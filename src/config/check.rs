@@ -33,10 +33,17 @@ impl Config {
         c.fields("tracker", self.tracker.validate());
         if self.cameras.iter().any(|c| c.lpr) {
             c.fields("lpr", self.lpr.validate());
+            // An empty look-alike OCR is one switched off.
+            let look_alike = &self.lpr.look_alike_ocr;
+            let look_alike =
+                (!look_alike.as_os_str().is_empty()).then_some(("lpr.look_alike_ocr", look_alike));
             for (key, path) in [
                 ("lpr.plate_detector", &self.lpr.plate_detector),
                 ("lpr.ocr", &self.lpr.ocr),
-            ] {
+            ]
+            .into_iter()
+            .chain(look_alike)
+            {
                 if let Err(e) = ModelManifest::load(path) {
                     c.push(key, e.to_string());
                 }

@@ -259,9 +259,10 @@ fn hotlist_layouts_are_checked_at_their_paths() {
     let f = f.display();
     let models = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     let lpr = format!(
-        "[[cameras]]\nid = \"gate\"\nurl = \"test://ball\"\nlpr = true\n[lpr]\nplate_detector = \"{}\"\nocr = \"{}\"\n",
+        "[[cameras]]\nid = \"gate\"\nurl = \"test://ball\"\nlpr = true\n[lpr]\nplate_detector = \"{}\"\nocr = \"{}\"\nlook_alike_ocr = \"{}\"\n",
         models.join("platedet.toml").display(),
-        models.join("cct_xs_v1_global.toml").display()
+        models.join("cct_xs_v1_global.toml").display(),
+        models.join("ppocr_v4_rec.toml").display()
     );
     let errs = parse(&format!(
         "{lpr}hotlists = [{{ path = \"{f}\", format = \"genetec\", fields = [\"Category\"] }}, {{ path = \"{f}\", delimiter = \";;\", priority = 101 }}]\n"

@@ -6,10 +6,11 @@ fn config(body: &str) -> Config {
     let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
     let manifest = models.join("yolox_nano.toml");
     let text = format!(
-        "{body}\n[inference.detector]\nmanifest = \"{}\"\n[lpr]\nplate_detector = \"{}\"\nocr = \"{}\"\n",
+        "{body}\n[inference.detector]\nmanifest = \"{}\"\n[lpr]\nplate_detector = \"{}\"\nocr = \"{}\"\nlook_alike_ocr = \"{}\"\n",
         manifest.display(),
         models.join("platedet.toml").display(),
         models.join("cct_xs_v1_global.toml").display(),
+        models.join("ppocr_v4_rec.toml").display(),
     );
     Config::parse(&text, Path::new("/"), Path::new("/etc/vigia/vigia.toml")).unwrap()
 }

@@ -16,6 +16,11 @@ pub struct LprConfig {
     pub plate_detector: PathBuf,
     /// Plate OCR manifest. Default `models/cct_xs_v1_global.toml`.
     pub ocr: PathBuf,
+    /// A second OCR asked only about reads holding a letter the first reads for a
+    /// look-alike (`O` for `Q`, `V` for `W`); it may change only those letters, where it
+    /// agrees on every other character. `""` turns it off. Default
+    /// `models/ppocr_v4_rec.toml`.
+    pub look_alike_ocr: PathBuf,
     /// Plate boxes down to this detector score are read; the OCR decides which are plates.
     /// Default 0.01.
     pub plate_score_threshold: f32,
@@ -60,6 +65,7 @@ impl Default for LprConfig {
         Self {
             plate_detector: PathBuf::from("models/platedet_fit.toml"),
             ocr: PathBuf::from("models/cct_xs_v1_global.toml"),
+            look_alike_ocr: PathBuf::from("models/ppocr_v4_rec.toml"),
             plate_score_threshold: 0.01,
             max_candidates: 16,
             min_read_confidence: 0.6,

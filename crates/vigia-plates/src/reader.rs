@@ -23,6 +23,7 @@ use vigia_infer::{DetectorConfig, InferError, InferenceConfig, Recognizer, RgbVi
 use vigia_lpr::{Grammar, LprConfig, PlateColor, PlateText};
 
 use crate::PlatesError;
+use crate::look_alike;
 use crate::region::scan_region;
 
 /// One plate found in a picture.
@@ -59,6 +60,8 @@ pub struct StageTimes {
 pub struct PlateReader {
     detector: Detector,
     ocr: Recognizer,
+    /// `lpr.look_alike_ocr` (see [`crate::look_alike`]).
+    look_alike: Option<Recognizer>,
     grammar: Arc<Grammar>,
     min_confidence: f32,
     /// `lpr.scan_vehicle_width` (see [`crate::region`]).
@@ -181,20 +184,29 @@ impl PlateReader {
             what: "the plate detector (lpr.plate_detector)",
             source,
         })?;
-        let ocr = Recognizer::load(
-            env,
-            &lpr.ocr,
-            &RunSettings {
-                provider: inf.execution_provider,
-                threads: inf.threads_per_worker,
-                models_dirs: inf.models_dirs.clone(),
-            },
-            lpr.ocr_batch,
-        )
-        .map_err(|source| PlatesError::Model {
-            what: "the plate OCR (lpr.ocr)",
-            source,
+        let settings = RunSettings {
+            provider: inf.execution_provider,
+            threads: inf.threads_per_worker,
+            models_dirs: inf.models_dirs.clone(),
+        };
+        let ocr = Recognizer::load(env, &lpr.ocr, &settings, lpr.ocr_batch).map_err(|source| {
+            PlatesError::Model {
+                what: "the plate OCR (lpr.ocr)",
+                source,
+            }
         })?;
+        let look_alike = if lpr.look_alike_ocr.as_os_str().is_empty() {
+            None
+        } else {
+            Some(
+                Recognizer::load(env, &lpr.look_alike_ocr, &settings, 1).map_err(|source| {
+                    PlatesError::Model {
+                        what: "the look-alike OCR (lpr.look_alike_ocr)",
+                        source,
+                    }
+                })?,
+            )
+        };
         let grammar = Grammar::load(
             &lpr.countries,
             &lpr.grammar_files,
@@ -205,6 +217,7 @@ impl PlateReader {
         Ok(Self {
             detector,
             ocr,
+            look_alike,
             grammar: Arc::new(grammar),
             min_confidence: lpr.min_read_confidence,
             vehicle_width: lpr.scan_vehicle_width,
@@ -368,7 +381,41 @@ impl PlateReader {
             }
         }
         times.grammar_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = Instant::now();
+        for f in &mut kept {
+            self.second_opinion(img, f)?;
+        }
+        times.ocr_ms += t.elapsed().as_secs_f64() * 1e3;
         Ok(kept)
+    }
+
+    /// Asks the look-alike OCR about `f` when its number holds a letter the first OCR
+    /// reads for another (see [`crate::look_alike`]); a two-row box is shown with its rows
+    /// side by side, as the one-row model reads them.
+    fn second_opinion(&mut self, img: &RgbView, f: &mut PlateFound) -> Result<(), InferError> {
+        let Some(ocr) = self.look_alike.as_mut() else {
+            return Ok(());
+        };
+        if !look_alike::doubtful(&f.plate.number) {
+            return Ok(());
+        }
+        let joined = if rows_of(&f.bbox) == Some(2) {
+            joined_rows(img, &f.bbox)
+        } else {
+            None
+        };
+        let second = match &joined {
+            Some((w, h, rgb)) => {
+                let view = RgbView::new(*w, *h, *w as usize * 3, rgb)?;
+                let whole = BBox::new(0.0, 0.0, *w as f32, *h as f32);
+                ocr.recognize(&view, &[whole])?.pop()
+            }
+            None => ocr.recognize(img, &[f.bbox])?.pop(),
+        };
+        if let Some(number) = second.and_then(|s| look_alike::settle(&f.plate.number, &s.text)) {
+            f.plate.number = number;
+        }
+        Ok(())
     }
 }
 

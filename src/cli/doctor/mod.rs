@@ -267,6 +267,13 @@ fn models(cfg: &Config) -> Vec<Check> {
         lpr,
     ));
     list.push(("model plate OCR".into(), cfg.lpr.ocr.clone(), lpr));
+    if !cfg.lpr.look_alike_ocr.as_os_str().is_empty() {
+        list.push((
+            "model look-alike OCR".into(),
+            cfg.lpr.look_alike_ocr.clone(),
+            lpr,
+        ));
+    }
     for r in &cfg.rules {
         if let Some(c) = &r.classifier {
             list.push((format!("model {}", r.name), c.manifest.clone(), true));
