@@ -102,6 +102,75 @@ fn synthetic_colombian_cars_with_and_without_the_look_alike_ocr() {
     );
 }
 
+/// The first 24 EU photos scaled so each plate is 150 px wide and smeared by a 15 px
+/// horizontal box (a vehicle crossing fast): read with and without `lpr.deblur`.
+#[test]
+fn plates_blurred_by_motion_are_read_deblurred() {
+    let eu = shared_or_skip!("data/plates/eu");
+    let dir = tempfile::tempdir().unwrap();
+    let mut labels: Vec<_> = std::fs::read_dir(&eu)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    labels.sort();
+    for label in labels.iter().take(24) {
+        let text = std::fs::read_to_string(label).unwrap();
+        let f: Vec<&str> = text.split_whitespace().collect();
+        let n = |i: usize| f[i].parse::<f32>().unwrap();
+        let photo = image::open(eu.join(f[0])).unwrap().to_rgb8();
+        let s = 150.0 / n(3);
+        let (w, h) = (photo.width() as f32 * s, photo.height() as f32 * s);
+        let scaled = image::imageops::resize(
+            &photo,
+            w as u32,
+            h as u32,
+            image::imageops::FilterType::Triangle,
+        );
+        let blurred = image::RgbImage::from_fn(scaled.width(), scaled.height(), |x, y| {
+            let xs = x.saturating_sub(7)..=(x + 7).min(scaled.width() - 1);
+            let k = xs.clone().count() as u32;
+            let sum = xs.fold([0u32; 3], |a, x| {
+                let p = scaled.get_pixel(x, y);
+                [
+                    a[0] + u32::from(p[0]),
+                    a[1] + u32::from(p[1]),
+                    a[2] + u32::from(p[2]),
+                ]
+            });
+            image::Rgb(sum.map(|v| (v / k) as u8))
+        });
+        blurred.save(dir.path().join(f[0])).unwrap();
+        std::fs::write(
+            dir.path().join(label.file_name().unwrap()),
+            format!(
+                "{} {} {} {} {} {}\n",
+                f[0],
+                n(1) * s,
+                n(2) * s,
+                n(3) * s,
+                n(4) * s,
+                f[5]
+            ),
+        )
+        .unwrap();
+    }
+    let mut off = default_chain();
+    off.lpr.deblur = false;
+    let (on, off) = (
+        eval_with(&default_chain(), dir.path()),
+        eval_with(&off, dir.path()),
+    );
+    assert!(
+        // Measured 14 and 0 (2026-12-01).
+        on.exact_o_equals_0 >= 12 && on.exact_o_equals_0 >= off.exact_o_equals_0 + 10,
+        "deblurred {} / as seen {} of 24:\n{}",
+        on.exact_o_equals_0,
+        off.exact_o_equals_0,
+        on.table()
+    );
+}
+
 #[test]
 fn both_colombian_photos_read_correctly_with_their_format() {
     let dir = shared_or_skip!("data/plates/co");

@@ -46,6 +46,9 @@ pub struct LprConfig {
     pub scan_vehicle_width: u32,
     /// OCR crops per model call. Default 16.
     pub ocr_batch: usize,
+    /// Plate boxes blurred along x (a vehicle crossing fast) are also read deblurred
+    /// (docs/lpr.md). Default true.
+    pub deblur: bool,
     pub pass: PassConfig,
     /// Hotlist CSV files.
     pub hotlists: Vec<HotlistSource>,
@@ -76,6 +79,7 @@ impl Default for LprConfig {
             vehicle_gate: true,
             scan_vehicle_width: 320,
             ocr_batch: 16,
+            deblur: true,
             pass: PassConfig::default(),
             hotlists: Vec::new(),
             hotlist_max_distance: 1.0,

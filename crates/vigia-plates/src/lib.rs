@@ -8,11 +8,13 @@
 //!   pictures from files.
 //! - [`eval`]: `vigia eval`, the chain scored on a labelled folder.
 //! - [`region`]: where and at what resolution plates are looked for (the vehicles in view).
+//! - [`deblur`]: horizontal motion blur found, measured and undone on a plate box.
 //! - [`look_alike`]: a second OCR's opinion on letters the first reads for look-alikes.
 //!
 //! The per-pass logic (voting, hotlists) is model-free and lives in `vigia-lpr`.
 
 pub mod chain;
+pub mod deblur;
 pub mod eval;
 pub mod look_alike;
 pub mod reader;

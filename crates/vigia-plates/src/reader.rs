@@ -3,13 +3,16 @@
 //!
 //! 1. The plate detector proposes boxes down to a low score (`lpr.plate_score_threshold`),
 //!    plus the union of side-by-side fragments (long plates are sometimes found in halves).
-//! 2. Every candidate is read by the OCR in one batch.
+//! 2. Every candidate is read by the OCR in one batch; two-row-shaped boxes also with
+//!    their rows side by side, boxes blurred along x also deblurred ([`crate::deblur`]).
 //! 3. The plate grammar decodes each read (fixing positional confusions, classifying the
 //!    format; the plate's background colour separates formats with the same pattern).
 //! 4. Reads below `lpr.min_read_confidence` go; of overlapping reads the most confident
 //!    stays. The OCR therefore decides which detector boxes are plates: on the openalpr EU
 //!    set this reads 101 of 108 plates where taking the detector's best box reads 96
 //!    (docs/accuracy.md).
+//! 5. A kept read with a letter the OCR reads for a look-alike (`O`, `V`) is shown to a
+//!    second OCR ([`crate::look_alike`]).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,8 +26,8 @@ use vigia_infer::{DetectorConfig, InferError, InferenceConfig, Recognizer, RgbVi
 use vigia_lpr::{Grammar, LprConfig, PlateColor, PlateText};
 
 use crate::PlatesError;
-use crate::look_alike;
 use crate::region::scan_region;
+use crate::{deblur, look_alike};
 
 /// One plate found in a picture.
 #[derive(Debug, Clone)]
@@ -62,6 +65,8 @@ pub struct PlateReader {
     ocr: Recognizer,
     /// `lpr.look_alike_ocr` (see [`crate::look_alike`]).
     look_alike: Option<Recognizer>,
+    /// `lpr.deblur` (see [`crate::deblur`]).
+    deblur: bool,
     grammar: Arc<Grammar>,
     min_confidence: f32,
     /// `lpr.scan_vehicle_width` (see [`crate::region`]).
@@ -218,6 +223,7 @@ impl PlateReader {
             detector,
             ocr,
             look_alike,
+            deblur: lpr.deblur,
             grammar: Arc::new(grammar),
             min_confidence: lpr.min_read_confidence,
             vehicle_width: lpr.scan_vehicle_width,
@@ -299,8 +305,9 @@ impl PlateReader {
     }
 
     /// OCR, grammar and selection over candidate boxes. A candidate shaped like a two-row
-    /// plate (motorcycles) is also read with its rows side by side ([`joined_rows`]); the
-    /// grammar then picks between the two readings.
+    /// plate (motorcycles) is also read with its rows side by side ([`joined_rows`]), and
+    /// one blurred along x also deblurred ([`deblur`]); the grammar and the confidence
+    /// then pick between the readings of a box.
     fn read_boxes(
         &mut self,
         img: &RgbView,
@@ -329,6 +336,19 @@ impl PlateReader {
                     reads.push(((bbox, score), read));
                 }
             }
+        }
+        // Boxes smeared along x (a vehicle crossing fast) are also read deblurred: stacked
+        // in one picture, in one OCR call.
+        let blurred: Vec<((BBox, f32), deblur::Crop)> = candidates
+            .iter()
+            .filter(|_| self.deblur)
+            .filter_map(|&(b, s)| deblur::deblurred(img, &b).map(|c| ((b, s), c)))
+            .collect();
+        if !blurred.is_empty() {
+            let (sheet, boxes) = deblur::Crop::stack(blurred.iter().map(|(_, c)| c));
+            let view = RgbView::new(sheet.w as u32, sheet.h as u32, sheet.w * 3, &sheet.rgb)?;
+            let again = self.ocr.recognize(&view, &boxes)?;
+            reads.extend(blurred.iter().map(|(key, _)| *key).zip(again));
         }
         times.ocr_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
