@@ -31,8 +31,9 @@ pub struct Crop {
 }
 
 impl Crop {
-    /// The pixels of `b` in `img` (clipped), grown by `margin` on the left and right.
-    fn of(img: &RgbView, b: &BBox, margin: f32) -> Option<(Self, usize)> {
+    /// The pixels of `b` in `img` (clipped), grown by `margin` on the left and right; with
+    /// where `b`'s own columns start in it and how many there are.
+    fn of(img: &RgbView, b: &BBox, margin: f32) -> Option<(Self, usize, usize)> {
         let b = b.clip(img.width as f32, img.height as f32);
         let x0 = (b.x - margin).max(0.0) as u32;
         let x1 = ((b.x2() + margin).ceil() as u32).min(img.width);
@@ -50,7 +51,9 @@ impl Crop {
                 rgb.extend_from_slice(&img.pixel(x, y));
             }
         }
-        Some((Self { w, h, rgb }, (b.x.max(0.0) as u32 - x0) as usize))
+        let left = b.x.max(0.0) as u32;
+        let own = (b.x2().ceil() as u32).min(img.width).saturating_sub(left) as usize;
+        Some((Self { w, h, rgb }, (left - x0) as usize, own))
     }
 
     fn luma(&self) -> Vec<f32> {
@@ -192,7 +195,7 @@ pub fn deconvolve(crop: &Crop, len: usize) -> Crop {
 
 /// The pixels of `b`, deblurred, when they are blurred along x: `None` for a sharp plate.
 pub fn deblurred(img: &RgbView, b: &BBox) -> Option<Crop> {
-    let (inner, _) = Crop::of(img, b, 0.0)?;
+    let (inner, _, _) = Crop::of(img, b, 0.0)?;
     let luma = inner.luma();
     if gradient_ratio(&luma, inner.w, inner.h) >= BLUR_RATIO {
         return None;
@@ -202,12 +205,11 @@ pub fn deblurred(img: &RgbView, b: &BBox) -> Option<Crop> {
     // on the blurred EU photos of tests/lpr_eval.rs the box as found read 9 of 24, 5 % /
     // 25 % around it 12, this 14.
     let b = &BBox::new(b.x - b.w * 0.08, b.y - b.h * 0.4, b.w * 1.16, b.h * 1.8);
-    let (inner, _) = Crop::of(img, b, 0.0)?;
     // Measured and deconvolved with context beside the plate (a quarter of its width each
     // side: more than any blur looked for), then the plate kept.
-    let (wide, left) = Crop::of(img, b, (b.w / 4.0).max(*LENGTHS.end() as f32))?;
+    let (wide, left, w) = Crop::of(img, b, (b.w / 4.0).max(*LENGTHS.end() as f32))?;
     let len = blur_length(&wide.luma(), wide.w, wide.h)?;
-    Some(deconvolve(&wide, len).columns(left, inner.w))
+    Some(deconvolve(&wide, len).columns(left, w))
 }
 
 #[cfg(test)]

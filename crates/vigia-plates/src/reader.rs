@@ -329,12 +329,10 @@ impl PlateReader {
             if bbox.w / bbox.h.max(1.0) > TWO_ROW_MAX_ASPECT {
                 continue;
             }
-            if let Some((w, h, rgb)) = joined_rows(img, &bbox) {
-                let view = RgbView::new(w, h, w as usize * 3, &rgb)?;
-                let whole = BBox::new(0.0, 0.0, w as f32, h as f32);
-                if let Some(read) = self.ocr.recognize(&view, &[whole])?.pop() {
-                    reads.push(((bbox, score), read));
-                }
+            if let Some((w, h, rgb)) = joined_rows(img, &bbox)
+                && let Some(read) = read_whole(&mut self.ocr, w, h, &rgb)?
+            {
+                reads.push(((bbox, score), read));
             }
         }
         // Boxes smeared along x (a vehicle crossing fast) are also read deblurred: stacked
@@ -425,11 +423,7 @@ impl PlateReader {
             None
         };
         let second = match &joined {
-            Some((w, h, rgb)) => {
-                let view = RgbView::new(*w, *h, *w as usize * 3, rgb)?;
-                let whole = BBox::new(0.0, 0.0, *w as f32, *h as f32);
-                ocr.recognize(&view, &[whole])?.pop()
-            }
+            Some((w, h, rgb)) => read_whole(ocr, *w, *h, rgb)?,
             None => ocr.recognize(img, &[f.bbox])?.pop(),
         };
         if let Some(number) = second.and_then(|s| look_alike::settle(&f.plate.number, &s.text)) {
@@ -437,6 +431,19 @@ impl PlateReader {
         }
         Ok(())
     }
+}
+
+/// `ocr`'s read of a whole packed RGB picture (`w` x `h`) as one plate.
+fn read_whole(
+    ocr: &mut Recognizer,
+    w: u32,
+    h: u32,
+    rgb: &[u8],
+) -> Result<Option<TextRead>, InferError> {
+    let view = RgbView::new(w, h, w as usize * 3, rgb)?;
+    Ok(ocr
+        .recognize(&view, &[BBox::new(0.0, 0.0, w as f32, h as f32)])?
+        .pop())
 }
 
 /// How many rows of characters a plate box's shape suggests: 2 below 1.75 times as wide
