@@ -127,20 +127,9 @@ fn plates_blurred_by_motion_are_read_deblurred() {
             h as u32,
             image::imageops::FilterType::Triangle,
         );
-        let blurred = image::RgbImage::from_fn(scaled.width(), scaled.height(), |x, y| {
-            let xs = x.saturating_sub(7)..=(x + 7).min(scaled.width() - 1);
-            let k = xs.clone().count() as u32;
-            let sum = xs.fold([0u32; 3], |a, x| {
-                let p = scaled.get_pixel(x, y);
-                [
-                    a[0] + u32::from(p[0]),
-                    a[1] + u32::from(p[1]),
-                    a[2] + u32::from(p[2]),
-                ]
-            });
-            image::Rgb(sum.map(|v| (v / k) as u8))
-        });
-        blurred.save(dir.path().join(f[0])).unwrap();
+        vigia_sim::passes::box_blur_h(&scaled, 15)
+            .save(dir.path().join(f[0]))
+            .unwrap();
         std::fs::write(
             dir.path().join(label.file_name().unwrap()),
             format!(

@@ -324,7 +324,9 @@ fn draw(frame: &mut RgbImage, s: &Subject, pl: &Placement, blur: u32) {
     }
 }
 
-fn box_blur_h(img: &RgbImage, k: u32) -> RgbImage {
+/// `img` blurred along x by a box `k` pixels wide (odd; the edge pixels repeat): the
+/// benchmark's motion blur.
+pub fn box_blur_h(img: &RgbImage, k: u32) -> RgbImage {
     let (w, h) = img.dimensions();
     let mut out = RgbImage::new(w, h);
     let k = i64::from(k);
