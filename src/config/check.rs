@@ -33,13 +33,10 @@ impl Config {
         c.fields("tracker", self.tracker.validate());
         if self.cameras.iter().any(|c| c.lpr) {
             c.fields("lpr", self.lpr.validate());
-            // An empty look-alike OCR is one switched off.
-            let look_alike = &self.lpr.look_alike_ocr;
-            let look_alike =
-                (!look_alike.as_os_str().is_empty()).then_some(("lpr.look_alike_ocr", look_alike));
+            let look_alike = self.lpr.look_alike_ocr().map(|p| ("lpr.look_alike_ocr", p));
             for (key, path) in [
-                ("lpr.plate_detector", &self.lpr.plate_detector),
-                ("lpr.ocr", &self.lpr.ocr),
+                ("lpr.plate_detector", self.lpr.plate_detector.as_path()),
+                ("lpr.ocr", self.lpr.ocr.as_path()),
             ]
             .into_iter()
             .chain(look_alike)

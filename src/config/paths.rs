@@ -33,8 +33,8 @@ impl Config {
         self.inference.detector.manifest = resolve(base, &self.inference.detector.manifest);
         self.lpr.plate_detector = resolve(base, &self.lpr.plate_detector);
         self.lpr.ocr = resolve(base, &self.lpr.ocr);
-        if !self.lpr.look_alike_ocr.as_os_str().is_empty() {
-            self.lpr.look_alike_ocr = resolve(base, &self.lpr.look_alike_ocr);
+        if let Some(p) = self.lpr.look_alike_ocr() {
+            self.lpr.look_alike_ocr = resolve(base, p);
         }
         for g in &mut self.lpr.grammar_files {
             *g = resolve(base, g);

@@ -90,6 +90,12 @@ impl Default for LprConfig {
 }
 
 impl LprConfig {
+    /// `look_alike_ocr`, unless it is switched off (`""`).
+    pub fn look_alike_ocr(&self) -> Option<&std::path::Path> {
+        let p = self.look_alike_ocr.as_path();
+        (!p.as_os_str().is_empty()).then_some(p)
+    }
+
     /// Checks the values; returns `(field, message)` pairs.
     pub fn validate(&self) -> Vec<FieldError> {
         let mut e: Vec<FieldError> = Vec::new();

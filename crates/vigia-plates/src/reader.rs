@@ -200,18 +200,14 @@ impl PlateReader {
                 source,
             }
         })?;
-        let look_alike = if lpr.look_alike_ocr.as_os_str().is_empty() {
-            None
-        } else {
-            Some(
-                Recognizer::load(env, &lpr.look_alike_ocr, &settings, 1).map_err(|source| {
-                    PlatesError::Model {
-                        what: "the look-alike OCR (lpr.look_alike_ocr)",
-                        source,
-                    }
-                })?,
-            )
-        };
+        let look_alike = lpr
+            .look_alike_ocr()
+            .map(|p| Recognizer::load(env, p, &settings, 1))
+            .transpose()
+            .map_err(|source| PlatesError::Model {
+                what: "the look-alike OCR (lpr.look_alike_ocr)",
+                source,
+            })?;
         let grammar = Grammar::load(
             &lpr.countries,
             &lpr.grammar_files,

@@ -267,12 +267,8 @@ fn models(cfg: &Config) -> Vec<Check> {
         lpr,
     ));
     list.push(("model plate OCR".into(), cfg.lpr.ocr.clone(), lpr));
-    if !cfg.lpr.look_alike_ocr.as_os_str().is_empty() {
-        list.push((
-            "model look-alike OCR".into(),
-            cfg.lpr.look_alike_ocr.clone(),
-            lpr,
-        ));
+    if let Some(p) = cfg.lpr.look_alike_ocr() {
+        list.push(("model look-alike OCR".into(), p.to_path_buf(), lpr));
     }
     for r in &cfg.rules {
         if let Some(c) = &r.classifier {
