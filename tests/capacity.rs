@@ -281,6 +281,10 @@ fn run_vigia(rt: &tokio::runtime::Runtime, fleet: &Fleet, warmup: u64, secs: u64
         "decoded_fps": d("vigia_frames_decoded_total", &[]) / el / n,
         "analysed_fps": (d("vigia_frames_analysed_total", &[]) + d("vigia_frames_skipped_total", &[])) / el / n,
         "detector_fps": d("vigia_frames_analysed_total", &[]) / el / n,
+        "region_fps": d("vigia_frames_in_region_total", &[]) / el / n,
+        // The object detector's mean run (the plate models have their own series).
+        "detector_ms": 1e3 * d("vigia_inference_seconds_sum", &["model=\"yolox"])
+            / d("vigia_inference_seconds_count", &["model=\"yolox"]).max(1.0),
         "superseded": d("vigia_frames_dropped_total", &["reason=\"superseded\""]),
         "events": d("vigia_events_created_total", &[]),
         "event_p50_ms": ms("vigia_frame_to_event_seconds", "", 0.5),
@@ -338,7 +342,7 @@ fn f(v: &Value, k: &str, digits: usize) -> String {
 
 fn print_row(v: &Value) {
     eprintln!(
-        "[capacity] {:>5} N={:>2} analysed={:>5} decoded={:>5} superseded={:>5} frame->PUBACK p50/p99={:>6}/{:>6} ms center p50/p99={:>6}/{:>6} ms cpu={:>5} machine={:>5} rss={:>6} MiB threads={} fds={} stages={}",
+        "[capacity] {:>5} N={:>2} analysed={:>5} decoded={:>5} detector={:>5} (region {:>5}, {:>5} ms) superseded={:>5} frame->PUBACK p50/p99={:>6}/{:>6} ms center p50/p99={:>6}/{:>6} ms cpu={:>5} machine={:>5} rss={:>6} MiB threads={} fds={} stages={}",
         v["who"].as_str().unwrap_or("?"),
         v["cameras"],
         f(v, "analysed_fps", 2),
@@ -351,6 +355,9 @@ fn print_row(v: &Value) {
             },
             2
         ),
+        f(v, "detector_fps", 2),
+        f(v, "region_fps", 2),
+        f(v, "detector_ms", 1),
         f(v, "superseded", 0),
         f(
             v,

@@ -188,11 +188,24 @@ fn analyse(
             return None;
         }
     };
-    let decision = route
-        .gate
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .check(&view, frame.captured_mono);
+    // The frame's scale in the detector (capped by `detector_width`); a motion region is
+    // read at the same scale, so it sees what the whole frame would.
+    let scale = models
+        .detector
+        .full_scale(frame.width, frame.height)
+        .map(|s| {
+            route
+                .detector_width
+                .map_or(s, |w| s.min(w as f32 / frame.width.max(1) as f32))
+        });
+    let (decision, region) = {
+        let mut gate = route.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let decision = gate.check(&view, frame.captured_mono);
+        let region = (decision.run_detector() && scale.is_some())
+            .then(|| gate.region(decision, frame.width, frame.height, frame.captured_mono))
+            .flatten();
+        (decision, region)
+    };
     if !decision.run_detector() {
         metrics
             .frames_skipped
@@ -207,10 +220,9 @@ fn analyse(
         });
     }
     let t = Instant::now();
-    let max_scale = route
-        .detector_width
-        .map_or(f32::INFINITY, |w| w as f32 / frame.width.max(1) as f32);
-    let result = models.detector.detect_scaled(&view, None, max_scale);
+    let result = models
+        .detector
+        .detect_scaled(&view, region, scale.unwrap_or(f32::INFINITY));
     timers.detector.observe(t.elapsed().as_secs_f64());
     let detections = match result {
         Ok(d) => d,
@@ -222,10 +234,21 @@ fn analyse(
             return None;
         }
     };
+    route
+        .gate
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remember(detections.iter().map(|d| d.bbox));
     metrics
         .frames_analysed
         .with_label_values(&[cam.as_str()])
         .inc();
+    if region.is_some() {
+        metrics
+            .frames_in_region
+            .with_label_values(&[cam.as_str()])
+            .inc();
+    }
     route.counters.analysed.fetch_add(1, Ordering::Relaxed);
     for d in &detections {
         metrics

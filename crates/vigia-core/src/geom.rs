@@ -61,6 +61,21 @@ impl BBox {
         BBox::from_corners(x1, y1, x2, y2)
     }
 
+    /// The smallest box holding both.
+    pub fn union(&self, other: &BBox) -> BBox {
+        BBox::from_corners(
+            self.x.min(other.x),
+            self.y.min(other.y),
+            self.x2().max(other.x2()),
+            self.y2().max(other.y2()),
+        )
+    }
+
+    /// The box grown by `by` on every side.
+    pub fn grown(&self, by: f32) -> BBox {
+        BBox::from_corners(self.x - by, self.y - by, self.x2() + by, self.y2() + by)
+    }
+
     /// Divides by the frame size, giving normalised coordinates.
     pub fn normalised(&self, width: u32, height: u32) -> BBox {
         let (w, h) = (width.max(1) as f32, height.max(1) as f32);
@@ -71,6 +86,13 @@ impl BBox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn union_and_growth() {
+        let u = BBox::new(0.0, 10.0, 10.0, 10.0).union(&BBox::new(30.0, 0.0, 5.0, 5.0));
+        assert_eq!(u, BBox::new(0.0, 0.0, 35.0, 20.0));
+        assert_eq!(u.grown(2.0), BBox::new(-2.0, -2.0, 39.0, 24.0));
+    }
 
     #[test]
     fn iou_of_identical_disjoint_and_half_overlapping_boxes() {

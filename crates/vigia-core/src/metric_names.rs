@@ -30,6 +30,7 @@ pub const INCIDENTS: &str = "vigia_incidents_total";
 pub const ALARM_TRIGGERS: &str = "vigia_alarm_triggers_total";
 pub const SNAPSHOTS_DELETED: &str = "vigia_snapshots_deleted_total";
 pub const FRAMES_SKIPPED: &str = "vigia_frames_skipped_total";
+pub const FRAMES_IN_REGION: &str = "vigia_frames_in_region_total";
 pub const HOTLIST_HITS: &str = "vigia_hotlist_hits_total";
 pub const HOTLIST_ENTRIES: &str = "vigia_hotlist_entries";
 pub const SNAPSHOT_BYTES: &str = "vigia_snapshot_bytes";

@@ -120,6 +120,13 @@ impl Detector {
         &self.model.path
     }
 
+    /// The scale a whole `width x height` frame is read at when the model's input size is
+    /// free (a region read at this scale sees what the whole frame would); `None` for a
+    /// fixed-size model, which enlarges any region to its input.
+    pub fn full_scale(&self, width: u32, height: u32) -> Option<f32> {
+        self.pre.full_scale(width as f32, height as f32)
+    }
+
     /// Detects objects in `img`; boxes are in `img` pixels, clipped to it.
     pub fn detect(&mut self, img: &RgbView) -> Result<Vec<Detection>, InferError> {
         self.detect_in(img, None)

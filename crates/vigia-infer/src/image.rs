@@ -157,6 +157,13 @@ impl Preprocessor {
         self.fit_scaled(rw, rh, f32::INFINITY)
     }
 
+    /// The scale a whole `w x h` picture is read at, when the input size is free
+    /// (`fit = "aspect"`); `None` for a fixed-size input.
+    pub fn full_scale(&self, w: f32, h: f32) -> Option<f32> {
+        (self.spec.fit == InputFit::Aspect && w >= 1.0 && h >= 1.0)
+            .then(|| (self.max.0 as f32 / w).min(self.max.1 as f32 / h))
+    }
+
     /// Like [`Preprocessor::fit_to`], with the picture scaled by at most `max_scale` (a
     /// region read at the resolution it needs rather than the largest the model takes).
     pub fn fit_scaled(&mut self, rw: f32, rh: f32, max_scale: f32) -> (u32, u32) {

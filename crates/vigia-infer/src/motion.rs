@@ -14,6 +14,7 @@ use vigia_core::FieldError;
 use serde::Deserialize;
 
 use crate::image::RgbView;
+use vigia_core::BBox;
 
 /// `[motion]` settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -29,6 +30,16 @@ pub struct MotionConfig {
     pub min_changed_fraction: f32,
     /// The detector runs at least this often, motion or not. Default 1000 ms.
     pub max_skip_ms: u64,
+    /// On frames with motion the detector reads only the region where something moved or
+    /// was last detected (with `region_margin` around it), at the scale it reads the whole
+    /// frame; the whole frame is still read at least every `max_skip_ms`. Default true.
+    pub regions: bool,
+    /// Context kept around the region, as a fraction of the frame's larger side.
+    /// Default 0.05.
+    pub region_margin: f32,
+    /// A region larger than this fraction of the frame is not worth cutting: the whole
+    /// frame is read. Default 0.5.
+    pub region_max_fraction: f32,
 }
 
 impl Default for MotionConfig {
@@ -39,6 +50,9 @@ impl Default for MotionConfig {
             pixel_threshold: 18,
             min_changed_fraction: 0.003,
             max_skip_ms: 1000,
+            regions: true,
+            region_margin: 0.05,
+            region_max_fraction: 0.5,
         }
     }
 }
@@ -52,6 +66,18 @@ impl MotionConfig {
         if !(0.0..=1.0).contains(&self.min_changed_fraction) {
             e.push(FieldError::new(
                 "min_changed_fraction",
+                "must be in [0, 1]".to_string(),
+            ));
+        }
+        if !(0.0..=0.5).contains(&self.region_margin) {
+            e.push(FieldError::new(
+                "region_margin",
+                "must be in [0, 0.5]".to_string(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.region_max_fraction) {
+            e.push(FieldError::new(
+                "region_max_fraction",
                 "must be in [0, 1]".to_string(),
             ));
         }
@@ -88,6 +114,51 @@ pub struct MotionGate {
     scratch: Vec<u32>,
     /// Cell column of each sampled pixel column, for (frame width, cells, step).
     cols: ((u32, u32, usize), Vec<u32>),
+    /// The frame area whose cells changed, at the last check that found motion.
+    changed: Option<BBox>,
+    /// Where the detector's region runs look (see [`MotionGate::region`]).
+    regions: Regions,
+}
+
+/// What the region runs need to know of earlier ones.
+#[derive(Debug, Default)]
+struct Regions {
+    /// Where the last detector run found objects.
+    objects: Vec<BBox>,
+    /// When the detector last read the whole frame.
+    last_full: Option<Duration>,
+}
+
+/// The bounds of the changed cells of one check.
+#[derive(Default)]
+struct CellBounds {
+    count: u32,
+    min: (u32, u32),
+    max: (u32, u32),
+}
+
+impl CellBounds {
+    fn add(&mut self, x: u32, y: u32) {
+        if self.count == 0 {
+            self.min = (x, y);
+            self.max = (x, y);
+        } else {
+            self.min = (self.min.0.min(x), self.min.1.min(y));
+            self.max = (self.max.0.max(x), self.max.1.max(y));
+        }
+        self.count += 1;
+    }
+
+    /// The cells' area in frame pixels (cells of a `w x h` grid over a `fw x fh` frame).
+    fn to_frame(&self, w: u32, h: u32, fw: u32, fh: u32) -> BBox {
+        let (sx, sy) = (fw as f32 / w as f32, fh as f32 / h as f32);
+        BBox::from_corners(
+            self.min.0 as f32 * sx,
+            self.min.1 as f32 * sy,
+            (self.max.0 + 1) as f32 * sx,
+            (self.max.1 + 1) as f32 * sy,
+        )
+    }
 }
 
 impl MotionGate {
@@ -98,6 +169,8 @@ impl MotionGate {
             last_run: None,
             scratch: Vec::new(),
             cols: ((0, 0, 0), Vec::new()),
+            changed: None,
+            regions: Regions::default(),
         }
     }
 
@@ -153,14 +226,20 @@ impl MotionGate {
         let moved = match &self.reference {
             Some((rw, rh, r)) if *rw == w && *rh == h => {
                 let t = self.cfg.pixel_threshold;
-                let changed = r
-                    .iter()
-                    .zip(&grey)
-                    .filter(|(a, b)| a.abs_diff(**b) > t)
-                    .count();
-                changed as f32 >= self.cfg.min_changed_fraction * grey.len() as f32
+                let mut cells = CellBounds::default();
+                for (i, (a, b)) in r.iter().zip(&grey).enumerate() {
+                    if a.abs_diff(*b) > t {
+                        cells.add(i as u32 % w, i as u32 / w);
+                    }
+                }
+                let moved = cells.count as f32 >= self.cfg.min_changed_fraction * grey.len() as f32;
+                self.changed = moved.then(|| cells.to_frame(w, h, img.width, img.height));
+                moved
             }
-            _ => true,
+            _ => {
+                self.changed = None;
+                true
+            }
         };
         let decision = if moved && self.reference.is_some() {
             Decision::Motion
@@ -174,6 +253,49 @@ impl MotionGate {
             self.last_run = Some(now);
         }
         decision
+    }
+}
+
+impl MotionGate {
+    /// Where the detector should read a frame that [`MotionGate::check`] sent to it with
+    /// `decision`: `Some(region)` of a `width x height` frame, or `None` for all of it.
+    ///
+    /// A region is the area whose cells changed since the last detector run, joined with
+    /// the objects that run found ([`MotionGate::remember`]) so that objects that stand
+    /// still while something else moves are still seen, grown by `region_margin`. The whole
+    /// frame is read on cadence runs, when regions are off, when the region would cover more
+    /// than `region_max_fraction` of it, and at least every `max_skip_ms` (so an object the
+    /// detector missed while it moved is found once it stands still).
+    pub fn region(
+        &mut self,
+        decision: Decision,
+        width: u32,
+        height: u32,
+        now: Duration,
+    ) -> Option<BBox> {
+        let cfg = &self.cfg;
+        let (fw, fh) = (width as f32, height as f32);
+        let due = self
+            .regions
+            .last_full
+            .is_none_or(|t| now.saturating_sub(t) >= Duration::from_millis(cfg.max_skip_ms));
+        let region = self
+            .changed
+            .filter(|_| cfg.enabled && cfg.regions && decision == Decision::Motion && !due)
+            .map(|c| self.regions.objects.iter().fold(c, |u, b| u.union(b)))
+            .map(|u| u.grown(cfg.region_margin * fw.max(fh)).clip(fw, fh))
+            .filter(|r| r.area() <= cfg.region_max_fraction * fw * fh);
+        if region.is_none() {
+            self.regions.last_full = Some(now);
+        }
+        region
+    }
+
+    /// The objects the detector found in the frame it was last given (their boxes in
+    /// frame pixels): the next region holds them.
+    pub fn remember(&mut self, objects: impl IntoIterator<Item = BBox>) {
+        self.regions.objects.clear();
+        self.regions.objects.extend(objects);
     }
 }
 
@@ -282,6 +404,62 @@ mod tests {
         assert_eq!(g.check(&view(&a, w, h), ms(0)), Decision::Cadence);
         assert_eq!(g.check(&view(&a, w, h), ms(200)), Decision::Skip);
         assert_eq!(g.check(&view(&b, w, h), ms(400)), Decision::Motion);
+    }
+
+    #[test]
+    fn motion_is_read_in_a_region_holding_what_moved_and_what_was_seen() {
+        let (w, h) = (640, 360);
+        let mut g = MotionGate::new(MotionConfig::default());
+        let a = scene(w, h, Some((100, 100)));
+        let d = g.check(&view(&a, w, h), ms(0));
+        assert_eq!(g.region(d, w, h, ms(0)), None, "first frame: whole");
+        let parked = BBox::new(300.0, 200.0, 60.0, 40.0);
+        g.remember([parked]);
+        let b = scene(w, h, Some((160, 100)));
+        let d = g.check(&view(&b, w, h), ms(200));
+        assert_eq!(d, Decision::Motion);
+        let r = g.region(d, w, h, ms(200)).expect("a region");
+        let holds = |b: BBox| r.x <= b.x && r.y <= b.y && r.x2() >= b.x2() && r.y2() >= b.y2();
+        assert!(
+            holds(BBox::new(100.0, 100.0, 100.0, 40.0)),
+            "{r:?}: what moved"
+        );
+        assert!(
+            holds(parked.grown(30.0)),
+            "{r:?}: the parked object, with a margin"
+        );
+        assert!(r.x > 50.0 && r.area() < 0.5 * (w * h) as f32, "{r:?}");
+        // The whole frame again once max_skip_ms passed since the last whole one ...
+        g.remember([]);
+        let c = scene(w, h, Some((220, 100)));
+        let d = g.check(&view(&c, w, h), ms(1000));
+        assert_eq!(d, Decision::Motion);
+        assert_eq!(g.region(d, w, h, ms(1000)), None, "due");
+        // ... and when the region would be most of it.
+        let everywhere = vec![250u8; (w * h * 3) as usize];
+        let d = g.check(&view(&everywhere, w, h), ms(1200));
+        assert_eq!(g.region(d, w, h, ms(1200)), None, "too large");
+        let off = MotionConfig {
+            regions: false,
+            ..MotionConfig::default()
+        };
+        let mut g = MotionGate::new(off);
+        g.check(&view(&a, w, h), ms(0));
+        g.region(Decision::Cadence, w, h, ms(0));
+        let d = g.check(&view(&b, w, h), ms(200));
+        assert_eq!(g.region(d, w, h, ms(200)), None, "regions off");
+    }
+
+    #[test]
+    fn region_settings_out_of_range_are_named() {
+        let bad = MotionConfig {
+            region_margin: 0.9,
+            region_max_fraction: 1.5,
+            ..MotionConfig::default()
+        };
+        let fields: Vec<String> = bad.validate().into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["region_margin", "region_max_fraction"]);
+        assert!(MotionConfig::default().validate().is_empty());
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Metrics {
     pub snapshots_deleted: IntCounterVec,
     /// Frames not given to the detector. Labels: camera, reason (`no_motion`).
     pub frames_skipped: IntCounterVec,
+    /// Analysed frames the detector read only in a motion region. Labels: camera.
+    pub frames_in_region: IntCounterVec,
     /// Hotlist hits (one per pass and entry). Labels: list.
     pub hotlist_hits: IntCounterVec,
     /// Hotlist entries loaded.
@@ -290,6 +292,11 @@ impl Metrics {
                 n::FRAMES_SKIPPED,
                 "Frames not given to the detector",
                 &["camera", "reason"],
+            ),
+            frames_in_region: counter_vec(
+                n::FRAMES_IN_REGION,
+                "Analysed frames the detector read only in a motion region",
+                &["camera"],
             ),
             plate_reads: counter_vec(
                 n::PLATE_READS,
