@@ -16,7 +16,7 @@ use vigia_core::metric_names::stage as stages;
 use vigia_core::{CameraId, Frame, FrameHub};
 use vigia_infer::RgbView;
 use vigia_infer::detector::Detector;
-use vigia_infer::motion::{MotionConfig, MotionGate};
+use vigia_infer::motion::{Decision, MotionConfig, MotionGate};
 use vigia_lpr::is_vehicle;
 use vigia_plates::PlateReader;
 use vigia_telemetry::Metrics;
@@ -188,24 +188,7 @@ fn analyse(
             return None;
         }
     };
-    // The frame's scale in the detector (capped by `detector_width`); a motion region is
-    // read at the same scale, so it sees what the whole frame would.
-    let scale = models
-        .detector
-        .full_scale(frame.width, frame.height)
-        .map(|s| {
-            route
-                .detector_width
-                .map_or(s, |w| s.min(w as f32 / frame.width.max(1) as f32))
-        });
-    let (decision, region) = {
-        let mut gate = route.gate.lock().unwrap_or_else(|e| e.into_inner());
-        let decision = gate.check(&view, frame.captured_mono);
-        let region = (decision.run_detector() && scale.is_some())
-            .then(|| gate.region(decision, frame.width, frame.height, frame.captured_mono))
-            .flatten();
-        (decision, region)
-    };
+    let (decision, region, scale) = gate(route, &models.detector, &view, frame);
     if !decision.run_detector() {
         metrics
             .frames_skipped
@@ -292,6 +275,29 @@ fn analyse(
         preview: preview_copy(shared, frame),
         plates,
     })))
+}
+
+/// The motion gate's decision on a frame, the region to read when it runs the detector
+/// (`None`: all of it), and the scale to read at (`None`: a fixed-size detector).
+fn gate(
+    route: &Route,
+    detector: &Detector,
+    view: &RgbView,
+    frame: &Frame,
+) -> (Decision, Option<vigia_core::BBox>, Option<f32>) {
+    // The frame's scale in the detector (capped by `detector_width`); a motion region is
+    // read at the same scale, so it sees what the whole frame would.
+    let scale = detector.full_scale(frame.width, frame.height).map(|s| {
+        route
+            .detector_width
+            .map_or(s, |w| s.min(w as f32 / frame.width.max(1) as f32))
+    });
+    let mut gate = route.gate.lock().unwrap_or_else(|e| e.into_inner());
+    let decision = gate.check(view, frame.captured_mono);
+    let region = (decision.run_detector() && scale.is_some())
+        .then(|| gate.region(decision, frame.width, frame.height, frame.captured_mono))
+        .flatten();
+    (decision, region, scale)
 }
 
 /// The vehicles whose plates to read in this frame (`None`: none, skip the plate reader).

@@ -7,14 +7,17 @@
 //! its last run: a minimum cadence keeps still objects tracked and catches slow changes.
 //! Comparing with the last *detected* frame (not the previous frame) means slow motion adds
 //! up until it counts.
+//!
+//! When the detector runs because something moved, [`MotionGate::region`] says where: the
+//! changed cells joined with the objects of the last run, so the detector can read a part
+//! of the frame at the whole frame's scale instead of all of it.
 
 use std::time::Duration;
-use vigia_core::FieldError;
 
 use serde::Deserialize;
+use vigia_core::{BBox, FieldError};
 
 use crate::image::RgbView;
-use vigia_core::BBox;
 
 /// `[motion]` settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

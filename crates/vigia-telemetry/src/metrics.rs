@@ -198,6 +198,23 @@ fn delivery_histograms(registry: &Registry) -> (Histogram, Histogram) {
     )
 }
 
+/// The motion gate's counters: frames it kept from the detector, frames read in a region.
+fn motion_counters(registry: &Registry) -> (IntCounterVec, IntCounterVec) {
+    let counter_vec = counter_vecs(registry.clone());
+    (
+        counter_vec(
+            n::FRAMES_SKIPPED,
+            "Frames not given to the detector",
+            &["camera", "reason"],
+        ),
+        counter_vec(
+            n::FRAMES_IN_REGION,
+            "Analysed frames the detector read only in a motion region",
+            &["camera"],
+        ),
+    )
+}
+
 /// Makes counters registered in `r`.
 fn counters(r: Registry) -> impl Fn(&str, &str) -> IntCounter {
     move |name, help| reg(&r, IntCounter::new(name, help).expect("valid metric"))
@@ -216,6 +233,7 @@ impl Metrics {
         let (frame_to_event_seconds, frame_to_puback_seconds, stage_seconds) =
             lag_histograms(&registry);
         let (event_delivery_seconds, outbox_append_seconds) = delivery_histograms(&registry);
+        let (frames_skipped, frames_in_region) = motion_counters(&registry);
         Self {
             frames_decoded: counter_vec(
                 n::FRAMES_DECODED,
@@ -288,16 +306,8 @@ impl Metrics {
                 "MQTT connection attempts that failed or connections that broke",
             ),
             incidents: counter_vec(n::INCIDENTS, "Incidents started", &["camera", "kind"]),
-            frames_skipped: counter_vec(
-                n::FRAMES_SKIPPED,
-                "Frames not given to the detector",
-                &["camera", "reason"],
-            ),
-            frames_in_region: counter_vec(
-                n::FRAMES_IN_REGION,
-                "Analysed frames the detector read only in a motion region",
-                &["camera"],
-            ),
+            frames_skipped,
+            frames_in_region,
             plate_reads: counter_vec(
                 n::PLATE_READS,
                 "Plate reads (per plate per analysed frame)",
