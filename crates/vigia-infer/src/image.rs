@@ -167,9 +167,9 @@ impl Preprocessor {
     /// Like [`Preprocessor::fit_to`], with the picture scaled by at most `max_scale` (a
     /// region read at the resolution it needs rather than the largest the model takes).
     pub fn fit_scaled(&mut self, rw: f32, rh: f32, max_scale: f32) -> (u32, u32) {
-        if self.spec.fit == InputFit::Aspect && rw >= 1.0 && rh >= 1.0 {
+        if let Some(full) = self.full_scale(rw, rh) {
             let (mw, mh) = self.max;
-            let s = (mw as f32 / rw).min(mh as f32 / rh).min(max_scale);
+            let s = full.min(max_scale);
             let m = self.spec.fit_multiple.max(1);
             let up = |v: f32, cap: u32| ((v.round() as u32).max(1).div_ceil(m) * m).min(cap);
             self.spec.width = up(rw * s, mw);

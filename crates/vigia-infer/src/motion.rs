@@ -257,9 +257,7 @@ impl MotionGate {
         }
         decision
     }
-}
 
-impl MotionGate {
     /// Where the detector should read a frame that [`MotionGate::check`] sent to it with
     /// `decision`: `Some(region)` of a `width x height` frame, or `None` for all of it.
     ///
