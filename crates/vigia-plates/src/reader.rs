@@ -349,7 +349,10 @@ impl PlateReader {
         let mut found: Vec<PlateFound> = Vec::new();
         for ((bbox, score), read) in reads {
             let color = plate_color(img, &bbox);
-            let Some(plate) = self.grammar.decode_shaped(&read, color, rows_of(&bbox)) else {
+            let Some(plate) = self
+                .grammar
+                .decode_shaped(&read, color, rows_seen(img, &bbox))
+            else {
                 continue;
             };
             if read.mean_prob() < self.min_confidence {
@@ -413,7 +416,7 @@ impl PlateReader {
         if !look_alike::doubtful(&f.plate.number) {
             return Ok(());
         }
-        let joined = if rows_of(&f.bbox) == Some(2) {
+        let joined = if rows_seen(img, &f.bbox) == Some(2) {
             joined_rows(img, &f.bbox)
         } else {
             None
@@ -460,12 +463,21 @@ pub fn rows_of(b: &BBox) -> Option<u8> {
 /// motorcycle plates are about 1.6; one-row plates 2 and wider).
 pub const TWO_ROW_MAX_ASPECT: f32 = 1.9;
 
-/// A two-row plate's rows side by side, as one row: the OCR (trained mostly on one-row
-/// plates) reads `ABC` over `12D` as `ABC12D`. The rows split at the lightest horizontal
-/// band between 35 % and 65 % of the height (the gap between the rows); the lower row is
-/// taken as tall as the upper one, leaving out the municipality line under it. Returns
-/// packed RGB with its size, or `None` when the box is too small to split.
-pub fn joined_rows(img: &RgbView, b: &BBox) -> Option<(u32, u32, Vec<u8>)> {
+/// How many rows of characters a plate box holds: its shape ([`rows_of`]) where that
+/// tells, else 2 when a box no wider than [`TWO_ROW_MAX_ASPECT`] shows a gap between two
+/// rows of ink (a detector box around a motorcycle plate is often a little wider than the
+/// plate: 1.76 for a 1.62 plate).
+pub fn rows_seen(img: &RgbView, b: &BBox) -> Option<u8> {
+    rows_of(b).or_else(|| {
+        let (.., dark) = line_darkness(img, b)?;
+        (b.w / b.h.max(1.0) <= TWO_ROW_MAX_ASPECT && has_row_gap(&dark)).then_some(2)
+    })
+}
+
+/// A box clipped to the picture (`x0`, `y0`, `w`, `h` in pixels) and the darkness of each
+/// of its lines over the inner 80 % of its width (away from the border; 255 per pixel of
+/// black). `None` when the box is too small to tell rows apart.
+fn line_darkness(img: &RgbView, b: &BBox) -> Option<(u32, u32, u32, u32, Vec<u32>)> {
     let b = b.clip(img.width as f32, img.height as f32);
     let (x0, y0) = (b.x.max(0.0) as u32, b.y.max(0.0) as u32);
     let (w, h) = (b.w as u32, b.h as u32);
@@ -476,11 +488,42 @@ pub fn joined_rows(img: &RgbView, b: &BBox) -> Option<(u32, u32, Vec<u8>)> {
         let p = img.pixel(x0 + x, y0 + y);
         (u32::from(p[0]) * 3 + u32::from(p[1]) * 6 + u32::from(p[2])) / 10
     };
-    // Darkness per row, inner 80 % of the width (away from the border).
     let (xa, xb) = (w / 10, w - w / 10);
-    let row_dark = |y: u32| -> u32 { (xa..xb).map(|x| 255 - luma(x, y)).sum() };
+    let dark = (0..h)
+        .map(|y| (xa..xb).map(|x| 255 - luma(x, y)).sum())
+        .collect();
+    Some((x0, y0, w, h, dark))
+}
+
+/// Whether the lines' darkness shows a gap between two rows of characters: the lightest
+/// line between 35 % and 65 % of the height is within a third of the way from the box's
+/// lightest line (the plate's background) to its median line. On a one-row plate those
+/// middle lines cross the characters and are about as dark as the median.
+fn has_row_gap(dark: &[u32]) -> bool {
+    let h = dark.len();
+    if h < 3 {
+        return false;
+    }
     let (lo, hi) = (h * 35 / 100, h * 65 / 100);
-    let split = (lo..=hi).min_by_key(|&y| row_dark(y))?;
+    let (Some(&mid), Some(&bg)) = (dark[lo..=hi].iter().min(), dark.iter().min()) else {
+        return false;
+    };
+    let mut sorted = dark.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[h / 2];
+    median > bg && (mid - bg) * 3 < median - bg
+}
+
+/// A two-row plate's rows side by side, as one row: the OCR (trained mostly on one-row
+/// plates) reads `ABC` over `12D` as `ABC12D`. The gap between the rows is the lightest
+/// horizontal line between 35 % and 65 % of the height and the light lines below it (see
+/// [`row_gap_end`]); the upper row runs to the end of the gap, so a letter that reaches into
+/// it (the tail of a `Q`) is read whole, and the lower row starts there, as tall as the
+/// upper one, leaving out the municipality line under it. Returns packed RGB with its
+/// size, or `None` when the box is too small to split.
+pub fn joined_rows(img: &RgbView, b: &BBox) -> Option<(u32, u32, Vec<u8>)> {
+    let (x0, y0, w, h, dark) = line_darkness(img, b)?;
+    let split = row_gap_end(&dark)?;
     let top = (0, split);
     let bottom = (split, (2 * split).min(h));
     let row_h = split.max(bottom.1 - bottom.0).max(1);
@@ -499,6 +542,27 @@ pub fn joined_rows(img: &RgbView, b: &BBox) -> Option<(u32, u32, Vec<u8>)> {
         }
     }
     Some((out_w, row_h, out))
+}
+
+/// Where the gap between a two-row plate's rows ends, from the darkness of each line of
+/// the box (`dark[y]`, larger = more ink): the lightest line between 35 % and 65 % of the
+/// height, then down through the lines still closer to it than to the lines' median
+/// darkness (characters). The lightest line alone can fall above a descending tail, which
+/// then goes to the wrong row: a `Q` read as `O` above, a stray mark over the digits below.
+fn row_gap_end(dark: &[u32]) -> Option<u32> {
+    let h = dark.len();
+    let (lo, hi) = (h * 35 / 100, h * 65 / 100);
+    let lightest = (lo..=hi.min(h.checked_sub(1)?)).min_by_key(|&y| dark[y])?;
+    let mut sorted = dark.to_vec();
+    sorted.sort_unstable();
+    let median = sorted[h / 2];
+    let min = dark[lightest];
+    let light = min + median.saturating_sub(min) / 2;
+    let end = (lightest..=hi)
+        .take_while(|&y| y < h && dark[y] <= light)
+        .last()
+        .map_or(lightest, |y| y + 1);
+    u32::try_from(end).ok()
 }
 
 #[cfg(test)]
@@ -542,5 +606,28 @@ mod tests {
             let img = RgbView::new(60, 20, 180, &data).unwrap();
             assert_eq!(plate_color(&img, &b), Some(want), "{rgb:?}");
         }
+    }
+
+    #[test]
+    fn the_row_gap_ends_below_a_descending_tail() {
+        // Darkness per line of a two-row box (the QHE60 plate): letters to line 21, a `Q`'s
+        // tail in the lightest lines 22-24, digits from 25.
+        let dark = [
+            229, 72, 63, 76, 124, 131, 127, 103, 101, 100, 102, 130, 134, 132, 103, 100, 100, 103,
+            106, 130, 125, 115, 70, 74, 78, 95, 101, 100, 93, 86, 83, 84, 94, 98, 97, 92, 91, 90,
+            91, 91, 97, 99, 91, 70, 63, 64, 98, 89, 99, 100, 101, 73,
+        ];
+        assert_eq!(row_gap_end(&dark), Some(25));
+        // A clean gap of plain background: it ends where the next row's ink starts.
+        let mut clean = vec![100u32; 40];
+        clean[16..20].iter_mut().for_each(|d| *d = 10);
+        assert_eq!(row_gap_end(&clean), Some(20));
+        assert_eq!(row_gap_end(&[]), None);
+        assert!(has_row_gap(&dark) && has_row_gap(&clean));
+        // One row of characters: the middle lines cross them.
+        let mut one_row = vec![20u32; 40];
+        one_row[6..34].iter_mut().for_each(|d| *d = 100);
+        assert!(!has_row_gap(&one_row));
+        assert!(!has_row_gap(&[]));
     }
 }
