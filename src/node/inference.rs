@@ -16,7 +16,7 @@ use vigia_core::metric_names::stage as stages;
 use vigia_core::{CameraId, Frame, FrameHub};
 use vigia_infer::RgbView;
 use vigia_infer::detector::Detector;
-use vigia_infer::motion::{Decision, MotionConfig, MotionGate};
+use vigia_infer::motion::{Decision, MotionConfig, MotionGate, Picture};
 use vigia_lpr::is_vehicle;
 use vigia_plates::PlateReader;
 use vigia_telemetry::Metrics;
@@ -181,14 +181,7 @@ fn analyse(
         handed_over: Instant::now(),
     };
     let metrics = &shared.metrics;
-    let view = match RgbView::from_frame(frame) {
-        Ok(v) => v,
-        Err(m) => {
-            tracing::error!(camera = %cam, error = %m, "bad frame");
-            return None;
-        }
-    };
-    let (decision, region, scale) = gate(route, &models.detector, &view, frame);
+    let (decision, region, scale) = gate(route, &models.detector, frame)?;
     if !decision.run_detector() {
         metrics
             .frames_skipped
@@ -202,6 +195,8 @@ fn analyse(
             times: times(),
         });
     }
+    // The frame's RGB (converted here, once, from a decoded I420 frame).
+    let view = rgb_view(frame)?;
     let t = Instant::now();
     let result = models
         .detector
@@ -277,14 +272,20 @@ fn analyse(
     })))
 }
 
+fn rgb_view(frame: &Frame) -> Option<RgbView<'_>> {
+    RgbView::from_frame(frame)
+        .inspect_err(|m| tracing::error!(camera = %frame.camera, error = %m, "bad frame"))
+        .ok()
+}
+
 /// The motion gate's decision on a frame, the region to read when it runs the detector
-/// (`None`: all of it), and the scale to read at (`None`: a fixed-size detector).
+/// (`None`: all of it), and the scale to read at (`None`: a fixed-size detector). The gate
+/// looks at a decoded frame's luma plane, so a frame it skips is never converted to RGB.
 fn gate(
     route: &Route,
     detector: &Detector,
-    view: &RgbView,
     frame: &Frame,
-) -> (Decision, Option<vigia_core::BBox>, Option<f32>) {
+) -> Option<(Decision, Option<vigia_core::BBox>, Option<f32>)> {
     // The frame's scale in the detector (capped by `detector_width`); a motion region is
     // read at the same scale, so it sees what the whole frame would.
     let scale = detector.full_scale(frame.width, frame.height).map(|s| {
@@ -292,12 +293,26 @@ fn gate(
             .detector_width
             .map_or(s, |w| s.min(w as f32 / frame.width.max(1) as f32))
     });
+    let view;
+    let picture = match frame.luma() {
+        Some((data, stride, full_range)) => Picture::Luma {
+            width: frame.width,
+            height: frame.height,
+            stride,
+            data,
+            full_range,
+        },
+        None => {
+            view = rgb_view(frame)?;
+            Picture::Rgb(&view)
+        }
+    };
     let mut gate = route.gate.lock().unwrap_or_else(|e| e.into_inner());
-    let decision = gate.check(view, frame.captured_mono);
+    let decision = gate.check_picture(&picture, frame.captured_mono);
     let region = (decision.run_detector() && scale.is_some())
         .then(|| gate.region(decision, frame.width, frame.height, frame.captured_mono))
         .flatten();
-    (decision, region, scale)
+    Some((decision, region, scale))
 }
 
 /// The vehicles whose plates to read in this frame (`None`: none, skip the plate reader).
@@ -341,11 +356,11 @@ fn preview_copy(shared: &Shared, frame: &Frame) -> Option<OwnedRgb> {
     shared
         .previews
         .should_copy(&frame.camera, Instant::now())
-        .then(|| preview::downscale(frame.width, frame.height, frame.stride, frame.bytes()))
+        .then(|| preview::downscale(frame.width, frame.height, frame.stride(), frame.bytes()))
 }
 
 fn copy(frame: &Frame) -> OwnedRgb {
-    OwnedRgb::copy_from(frame.width, frame.height, frame.stride, frame.bytes())
+    OwnedRgb::copy_from(frame.width, frame.height, frame.stride(), frame.bytes())
 }
 
 /// The plates in a frame, each with a copy of the frame for its snapshot.

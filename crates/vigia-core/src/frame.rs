@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -13,7 +13,100 @@ use crate::camera::CameraId;
 /// tests hand over a `Vec<u8>`.
 pub type FrameData = Arc<dyn AsRef<[u8]> + Send + Sync>;
 
-/// One decoded video frame, packed 8-bit RGB (`R, G, B` per pixel), rows `stride` bytes apart.
+/// A frame's pixels as they reached vigia.
+pub enum Pixels {
+    /// Packed 8-bit RGB (`R, G, B` per pixel), rows `stride` bytes apart.
+    Rgb { data: FrameData, stride: usize },
+    /// Planar YUV 4:2:0 as the decoder made it (I420), converted to RGB on first use.
+    I420(Yuv420),
+}
+
+/// A decoded I420 picture: planes Y, U, V at `offsets` in `data`, rows `strides` apart;
+/// U and V at half the width and height (rounded up).
+pub struct Yuv420 {
+    pub data: FrameData,
+    pub offsets: [usize; 3],
+    pub strides: [usize; 3],
+    /// Y in 0..=255 (JPEG style) rather than 16..=235 (video's usual limited range).
+    pub full_range: bool,
+    /// BT.709 colours (HD video) rather than BT.601 (SD).
+    pub bt709: bool,
+    rgb: OnceLock<Vec<u8>>,
+}
+
+impl Yuv420 {
+    pub fn new(
+        data: FrameData,
+        offsets: [usize; 3],
+        strides: [usize; 3],
+        full_range: bool,
+        bt709: bool,
+    ) -> Self {
+        Self {
+            data,
+            offsets,
+            strides,
+            full_range,
+            bt709,
+            rgb: OnceLock::new(),
+        }
+    }
+
+    /// Whether the planes fit in the data for a `width` x `height` picture.
+    pub fn fits(&self, width: u32, height: u32) -> bool {
+        let len = (*self.data).as_ref().len();
+        let (w, h) = (width as usize, height as usize);
+        let sizes = [
+            (w, h),
+            (w.div_ceil(2), h.div_ceil(2)),
+            (w.div_ceil(2), h.div_ceil(2)),
+        ];
+        sizes.iter().enumerate().all(|(i, &(pw, ph))| {
+            self.strides[i] >= pw
+                && (ph == 0 || self.offsets[i] + self.strides[i] * (ph - 1) + pw <= len)
+        })
+    }
+
+    fn plane(&self, i: usize) -> &[u8] {
+        &(*self.data).as_ref()[self.offsets[i]..]
+    }
+
+    /// The picture in packed RGB, converted once (SIMD, `yuvutils-rs`).
+    fn rgb(&self, width: u32, height: u32) -> &[u8] {
+        self.rgb.get_or_init(|| {
+            use yuvutils_rs::{YuvPlanarImage, YuvRange, YuvStandardMatrix, yuv420_to_rgb};
+            let mut rgb = vec![0u8; width as usize * height as usize * 3];
+            let image = YuvPlanarImage {
+                y_plane: self.plane(0),
+                y_stride: self.strides[0] as u32,
+                u_plane: self.plane(1),
+                u_stride: self.strides[1] as u32,
+                v_plane: self.plane(2),
+                v_stride: self.strides[2] as u32,
+                width,
+                height,
+            };
+            let range = if self.full_range {
+                YuvRange::Full
+            } else {
+                YuvRange::Limited
+            };
+            let matrix = if self.bt709 {
+                YuvStandardMatrix::Bt709
+            } else {
+                YuvStandardMatrix::Bt601
+            };
+            // The planes were checked at ingest (`fits`); a failure leaves the picture black.
+            let _ = yuv420_to_rgb(&image, &mut rgb, width * 3, range, matrix);
+            rgb
+        })
+    }
+}
+
+/// One decoded video frame. Its pixels are read as packed 8-bit RGB ([`Frame::bytes`],
+/// rows [`Frame::stride`] bytes apart); a frame decoded to I420 is converted on the first
+/// such read, so frames the motion gate skips (it reads [`Frame::luma`]) are never
+/// converted.
 #[derive(Clone)]
 pub struct Frame {
     pub camera: CameraId,
@@ -21,9 +114,7 @@ pub struct Frame {
     pub seq: u64,
     pub width: u32,
     pub height: u32,
-    /// Bytes from the start of one row to the start of the next (>= `width * 3`).
-    pub stride: usize,
-    pub data: FrameData,
+    pub pixels: Arc<Pixels>,
     /// Wall-clock time the frame reached vigia.
     pub captured_utc: DateTime<Utc>,
     /// Monotonic time the frame reached vigia (see [`crate::Clock::monotonic`]).
@@ -54,17 +145,38 @@ impl Frame {
             seq: 0,
             width,
             height,
-            stride: width as usize * 3,
-            data: Arc::new(rgb),
+            pixels: Arc::new(Pixels::Rgb {
+                data: Arc::new(rgb),
+                stride: width as usize * 3,
+            }),
             captured_utc,
             captured_mono,
             received: Instant::now(),
         }
     }
 
-    /// The pixel bytes.
+    /// The RGB pixel bytes (converted from I420 on the first call).
     pub fn bytes(&self) -> &[u8] {
-        (*self.data).as_ref()
+        match &*self.pixels {
+            Pixels::Rgb { data, .. } => (**data).as_ref(),
+            Pixels::I420(yuv) => yuv.rgb(self.width, self.height),
+        }
+    }
+
+    /// Bytes from the start of one row of [`Frame::bytes`] to the next (>= `width * 3`).
+    pub fn stride(&self) -> usize {
+        match &*self.pixels {
+            Pixels::Rgb { stride, .. } => *stride,
+            Pixels::I420(_) => self.width as usize * 3,
+        }
+    }
+
+    /// The luma plane and its row stride, when the frame has one (I420); `None` for RGB.
+    pub fn luma(&self) -> Option<(&[u8], usize, bool)> {
+        match &*self.pixels {
+            Pixels::Rgb { .. } => None,
+            Pixels::I420(yuv) => Some((yuv.plane(0), yuv.strides[0], yuv.full_range)),
+        }
     }
 }
 
@@ -75,7 +187,6 @@ impl fmt::Debug for Frame {
             .field("seq", &self.seq)
             .field("width", &self.width)
             .field("height", &self.height)
-            .field("stride", &self.stride)
             .field("captured_utc", &self.captured_utc)
             .finish_non_exhaustive()
     }

@@ -34,7 +34,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use detection::Detection;
 pub use event::{CameraStatus, Event, EventPayload, SCHEMA};
 pub use field_error::FieldError;
-pub use frame::{Frame, FrameHub, Offer};
+pub use frame::{Frame, FrameHub, Offer, Pixels, Yuv420};
 pub use geom::BBox;
 pub use settled::SettledVehicles;
 pub use shutdown::Shutdown;

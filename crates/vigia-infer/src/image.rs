@@ -50,7 +50,7 @@ impl<'a> RgbView<'a> {
 
     /// A view of a frame's pixels.
     pub fn from_frame(frame: &'a Frame) -> Result<Self, InferError> {
-        Self::new(frame.width, frame.height, frame.stride, frame.bytes())
+        Self::new(frame.width, frame.height, frame.stride(), frame.bytes())
     }
 
     /// The pixel at `(x, y)`.

@@ -19,6 +19,30 @@ use vigia_core::{BBox, FieldError};
 
 use crate::image::RgbView;
 
+/// What the gate looks at: an RGB picture, or the luma plane of a decoded YUV one (no
+/// colour conversion needed).
+pub enum Picture<'a> {
+    Rgb(&'a RgbView<'a>),
+    Luma {
+        width: u32,
+        height: u32,
+        /// Bytes between row starts (>= `width`).
+        stride: usize,
+        data: &'a [u8],
+        /// Y in 0..=255 rather than video's 16..=235.
+        full_range: bool,
+    },
+}
+
+impl Picture<'_> {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Picture::Rgb(v) => (v.width, v.height),
+            Picture::Luma { width, height, .. } => (*width, *height),
+        }
+    }
+}
+
 /// `[motion]` settings.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -180,38 +204,70 @@ impl MotionGate {
     /// Grey box-filtered picture `w` wide. Each cell averages a grid of samples of its
     /// block (every pixel for small blocks; every `block / 4`-th pixel in both directions
     /// for large ones, which keeps the cost per frame nearly independent of the resolution).
-    fn small(&mut self, img: &RgbView) -> (u32, u32, Vec<u8>) {
-        let w = self.cfg.width.min(img.width).max(1);
-        let h = ((img.height as u64 * w as u64 / img.width as u64) as u32).max(1);
-        let step = ((img.width / w) / 4).max(1) as usize;
-        let key = (img.width, w, step);
+    fn small(&mut self, img: &Picture) -> (u32, u32, Vec<u8>) {
+        let (width, height) = img.size();
+        let w = self.cfg.width.min(width).max(1);
+        let h = ((height as u64 * w as u64 / width as u64) as u32).max(1);
+        let step = ((width / w) / 4).max(1) as usize;
+        let key = (width, w, step);
         if self.cols.0 != key {
-            let cols = (0..img.width as usize)
+            let cols = (0..width as usize)
                 .step_by(step)
-                .map(|x| (x as u64 * w as u64 / img.width as u64) as u32)
+                .map(|x| (x as u64 * w as u64 / width as u64) as u32)
                 .collect();
             self.cols = (key, cols);
         }
         let cols = &self.cols.1;
         self.scratch.clear();
         self.scratch.resize((w * h * 2) as usize, 0);
-        for y in (0..img.height as usize).step_by(step) {
-            let sy = y * h as usize / img.height as usize;
+        for y in (0..height as usize).step_by(step) {
+            let sy = y * h as usize / height as usize;
             let cells = &mut self.scratch[sy * w as usize * 2..(sy + 1) * w as usize * 2];
-            let row = &img.data[y * img.stride..];
-            for (p, &sx) in row.chunks_exact(3).step_by(step).zip(cols) {
-                // Integer luma (BT.601).
-                let luma =
-                    (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8;
+            let mut add = |sx: u32, luma: u32| {
                 let i = sx as usize * 2;
                 cells[i] += luma;
                 cells[i + 1] += 1;
+            };
+            match img {
+                Picture::Rgb(v) => {
+                    let row = &v.data[y * v.stride..];
+                    for (p, &sx) in row.chunks_exact(3).step_by(step).zip(cols) {
+                        // Integer luma (BT.601).
+                        add(
+                            sx,
+                            (77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]))
+                                >> 8,
+                        );
+                    }
+                }
+                Picture::Luma { data, stride, .. } => {
+                    let row = &data[y * stride..];
+                    for (p, &sx) in row.iter().step_by(step).zip(cols) {
+                        add(sx, u32::from(*p));
+                    }
+                }
             }
         }
+        // Limited-range luma (16..=235) stretched to 0..=255, so `pixel_threshold` means the
+        // same on decoded video as on RGB.
+        let stretch = matches!(
+            img,
+            Picture::Luma {
+                full_range: false,
+                ..
+            }
+        );
         let grey = self
             .scratch
             .chunks_exact(2)
-            .map(|c| (c[0] / c[1].max(1)) as u8)
+            .map(|c| {
+                let v = c[0] / c[1].max(1);
+                if stretch {
+                    (v.saturating_sub(16) * 255 / 219).min(255) as u8
+                } else {
+                    v as u8
+                }
+            })
             .collect();
         (w, h, grey)
     }
@@ -219,9 +275,15 @@ impl MotionGate {
     /// Looks at a frame taken at `now`. When the decision runs the detector, the frame
     /// becomes the new reference.
     pub fn check(&mut self, img: &RgbView, now: Duration) -> Decision {
+        self.check_picture(&Picture::Rgb(img), now)
+    }
+
+    /// [`MotionGate::check`] on an RGB picture or a luma plane.
+    pub fn check_picture(&mut self, img: &Picture, now: Duration) -> Decision {
         if !self.cfg.enabled {
             return Decision::Motion;
         }
+        let (width, height) = img.size();
         let (w, h, grey) = self.small(img);
         let due = self
             .last_run
@@ -236,7 +298,7 @@ impl MotionGate {
                     }
                 }
                 let moved = cells.count as f32 >= self.cfg.min_changed_fraction * grey.len() as f32;
-                self.changed = moved.then(|| cells.to_frame(w, h, img.width, img.height));
+                self.changed = moved.then(|| cells.to_frame(w, h, width, height));
                 moved
             }
             _ => {

@@ -5,10 +5,12 @@
 //! file : filesrc → parsebin ─(video pad)→ decoder ──────┤
 //! test : videotestsrc → capsfilter ─────────────────────┤
 //!                                                       └→ [rate gate] videoconvertscale
-//!                                                          → capsfilter(RGB) → appsink
+//!                                                          → capsfilter(I420) → appsink
 //! ```
 //! The rate gate is a buffer probe that passes at most `analysis_fps` frames per second of
-//! stream time, so colour conversion runs only for frames that will be analysed. The appsink
+//! stream time. Frames reach vigia in the decoder's I420 (videoconvertscale only scales, or
+//! converts a hardware decoder's NV12): the motion gate reads their luma, and the worker
+//! converts a frame to RGB only when the detector reads it ([`vigia_core::Frame::bytes`]). The appsink
 //! keeps one buffer and drops older ones (leaky, latest wins); its callback only maps the
 //! buffer and offers the frame to the [`FrameHub`] — no inference, no blocking.
 
@@ -23,7 +25,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 use vigia_core::metric_names::drop_reason;
-use vigia_core::{CameraId, Clock, Frame, FrameHub, Offer};
+use vigia_core::{CameraId, Clock, Frame, FrameHub, Offer, Pixels, Yuv420};
 use vigia_telemetry::Metrics;
 
 use crate::config::{CameraConfig, DecoderPreference, RtspTransport};
@@ -127,6 +129,16 @@ impl FrameSink {
             gst_video::VideoInfo::from_caps(caps).map_err(|_| gst::FlowError::NotNegotiated)?;
         let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
         let pts = buffer.pts();
+        // A decoder writing into its own frames describes their layout in a meta.
+        let video_meta = buffer.meta::<gst_video::VideoMeta>().map(|m| {
+            let n = (m.n_planes() as usize).min(3);
+            let mut layout = ([0usize; 3], [0usize; 3]);
+            for i in 0..n {
+                layout.0[i] = m.offset()[i];
+                layout.1[i] = m.stride()[i] as usize;
+            }
+            layout
+        });
         let map = buffer
             .into_mapped_buffer_readable()
             .map_err(|_| gst::FlowError::Error)?;
@@ -140,8 +152,7 @@ impl FrameSink {
             seq,
             width: info.width(),
             height: info.height(),
-            stride: info.stride()[0] as usize,
-            data: Arc::new(map),
+            pixels: Arc::new(pixels(&info, video_meta, Arc::new(map))?),
             captured_utc: now_utc,
             captured_mono: now,
             received: std::time::Instant::now(),
@@ -173,6 +184,44 @@ impl FrameSink {
             }
         }
         Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+/// A mapped buffer's pixels as the caps (and the buffer's video meta, when it has one)
+/// lay them out: I420 planes, or packed RGB.
+fn pixels(
+    info: &gst_video::VideoInfo,
+    meta: Option<([usize; 3], [usize; 3])>,
+    data: vigia_core::frame::FrameData,
+) -> Result<Pixels, gst::FlowError> {
+    match info.format() {
+        gst_video::VideoFormat::I420 => {
+            let (offsets, strides) = meta.unwrap_or_else(|| {
+                let mut layout = ([0usize; 3], [0usize; 3]);
+                for i in 0..3 {
+                    layout.0[i] = info.offset()[i];
+                    layout.1[i] = info.stride()[i] as usize;
+                }
+                layout
+            });
+            let c = info.colorimetry();
+            let yuv = Yuv420::new(
+                data,
+                offsets,
+                strides,
+                c.range() == gst_video::VideoColorRange::Range0_255,
+                c.matrix() == gst_video::VideoColorMatrix::Bt709,
+            );
+            if !yuv.fits(info.width(), info.height()) {
+                return Err(gst::FlowError::Error);
+            }
+            Ok(Pixels::I420(yuv))
+        }
+        gst_video::VideoFormat::Rgb => Ok(Pixels::Rgb {
+            data,
+            stride: meta.map_or(info.stride()[0] as usize, |m| m.1[0]),
+        }),
+        _ => Err(gst::FlowError::NotNegotiated),
     }
 }
 
@@ -259,7 +308,8 @@ pub fn build(
     let camera = &cfg.id;
     let pipeline = gst::Pipeline::with_name(&format!("camera-{camera}"));
     let convert = make(camera, "videoconvertscale")?;
-    let mut caps = gst::Caps::builder("video/x-raw").field("format", "RGB");
+    // The decoder's own planar YUV: converted to RGB by the worker, only for frames it reads.
+    let mut caps = gst::Caps::builder("video/x-raw").field("format", "I420");
     if let Some(w) = cfg.max_width {
         caps = caps
             .field("width", gst::IntRange::new(16, w as i32))

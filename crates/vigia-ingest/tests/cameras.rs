@@ -95,7 +95,7 @@ fn whole_file(id: &str, video: &std::path::Path) -> CameraConfig {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn file_source_delivers_rgb_frames_at_the_analysis_rate_then_ends() {
+async fn file_source_delivers_decoded_frames_at_the_analysis_rate_then_ends() {
     let video = shared_or_skip!("data/video/car-detection.mp4");
     let mut h = start(whole_file("file-cam", &video));
     let hub = h.hub.clone();
@@ -103,8 +103,11 @@ async fn file_source_delivers_rgb_frames_at_the_analysis_rate_then_ends() {
         let mut got = Vec::new();
         while let Some(f) = hub.take(Duration::from_secs(5)) {
             assert_eq!((f.width, f.height), (768, 432));
-            assert!(f.stride >= 768 * 3);
-            assert_eq!(f.bytes().len(), f.stride * 432);
+            // Decoded I420: the gate's luma plane, RGB converted when first read.
+            let (luma, luma_stride, _) = f.luma().expect("an I420 frame");
+            assert!(luma_stride >= 768 && luma.len() >= luma_stride * 431 + 768);
+            assert_eq!(f.stride(), 768 * 3);
+            assert_eq!(f.bytes().len(), f.stride() * 432);
             got.push(f.seq);
         }
         got
@@ -246,6 +249,51 @@ async fn test_source_and_scaling() {
     assert_eq!(st.decoder.as_deref(), Some("none"));
     let f = h.hub.take(Duration::from_secs(5)).expect("a frame");
     assert_eq!((f.width, f.height), (640, 360));
+    h.stop().await;
+}
+
+/// Frames come out of GStreamer in I420 and are converted to RGB by vigia when read: the
+/// colours of SMPTE bars come out as drawn (100 % bars, BT.601 at this size), whole-picture
+/// and on the gate's luma plane.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decoded_frames_convert_to_the_colours_drawn() {
+    let mut h = start(camera("bars", "test://smpte?width=320&height=240&fps=10"));
+    h.wait_for(CameraState::Streaming, Duration::from_secs(20))
+        .await;
+    let f = h.hub.take(Duration::from_secs(5)).expect("a frame");
+    let (luma, stride, full_range) = f.luma().expect("an I420 frame");
+    assert!(!full_range);
+    let rgb = f.bytes();
+    let bars: [[u8; 3]; 7] = [
+        [255, 255, 255],
+        [255, 255, 0],
+        [0, 255, 255],
+        [0, 255, 0],
+        [255, 0, 255],
+        [255, 0, 0],
+        [0, 0, 255],
+    ];
+    let y = 40usize;
+    for (i, want) in bars.iter().enumerate() {
+        let x = (2 * i + 1) * 320 / 14;
+        let got = &rgb[y * f.stride() + x * 3..][..3];
+        for c in 0..3 {
+            assert!(
+                got[c].abs_diff(want[c]) <= 6,
+                "bar {i} at x {x}: {got:?}, drawn {want:?}"
+            );
+        }
+        // BT.601 limited-range luma of the drawn colour.
+        let l = 16.0
+            + (65.481 * f64::from(want[0])
+                + 128.553 * f64::from(want[1])
+                + 24.966 * f64::from(want[2]))
+                / 255.0;
+        assert!(
+            (f64::from(luma[y * stride + x]) - l).abs() <= 3.0,
+            "bar {i} luma"
+        );
+    }
     h.stop().await;
 }
 
