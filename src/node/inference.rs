@@ -293,20 +293,9 @@ fn gate(
             .detector_width
             .map_or(s, |w| s.min(w as f32 / frame.width.max(1) as f32))
     });
-    let view;
-    let picture = match frame.luma() {
-        Some((data, stride, full_range)) => Picture::Luma {
-            width: frame.width,
-            height: frame.height,
-            stride,
-            data,
-            full_range,
-        },
-        None => {
-            view = rgb_view(frame)?;
-            Picture::Rgb(&view)
-        }
-    };
+    let picture = Picture::of_frame(frame)
+        .inspect_err(|m| tracing::error!(camera = %frame.camera, error = %m, "bad frame"))
+        .ok()?;
     let mut gate = route.gate.lock().unwrap_or_else(|e| e.into_inner());
     let decision = gate.check_picture(&picture, frame.captured_mono);
     let region = (decision.run_detector() && scale.is_some())

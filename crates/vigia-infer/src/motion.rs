@@ -22,7 +22,7 @@ use crate::image::RgbView;
 /// What the gate looks at: an RGB picture, or the luma plane of a decoded YUV one (no
 /// colour conversion needed).
 pub enum Picture<'a> {
-    Rgb(&'a RgbView<'a>),
+    Rgb(RgbView<'a>),
     Luma {
         width: u32,
         height: u32,
@@ -34,7 +34,22 @@ pub enum Picture<'a> {
     },
 }
 
-impl Picture<'_> {
+impl<'a> Picture<'a> {
+    /// What the gate should look at in `frame`: its luma plane when it has one (decoded
+    /// I420, no conversion), else its RGB.
+    pub fn of_frame(frame: &'a vigia_core::Frame) -> Result<Self, crate::InferError> {
+        Ok(match frame.luma() {
+            Some((data, stride, full_range)) => Picture::Luma {
+                width: frame.width,
+                height: frame.height,
+                stride,
+                data,
+                full_range,
+            },
+            None => Picture::Rgb(RgbView::from_frame(frame)?),
+        })
+    }
+
     fn size(&self) -> (u32, u32) {
         match self {
             Picture::Rgb(v) => (v.width, v.height),
@@ -275,7 +290,7 @@ impl MotionGate {
     /// Looks at a frame taken at `now`. When the decision runs the detector, the frame
     /// becomes the new reference.
     pub fn check(&mut self, img: &RgbView, now: Duration) -> Decision {
-        self.check_picture(&Picture::Rgb(img), now)
+        self.check_picture(&Picture::Rgb(*img), now)
     }
 
     /// [`MotionGate::check`] on an RGB picture or a luma plane.
@@ -381,6 +396,50 @@ mod tests {
 
     fn ms(v: u64) -> Duration {
         Duration::from_millis(v)
+    }
+
+    #[test]
+    fn a_luma_plane_gets_the_decisions_and_region_of_its_rgb() {
+        // The same scenes as grey RGB and as video-range luma (16..=235, rows padded).
+        let (w, h, stride) = (320u32, 240u32, 384usize);
+        let luma_of = |rgb: &[u8]| -> Vec<u8> {
+            let mut y = vec![0u8; stride * h as usize];
+            for (i, p) in rgb.chunks_exact(3).enumerate() {
+                let (row, col) = (i / w as usize, i % w as usize);
+                y[row * stride + col] = (16 + u32::from(p[0]) * 219 / 255) as u8;
+            }
+            y
+        };
+        let frames = [
+            scene(w, h, None),
+            scene(w, h, None),
+            scene(w, h, Some((100, 80))),
+            scene(w, h, Some((100, 80))),
+            scene(w, h, Some((180, 120))),
+        ];
+        let cfg = MotionConfig::default();
+        let (mut rgb_gate, mut luma_gate) = (MotionGate::new(cfg.clone()), MotionGate::new(cfg));
+        for (i, f) in frames.iter().enumerate() {
+            let now = ms(i as u64 * 200);
+            let luma = luma_of(f);
+            let a = rgb_gate.check(&RgbView::new(w, h, (w * 3) as usize, f).unwrap(), now);
+            let b = luma_gate.check_picture(
+                &Picture::Luma {
+                    width: w,
+                    height: h,
+                    stride,
+                    data: &luma,
+                    full_range: false,
+                },
+                now,
+            );
+            assert_eq!(a, b, "frame {i}");
+            assert_eq!(
+                rgb_gate.region(a, w, h, now),
+                luma_gate.region(b, w, h, now),
+                "frame {i}"
+            );
+        }
     }
 
     fn view(d: &[u8], w: u32, h: u32) -> RgbView<'_> {
