@@ -69,22 +69,28 @@ fn eu_benchmark_with_the_default_live_chain() {
     assert!(r.detection_recall >= Some(0.97), "{}", r.table());
 }
 
+/// The synthetic set of docs/accuracy.md for `kinds` (60 plates, seed 1) on the vehicles of
+/// the EU photos in `eu`, written as a labelled folder.
+fn synthetic_set(
+    eu: &std::path::Path,
+    kinds: &[vigia_sim::plates::PlateKind],
+) -> tempfile::TempDir {
+    use vigia_sim::passes::{Subject, synthetic_subjects, write_labelled};
+    use vigia_sim::plates::PlateFont;
+    let hosts = Subject::labelled_folder(eu).unwrap();
+    let font = PlateFont::load(None).expect("the plate font (fonts-liberation, deploy/setup.sh)");
+    let dir = tempfile::tempdir().unwrap();
+    write_labelled(&synthetic_subjects(&hosts, kinds, 60, &font, 1), dir.path()).unwrap();
+    dir
+}
+
 /// Synthetic Colombian cars (the set of docs/accuracy.md: 60 plates, seed 1): CCT-XS
 /// reads their `Q`s and `W`s as `O`s and `V`s; the look-alike OCR settles them.
 #[test]
 fn synthetic_colombian_cars_with_and_without_the_look_alike_ocr() {
-    use vigia_sim::passes::{Subject, synthetic_subjects, write_labelled};
-    use vigia_sim::plates::{PlateFont, PlateKind};
+    use vigia_sim::plates::PlateKind;
     let eu = shared_or_skip!("data/plates/eu");
-    let hosts = Subject::labelled_folder(&eu).unwrap();
-    let font = PlateFont::load(None).expect("the plate font (fonts-liberation, deploy/setup.sh)");
-    let kinds = [PlateKind::Car, PlateKind::Public];
-    let dir = tempfile::tempdir().unwrap();
-    write_labelled(
-        &synthetic_subjects(&hosts, &kinds, 60, &font, 1),
-        dir.path(),
-    )
-    .unwrap();
+    let dir = synthetic_set(&eu, &[PlateKind::Car, PlateKind::Public]);
     let mut off = default_chain();
     off.lpr.look_alike_ocr = Default::default();
     let (on, off) = (
@@ -107,18 +113,9 @@ fn synthetic_colombian_cars_with_and_without_the_look_alike_ocr() {
 /// a `Q`'s tail stays with its letter.
 #[test]
 fn synthetic_colombian_motorcycles_are_read_in_two_rows() {
-    use vigia_sim::passes::{Subject, synthetic_subjects, write_labelled};
-    use vigia_sim::plates::{PlateFont, PlateKind};
+    use vigia_sim::plates::PlateKind;
     let eu = shared_or_skip!("data/plates/eu");
-    let hosts = Subject::labelled_folder(&eu).unwrap();
-    let font = PlateFont::load(None).expect("the plate font (fonts-liberation, deploy/setup.sh)");
-    let kinds = [PlateKind::Motorcycle, PlateKind::MotorcycleOld];
-    let dir = tempfile::tempdir().unwrap();
-    write_labelled(
-        &synthetic_subjects(&hosts, &kinds, 60, &font, 1),
-        dir.path(),
-    )
-    .unwrap();
+    let dir = synthetic_set(&eu, &[PlateKind::Motorcycle, PlateKind::MotorcycleOld]);
     let r = eval_with(&default_chain(), dir.path());
     // Measured 53 (2026-12-02; 48 when the upper row ended at the gap's lightest line and
     // cut the tail of five `Q`s); 5 of the 7 misses are plates the detector does not find.

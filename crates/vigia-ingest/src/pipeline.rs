@@ -10,8 +10,8 @@
 //! The rate gate is a buffer probe that passes at most `analysis_fps` frames per second of
 //! stream time. Frames reach vigia in the decoder's I420 (videoconvertscale only scales, or
 //! converts a hardware decoder's NV12): the motion gate reads their luma, and the worker
-//! converts a frame to RGB only when the detector reads it ([`vigia_core::Frame::bytes`]). The appsink
-//! keeps one buffer and drops older ones (leaky, latest wins); its callback only maps the
+//! converts a frame to RGB only when the detector reads it ([`vigia_core::Frame::bytes`]).
+//! The appsink keeps one buffer and drops older ones (leaky, latest wins); its callback only maps the
 //! buffer and offers the frame to the [`FrameHub`] — no inference, no blocking.
 
 use std::sync::atomic::{AtomicU64, Ordering};
