@@ -273,8 +273,12 @@ fn analyse(
 }
 
 fn rgb_view(frame: &Frame) -> Option<RgbView<'_>> {
-    RgbView::from_frame(frame)
-        .inspect_err(|m| tracing::error!(camera = %frame.camera, error = %m, "bad frame"))
+    unless_bad(frame, RgbView::from_frame(frame))
+}
+
+/// `r`'s value, or `None` with the frame's error logged.
+fn unless_bad<T>(frame: &Frame, r: Result<T, vigia_infer::InferError>) -> Option<T> {
+    r.inspect_err(|m| tracing::error!(camera = %frame.camera, error = %m, "bad frame"))
         .ok()
 }
 
@@ -293,9 +297,7 @@ fn gate(
             .detector_width
             .map_or(s, |w| s.min(w as f32 / frame.width.max(1) as f32))
     });
-    let picture = Picture::of_frame(frame)
-        .inspect_err(|m| tracing::error!(camera = %frame.camera, error = %m, "bad frame"))
-        .ok()?;
+    let picture = unless_bad(frame, Picture::of_frame(frame))?;
     let mut gate = route.gate.lock().unwrap_or_else(|e| e.into_inner());
     let decision = gate.check_picture(&picture, frame.captured_mono);
     let region = (decision.run_detector() && scale.is_some())

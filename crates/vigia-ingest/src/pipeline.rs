@@ -130,15 +130,9 @@ impl FrameSink {
         let buffer = sample.buffer_owned().ok_or(gst::FlowError::Error)?;
         let pts = buffer.pts();
         // A decoder writing into its own frames describes their layout in a meta.
-        let video_meta = buffer.meta::<gst_video::VideoMeta>().map(|m| {
-            let n = (m.n_planes() as usize).min(3);
-            let mut layout = ([0usize; 3], [0usize; 3]);
-            for i in 0..n {
-                layout.0[i] = m.offset()[i];
-                layout.1[i] = m.stride()[i] as usize;
-            }
-            layout
-        });
+        let video_meta = buffer
+            .meta::<gst_video::VideoMeta>()
+            .map(|m| layout(m.offset(), m.stride()));
         let map = buffer
             .into_mapped_buffer_readable()
             .map_err(|_| gst::FlowError::Error)?;
@@ -187,6 +181,16 @@ impl FrameSink {
     }
 }
 
+/// The first three planes' offsets and strides (from a video meta or the caps).
+fn layout(offsets: &[usize], strides: &[i32]) -> ([usize; 3], [usize; 3]) {
+    let mut out = ([0usize; 3], [0usize; 3]);
+    for (i, (o, s)) in offsets.iter().zip(strides).take(3).enumerate() {
+        out.0[i] = *o;
+        out.1[i] = *s as usize;
+    }
+    out
+}
+
 /// A mapped buffer's pixels as the caps (and the buffer's video meta, when it has one)
 /// lay them out: I420 planes, or packed RGB.
 fn pixels(
@@ -196,14 +200,7 @@ fn pixels(
 ) -> Result<Pixels, gst::FlowError> {
     match info.format() {
         gst_video::VideoFormat::I420 => {
-            let (offsets, strides) = meta.unwrap_or_else(|| {
-                let mut layout = ([0usize; 3], [0usize; 3]);
-                for i in 0..3 {
-                    layout.0[i] = info.offset()[i];
-                    layout.1[i] = info.stride()[i] as usize;
-                }
-                layout
-            });
+            let (offsets, strides) = meta.unwrap_or_else(|| layout(info.offset(), info.stride()));
             let c = info.colorimetry();
             let yuv = Yuv420::new(
                 data,

@@ -346,13 +346,16 @@ impl PlateReader {
         }
         times.ocr_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
+        // Each box's rows, looked at once for all its readings.
+        let rows: Vec<(BBox, Option<u8>)> = candidates
+            .iter()
+            .map(|&(b, _)| (b, rows_seen(img, &b)))
+            .collect();
+        let rows_of_box = |b: &BBox| rows.iter().find(|r| r.0 == *b).and_then(|r| r.1);
         let mut found: Vec<PlateFound> = Vec::new();
         for ((bbox, score), read) in reads {
             let color = plate_color(img, &bbox);
-            let Some(plate) = self
-                .grammar
-                .decode_shaped(&read, color, rows_seen(img, &bbox))
-            else {
+            let Some(plate) = self.grammar.decode_shaped(&read, color, rows_of_box(&bbox)) else {
                 continue;
             };
             if read.mean_prob() < self.min_confidence {
@@ -400,7 +403,7 @@ impl PlateReader {
         times.grammar_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
         for f in &mut kept {
-            self.second_opinion(img, f)?;
+            self.second_opinion(img, f, rows_of_box(&f.bbox))?;
         }
         times.ocr_ms += t.elapsed().as_secs_f64() * 1e3;
         Ok(kept)
@@ -409,14 +412,19 @@ impl PlateReader {
     /// Asks the look-alike OCR about `f` when its number holds a letter the first OCR
     /// reads for another (see [`crate::look_alike`]); a two-row box is shown with its rows
     /// side by side, as the one-row model reads them.
-    fn second_opinion(&mut self, img: &RgbView, f: &mut PlateFound) -> Result<(), InferError> {
+    fn second_opinion(
+        &mut self,
+        img: &RgbView,
+        f: &mut PlateFound,
+        rows: Option<u8>,
+    ) -> Result<(), InferError> {
         let Some(ocr) = self.look_alike.as_mut() else {
             return Ok(());
         };
         if !look_alike::doubtful(&f.plate.number) {
             return Ok(());
         }
-        let joined = if rows_seen(img, &f.bbox) == Some(2) {
+        let joined = if rows == Some(2) {
             joined_rows(img, &f.bbox)
         } else {
             None
