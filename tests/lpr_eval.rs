@@ -57,15 +57,16 @@ fn eu_benchmark_reads_at_least_101_of_108_plates_exactly() {
     }
 }
 
-/// The floors are the figures measured when the default changed (2026-12-01: 95 exact,
-/// 103 with O = 0, detection recall 97.2 %); docs/accuracy.md has the misses.
+/// The floors are the figures measured with the second reading of each one-row box with a
+/// margin around it (2026-12-02: 96 exact, 104 with O = 0, detection recall 97.2 %; 95 and
+/// 103 without it); docs/accuracy.md has the misses.
 #[test]
 fn eu_benchmark_with_the_default_live_chain() {
     let dir = shared_or_skip!("data/plates/eu");
     let r = eval_with(&default_chain(), &dir);
     assert_eq!(r.plates, 108);
-    assert!(r.exact >= 95, "exact {} of 108:\n{}", r.exact, r.table());
-    assert!(r.exact_o_equals_0 >= 103, "{}", r.table());
+    assert!(r.exact >= 96, "exact {} of 108:\n{}", r.exact, r.table());
+    assert!(r.exact_o_equals_0 >= 104, "{}", r.table());
     assert!(r.detection_recall >= Some(0.97), "{}", r.table());
 }
 
@@ -105,6 +106,23 @@ fn synthetic_colombian_cars_with_and_without_the_look_alike_ocr() {
         on.exact,
         off.exact,
         off.table()
+    );
+}
+
+/// Synthetic trailer and diplomatic plates (60, seed 1): with the detector's box alone the
+/// OCR reads the plate's border into the first character (`IR1066` -> `TR1066`); the
+/// second reading of the box with a margin around it settles those.
+#[test]
+fn synthetic_colombian_trailer_and_diplomatic_plates() {
+    use vigia_sim::plates::PlateKind;
+    let eu = shared_or_skip!("data/plates/eu");
+    let dir = synthetic_set(&eu, &[PlateKind::Trailer, PlateKind::Diplomatic]);
+    let r = eval_with(&default_chain(), dir.path());
+    // Measured 57 (2026-12-02; 54 without the margin's reading).
+    assert!(
+        r.exact >= 57,
+        "trailer and diplomatic plates:\n{}",
+        r.table()
     );
 }
 

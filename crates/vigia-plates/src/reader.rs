@@ -315,9 +315,21 @@ impl PlateReader {
             return Ok(Vec::new());
         }
         let t = Instant::now();
-        let boxes: Vec<BBox> = candidates.iter().map(|c| c.0).collect();
+        // Each box as detected, and a one-row box also with a margin around it
+        // ([`with_ocr_margin`]): one OCR batch, the readings compete below.
+        let widened: Vec<(BBox, f32)> = candidates
+            .iter()
+            .filter(|c| c.0.w / c.0.h.max(1.0) > TWO_ROW_MAX_ASPECT)
+            .copied()
+            .collect();
+        let boxes: Vec<BBox> = candidates
+            .iter()
+            .map(|c| c.0)
+            .chain(widened.iter().map(|c| with_ocr_margin(&c.0, img)))
+            .collect();
         let mut reads: Vec<((BBox, f32), TextRead)> = candidates
             .iter()
+            .chain(&widened)
             .copied()
             .zip(self.ocr.recognize(img, &boxes)?)
             .collect();
@@ -438,6 +450,20 @@ impl PlateReader {
         }
         Ok(())
     }
+}
+
+/// The share of a plate box's width (and height) the OCR is also shown on each side, in a
+/// second reading of the box. The plate detector's boxes hug the plate, often a pixel or
+/// two inside its border; the OCR (trained on crops with some background around the
+/// plate) may then read the border into the first character (`W` -> `N`, `I` -> `T`/`Y`).
+/// docs/accuracy.md, "A margin around the plate for the OCR".
+pub const OCR_MARGIN: f32 = 0.05;
+
+/// `b` grown by [`OCR_MARGIN`] of its size on every side, inside `img`.
+fn with_ocr_margin(b: &BBox, img: &RgbView) -> BBox {
+    let (dx, dy) = (OCR_MARGIN * b.w, OCR_MARGIN * b.h);
+    BBox::from_corners(b.x - dx, b.y - dy, b.x2() + dx, b.y2() + dy)
+        .clip(img.width as f32, img.height as f32)
 }
 
 /// `ocr`'s read of a whole packed RGB picture (`w` x `h`) as one plate.
@@ -586,6 +612,21 @@ mod tests {
         assert_eq!(out.len(), 4);
         assert_eq!(out[3].0, BBox::from_corners(100.0, 50.0, 235.0, 71.0));
         assert_eq!(out[3].1, 0.4);
+    }
+
+    #[test]
+    fn the_ocr_sees_a_margin_around_the_box_inside_the_picture() {
+        let data = vec![0u8; 200 * 100 * 3];
+        let img = RgbView::new(200, 100, 600, &data).unwrap();
+        let near = |a: BBox, b: BBox| {
+            let d = [a.x - b.x, a.y - b.y, a.w - b.w, a.h - b.h];
+            assert!(d.iter().all(|d| d.abs() < 1e-3), "{a:?} vs {b:?}");
+        };
+        let b = with_ocr_margin(&BBox::new(50.0, 40.0, 80.0, 20.0), &img);
+        near(b, BBox::from_corners(46.0, 39.0, 134.0, 61.0));
+        // At the picture's edge the margin stops there.
+        let b = with_ocr_margin(&BBox::new(0.0, 85.0, 80.0, 15.0), &img);
+        near(b, BBox::from_corners(0.0, 84.25, 84.0, 100.0));
     }
 
     #[test]
