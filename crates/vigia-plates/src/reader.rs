@@ -300,8 +300,9 @@ impl PlateReader {
         Ok((found, times))
     }
 
-    /// OCR, grammar and selection over candidate boxes. A candidate shaped like a two-row
-    /// plate (motorcycles) is also read with its rows side by side ([`joined_rows`]), and
+    /// OCR, grammar and selection over candidate boxes. A one-row candidate is also read
+    /// with a margin around it ([`with_ocr_margin`]); one shaped like a two-row plate
+    /// (motorcycles) is also read with its rows side by side ([`joined_rows`]), and
     /// one blurred along x also deblurred ([`deblur`]); the grammar and the confidence
     /// then pick between the readings of a box.
     fn read_boxes(
@@ -319,7 +320,7 @@ impl PlateReader {
         // ([`with_ocr_margin`]): one OCR batch, the readings compete below.
         let widened: Vec<(BBox, f32)> = candidates
             .iter()
-            .filter(|c| c.0.w / c.0.h.max(1.0) > TWO_ROW_MAX_ASPECT)
+            .filter(|c| !may_be_two_rows(&c.0))
             .copied()
             .collect();
         let boxes: Vec<BBox> = candidates
@@ -334,7 +335,7 @@ impl PlateReader {
             .zip(self.ocr.recognize(img, &boxes)?)
             .collect();
         for &(bbox, score) in candidates {
-            if bbox.w / bbox.h.max(1.0) > TWO_ROW_MAX_ASPECT {
+            if !may_be_two_rows(&bbox) {
                 continue;
             }
             if let Some((w, h, rgb)) = joined_rows(img, &bbox)
@@ -497,6 +498,11 @@ pub fn rows_of(b: &BBox) -> Option<u8> {
 /// motorcycle plates are about 1.6; one-row plates 2 and wider).
 pub const TWO_ROW_MAX_ASPECT: f32 = 1.9;
 
+/// Whether `b` is shaped so it may be a two-row plate ([`TWO_ROW_MAX_ASPECT`]).
+fn may_be_two_rows(b: &BBox) -> bool {
+    b.w / b.h.max(1.0) <= TWO_ROW_MAX_ASPECT
+}
+
 /// How many rows of characters a plate box holds: its shape ([`rows_of`]) where that
 /// tells, else 2 when a box no wider than [`TWO_ROW_MAX_ASPECT`] shows a gap between two
 /// rows of ink (a detector box around a motorcycle plate is often a little wider than the
@@ -504,7 +510,7 @@ pub const TWO_ROW_MAX_ASPECT: f32 = 1.9;
 pub fn rows_seen(img: &RgbView, b: &BBox) -> Option<u8> {
     rows_of(b).or_else(|| {
         let (.., dark) = line_darkness(img, b)?;
-        (b.w / b.h.max(1.0) <= TWO_ROW_MAX_ASPECT && has_row_gap(&dark)).then_some(2)
+        (may_be_two_rows(b) && has_row_gap(&dark)).then_some(2)
     })
 }
 
