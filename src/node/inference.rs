@@ -21,6 +21,7 @@ use vigia_lpr::is_vehicle;
 use vigia_plates::PlateReader;
 use vigia_telemetry::Metrics;
 
+use super::plate_scan::plate_scan;
 use super::views::Counters;
 
 /// The models one inference worker owns (sessions are not shared).
@@ -39,7 +40,9 @@ pub struct Route {
     gate: Mutex<MotionGate>,
     counters: Arc<Counters>,
     /// Analysed frames in a row whose plate reading was skipped (settled vehicles).
-    plates_skipped: AtomicU32,
+    pub(super) plates_skipped: AtomicU32,
+    /// Analysed frames with motion but no vehicle since one was last seen.
+    pub(super) without_vehicle: AtomicU32,
     /// The camera's LPR read zone (fractions of the picture), if any.
     pub read_zone: Option<[f32; 4]>,
     /// `detector_width` of the camera: the widest detector input for its frames.
@@ -54,6 +57,7 @@ impl Route {
             gate: Mutex::new(MotionGate::new(motion.clone())),
             counters,
             plates_skipped: AtomicU32::new(0),
+            without_vehicle: AtomicU32::new(0),
             read_zone: None,
             detector_width: None,
         }
@@ -64,8 +68,10 @@ impl Route {
 /// plate reader's vehicle gate.
 pub struct Routing {
     pub cameras: RwLock<HashMap<CameraId, Arc<Route>>>,
-    /// Plates are read only in frames with a vehicle.
+    /// Plates are read only in frames with a vehicle ...
     pub vehicle_gate: bool,
+    /// ... and in one in this many frames with motion but none (0: never).
+    pub scan_without_vehicle_every: u32,
     /// Vehicles whose pass is settled (analytics keeps it up to date) ...
     pub settled: Arc<vigia_core::SettledVehicles>,
     /// ... have their plates read on one analysed frame in this many.
@@ -80,6 +86,7 @@ impl Routing {
         Self {
             cameras: RwLock::default(),
             vehicle_gate: lpr.vehicle_gate,
+            scan_without_vehicle_every: lpr.scan_without_vehicle_every,
             settled,
             settled_read_every: lpr.pass.settled_read_every,
             read_settled_vehicles: lpr.pass.read_settled_vehicles,
@@ -245,8 +252,9 @@ fn analyse(
         .map(|d| d.bbox)
         .filter(|b| zone.is_none_or(|z| z.contains(b.center())))
         .collect();
-    let scan = (route.lpr && (!vehicles.is_empty() || !shared.routing.vehicle_gate))
-        .then(|| settled_scan(shared, route, &cam, vehicles))
+    let scan = route
+        .lpr
+        .then(|| plate_scan(shared, route, &cam, decision, vehicles))
         .flatten();
     let plates = match (models.plates.as_mut(), &timers.plates, scan) {
         (Some(reader), Some(t), Some(vehicles)) => {
@@ -304,42 +312,6 @@ fn gate(
         .then(|| gate.region(decision, frame.width, frame.height, frame.captured_mono))
         .flatten();
     Some((decision, region, scale))
-}
-
-/// The vehicles whose plates to read in this frame (`None`: none, skip the plate reader).
-/// Vehicles with a settled pass are left out, except on one check frame in
-/// `settled_read_every` (so a settled vehicle still gets a check read now and then, and a
-/// new vehicle at the same spot is noticed); when every vehicle in view is settled the
-/// frame is skipped.
-fn settled_scan(
-    shared: &Shared,
-    route: &Route,
-    cam: &CameraId,
-    vehicles: Vec<vigia_core::BBox>,
-) -> Option<Vec<vigia_core::BBox>> {
-    let every = shared.routing.settled_read_every;
-    if every <= 1 || vehicles.is_empty() {
-        return Some(vehicles);
-    }
-    let unsettled = shared.routing.settled.unsettled(cam, &vehicles);
-    let check = route.plates_skipped.load(Ordering::Relaxed) + 1 >= every;
-    let read_all = unsettled.len() == vehicles.len()
-        || (shared.routing.read_settled_vehicles && !unsettled.is_empty());
-    if check || read_all {
-        route.plates_skipped.store(0, Ordering::Relaxed);
-        return Some(vehicles);
-    }
-    // The settled vehicles are left out of this frame.
-    route.plates_skipped.fetch_add(1, Ordering::Relaxed);
-    if unsettled.is_empty() {
-        shared
-            .metrics
-            .plate_scans_skipped
-            .with_label_values(&[cam.as_str()])
-            .inc();
-        return None;
-    }
-    Some(unsettled)
 }
 
 /// A small copy of the frame when the web console watches its camera.

@@ -35,6 +35,7 @@ pub mod fleet;
 pub mod guard;
 pub mod http;
 pub mod inference;
+pub mod plate_scan;
 pub mod printer;
 pub mod reload;
 pub mod session;

@@ -38,6 +38,12 @@ pub struct LprConfig {
     pub grammar_files: Vec<PathBuf>,
     /// Run plate detection only on frames where the detector found a vehicle. Default true.
     pub vehicle_gate: bool,
+    /// With the vehicle gate on, a frame where something moved but the detector found no
+    /// vehicle in the read zone still has its plates looked for (the whole zone at the
+    /// plate detector's full input size) once in this many such frames, the first one
+    /// included: a vehicle too close to the camera for the object detector (its front
+    /// filling the picture) still gets its plate read. 0 = never. Default 2.
+    pub scan_without_vehicle_every: u32,
     /// Plates are looked for on the vehicles in view only, read so the widest vehicle is
     /// at most this many pixels wide (never enlarged); 0 = the whole frame (or read zone)
     /// at the plate detector's full input size. Needs a plate detector with a free input
@@ -77,6 +83,7 @@ impl Default for LprConfig {
             countries: vec!["CO".to_string()],
             grammar_files: Vec::new(),
             vehicle_gate: true,
+            scan_without_vehicle_every: 2,
             scan_vehicle_width: 320,
             ocr_batch: 16,
             deblur: true,

@@ -48,8 +48,8 @@ pub struct PassConfig {
     pub single_read_min_likelihood: f32,
     /// Reads kept per pass for voting (the most likely ones). Default 64.
     pub max_reads_per_pass: usize,
-    /// A pass is *settled* once it has `settled_min_reads` reads voting at least
-    /// `settled_likelihood` and no disagreeing read held aside; while every vehicle in view
+    /// A pass is *settled* once it has `settled_min_reads` reads voting every character
+    /// at least `settled_likelihood` and no disagreeing read held aside; while every vehicle in view
     /// has a settled pass, the plate reader runs on one analysed frame in
     /// `settled_read_every` (a check read: one that disagrees unsettles the pass). 1 reads
     /// every frame. Defaults 4, 3, 0.9.
@@ -373,9 +373,15 @@ impl<M: Clone> PassTracker<M> {
         }
         let read = consolidate(pass, &self.grammar);
         pass.reading.clone_from(&read.number);
+        // Every character sure, not only their mean: one character split between two
+        // readings (`M` and `N` in turn) keeps the pass read until the votes tell.
         pass.settled = pass.pending.is_empty()
             && pass.obs.len() >= self.cfg.settled_min_reads as usize
-            && read.likelihood >= self.cfg.settled_likelihood;
+            && !read.char_likelihoods.is_empty()
+            && read
+                .char_likelihoods
+                .iter()
+                .all(|&c| c >= self.cfg.settled_likelihood);
         if pass.suppressed {
             return events;
         }
@@ -916,6 +922,12 @@ mod tests {
         }
         assert!(!t.is_settled(2));
         assert!(!t.is_settled(3));
+        // Sure reads that split one character (`M` / `N`) never settle it either, though
+        // the mean of the voted characters is high.
+        for (i, n) in ["YFM946", "YFN946", "YFN946", "YFM946"].iter().enumerate() {
+            t.observe(4, obs(i as u64 * 200, n, 0.97));
+        }
+        assert!(!t.is_settled(4));
     }
 
     #[test]

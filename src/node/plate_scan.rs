@@ -1,0 +1,99 @@
+//! Which part of an analysed frame an LPR camera's plate reader looks at: the vehicles in
+//! view (less those whose pass is settled), now and then the whole read zone when
+//! something moved but no vehicle was found, or nothing.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use vigia_core::{BBox, CameraId};
+use vigia_infer::motion::Decision;
+
+use super::inference::{Route, Shared};
+
+/// The vehicles whose plates to read in this frame: `Some(empty)` reads the whole read
+/// zone, `None` skips the plate reader. With the vehicle gate on, a frame with no vehicle
+/// is read only when the motion gate saw something move, once in
+/// `lpr.scan_without_vehicle_every` such frames (a vehicle too close for the object
+/// detector, its front filling the picture, still has its plate read); with vehicles see
+/// [`settled_scan`].
+pub(super) fn plate_scan(
+    shared: &Shared,
+    route: &Route,
+    cam: &CameraId,
+    decision: Decision,
+    vehicles: Vec<BBox>,
+) -> Option<Vec<BBox>> {
+    let routing = &shared.routing;
+    if !vehicles.is_empty() {
+        route.without_vehicle.store(0, Ordering::Relaxed);
+        return settled_scan(shared, route, cam, vehicles);
+    }
+    if !routing.vehicle_gate {
+        return Some(vehicles);
+    }
+    let moved = matches!(decision, Decision::Motion);
+    (moved && one_in(&route.without_vehicle, routing.scan_without_vehicle_every))
+        .then_some(vehicles)
+}
+
+/// Counts a call on `counter`; true on the first and then on one in `every` (never when
+/// `every` is 0).
+fn one_in(counter: &AtomicU32, every: u32) -> bool {
+    if every == 0 {
+        return false;
+    }
+    counter.fetch_add(1, Ordering::Relaxed) % every == 0
+}
+
+/// The vehicles whose plates to read in this frame (`None`: none, skip the plate reader).
+/// Vehicles with a settled pass are left out, except on one check frame in
+/// `settled_read_every` (so a settled vehicle still gets a check read now and then, and a
+/// new vehicle at the same spot is noticed); when every vehicle in view is settled the
+/// frame is skipped.
+fn settled_scan(
+    shared: &Shared,
+    route: &Route,
+    cam: &CameraId,
+    vehicles: Vec<BBox>,
+) -> Option<Vec<BBox>> {
+    let every = shared.routing.settled_read_every;
+    if every <= 1 || vehicles.is_empty() {
+        return Some(vehicles);
+    }
+    let unsettled = shared.routing.settled.unsettled(cam, &vehicles);
+    let check = route.plates_skipped.load(Ordering::Relaxed) + 1 >= every;
+    let read_all = unsettled.len() == vehicles.len()
+        || (shared.routing.read_settled_vehicles && !unsettled.is_empty());
+    if check || read_all {
+        route.plates_skipped.store(0, Ordering::Relaxed);
+        return Some(vehicles);
+    }
+    // The settled vehicles are left out of this frame.
+    route.plates_skipped.fetch_add(1, Ordering::Relaxed);
+    if unsettled.is_empty() {
+        shared
+            .metrics
+            .plate_scans_skipped
+            .with_label_values(&[cam.as_str()])
+            .inc();
+        return None;
+    }
+    Some(unsettled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_without_a_vehicle_are_scanned_on_the_first_and_then_one_in_every() {
+        let c = AtomicU32::new(0);
+        let got: Vec<bool> = (0..7).map(|_| one_in(&c, 3)).collect();
+        assert_eq!(got, [true, false, false, true, false, false, true]);
+        // A vehicle seen resets the count: the next frame without one is scanned.
+        c.store(0, Ordering::Relaxed);
+        assert!(one_in(&c, 3));
+        let c = AtomicU32::new(0);
+        assert!((0..5).all(|_| one_in(&c, 1)));
+        assert!((0..5).all(|_| !one_in(&c, 0)));
+    }
+}
