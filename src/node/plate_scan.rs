@@ -41,7 +41,9 @@ fn one_in(counter: &AtomicU32, every: u32) -> bool {
     if every == 0 {
         return false;
     }
-    counter.fetch_add(1, Ordering::Relaxed) % every == 0
+    counter
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(every)
 }
 
 /// The vehicles whose plates to read in this frame (`None`: none, skip the plate reader).
