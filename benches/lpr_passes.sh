@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VIGIA_LPR_BENCH_VEHICLES="${1:-40}"
-export VIGIA_LPR_BENCH_SCENARIOS="${VIGIA_LPR_BENCH_SCENARIOS:-approach,slide,stop_and_go,pair,night,blur,small,co_cars,co_motorcycles,co_other}"
+export VIGIA_LPR_BENCH_SCENARIOS="${VIGIA_LPR_BENCH_SCENARIOS:-approach,slide,stop_and_go,pair,night,blur,small,close,co_cars,co_motorcycles,co_other}"
 export VIGIA_LPR_BENCH_OUT="${VIGIA_LPR_BENCH_OUT:-$PWD/target/lpr-bench}"
 if [[ -n "${2:-}" ]]; then
   export VIGIA_LPR_BENCH_CONFIG="[lpr.pass]

@@ -10,15 +10,17 @@ use vigia_infer::motion::Decision;
 use super::inference::{Route, Shared};
 
 /// The vehicles whose plates to read in this frame: `Some(empty)` reads the whole read
-/// zone, `None` skips the plate reader. With the vehicle gate on, a frame with no vehicle
-/// is read only when the motion gate saw something move, once in
-/// `lpr.scan_without_vehicle_every` such frames (a vehicle too close for the object
-/// detector, its front filling the picture, still has its plate read); with vehicles see
+/// zone at the plate detector's full input size, `None` skips the plate reader. With the
+/// vehicle gate on, a frame with no vehicle is read only when the motion gate saw
+/// something move, once in `lpr.scan_without_vehicle_every` such frames, and then as if
+/// the whole read zone (`whole`) were one vehicle, at `lpr.scan_vehicle_width`: this scan
+/// is for a vehicle too close for the object detector (its front filling the picture),
+/// whose plate is large; far vehicles the detector sees. With vehicles see
 /// [`settled_scan`].
 pub(super) fn plate_scan(
     shared: &Shared,
     route: &Route,
-    cam: &CameraId,
+    (cam, whole): (&CameraId, BBox),
     decision: Decision,
     vehicles: Vec<BBox>,
 ) -> Option<Vec<BBox>> {
@@ -32,7 +34,7 @@ pub(super) fn plate_scan(
     }
     let moved = matches!(decision, Decision::Motion);
     (moved && one_in(&route.without_vehicle, routing.scan_without_vehicle_every))
-        .then_some(vehicles)
+        .then(|| vec![whole])
 }
 
 /// Counts a call on `counter`; true on the first and then on one in `every` (never when

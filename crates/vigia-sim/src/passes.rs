@@ -169,10 +169,14 @@ pub enum Motion {
     Blur,
     /// Crossing far away: the plate about 26 px high (characters ≈ 18 px).
     Small,
+    /// Stopped close to the camera (a barrier, a gate): the plate 40 % to 50 % of the
+    /// frame wide, the vehicle's front filling the picture and cut by its edges — what
+    /// an object detector often does not see as a vehicle.
+    Close,
 }
 
 impl Motion {
-    pub const ALL: [Motion; 7] = [
+    pub const ALL: [Motion; 8] = [
         Motion::Approach,
         Motion::Slide,
         Motion::StopAndGo,
@@ -180,6 +184,7 @@ impl Motion {
         Motion::Night,
         Motion::Blur,
         Motion::Small,
+        Motion::Close,
     ];
 
     pub fn name(self) -> &'static str {
@@ -191,6 +196,7 @@ impl Motion {
             Motion::Night => "night",
             Motion::Blur => "blur",
             Motion::Small => "small",
+            Motion::Close => "close",
         }
     }
 
@@ -285,6 +291,11 @@ fn placement(
             height: (26.0 / plate_h * ih).min(ih).min(0.5 * h),
             plate_at: (lerp(0.15, 0.85) * w, 0.55 * h),
         },
+        (Motion::Close, _) => Placement {
+            // Scaled so the plate is 40 % to 50 % of the frame wide (creeping closer).
+            height: lerp(0.4, 0.5) * w / s.plate[2].max(4.0) * ih,
+            plate_at: (0.5 * w, 0.6 * h),
+        },
         (Motion::StopAndGo, _) => Placement {
             height: lerp(0.75, 0.9) * h,
             plate_at: (0.5 * w, lerp(0.6, 0.66) * h),
@@ -299,17 +310,24 @@ fn placement(
 /// Draws `s` at `pl` into `frame` (clipped), blurred horizontally by `blur` pixels.
 fn draw(frame: &mut RgbImage, s: &Subject, pl: &Placement, blur: u32) {
     let scale = pl.height / s.image.height() as f32;
+    let pcx = (s.plate[0] + s.plate[2] / 2.0) * scale;
+    let pcy = (s.plate[1] + s.plate[3] / 2.0) * scale;
+    let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
+    if pl.height > 2.0 * fh as f32 {
+        // A close-up many times the frame: only the part in view is resized (the whole
+        // photo at that size took seconds a frame). Smaller subjects are drawn whole, so
+        // the other scenarios' videos stay as they were.
+        let origin = (pl.plate_at.0 - pcx, pl.plate_at.1 - pcy);
+        return draw_part(frame, s, (scale, blur), origin);
+    }
     let sw = (s.image.width() as f32 * scale).round().max(1.0) as u32;
     let sh = pl.height.round().max(1.0) as u32;
     let mut img = image::imageops::resize(&s.image, sw, sh, FilterType::Triangle);
     if blur > 1 {
         img = box_blur_h(&img, blur);
     }
-    let pcx = (s.plate[0] + s.plate[2] / 2.0) * scale;
-    let pcy = (s.plate[1] + s.plate[3] / 2.0) * scale;
     let x0 = (pl.plate_at.0 - pcx).round() as i64;
     let y0 = (pl.plate_at.1 - pcy).round() as i64;
-    let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
     for y in 0..i64::from(sh) {
         let fy = y0 + y;
         if fy < 0 || fy >= fh {
@@ -322,6 +340,41 @@ fn draw(frame: &mut RgbImage, s: &Subject, pl: &Placement, blur: u32) {
             }
         }
     }
+}
+
+/// Draws the part of `s` that falls inside `frame` when `s` is scaled by `scale` and its
+/// top-left corner put at `origin` (frame pixels, possibly outside the frame), blurred
+/// along x by `blur` pixels.
+fn draw_part(frame: &mut RgbImage, s: &Subject, (scale, blur): (f32, u32), origin: (f32, f32)) {
+    let (fw, fh) = (frame.width() as f32, frame.height() as f32);
+    let (iw, ih) = (s.image.width() as f32, s.image.height() as f32);
+    // The source rectangle in view, a pixel wider on each side for the filter.
+    let sx0 = ((-origin.0 / scale).floor() - 1.0).clamp(0.0, iw);
+    let sy0 = ((-origin.1 / scale).floor() - 1.0).clamp(0.0, ih);
+    let sx1 = (((fw - origin.0) / scale).ceil() + 1.0).clamp(0.0, iw);
+    let sy1 = (((fh - origin.1) / scale).ceil() + 1.0).clamp(0.0, ih);
+    if sx1 - sx0 < 1.0 || sy1 - sy0 < 1.0 {
+        return;
+    }
+    let part = image::imageops::crop_imm(
+        &s.image,
+        sx0 as u32,
+        sy0 as u32,
+        (sx1 - sx0) as u32,
+        (sy1 - sy0) as u32,
+    )
+    .to_image();
+    let (pw, ph) = (
+        ((sx1 - sx0) * scale).round().max(1.0) as u32,
+        ((sy1 - sy0) * scale).round().max(1.0) as u32,
+    );
+    let mut img = image::imageops::resize(&part, pw, ph, FilterType::Triangle);
+    if blur > 1 {
+        img = box_blur_h(&img, blur);
+    }
+    let x0 = (origin.0 + sx0 * scale).round() as i64;
+    let y0 = (origin.1 + sy0 * scale).round() as i64;
+    image::imageops::overlay(frame, &img, x0, y0);
 }
 
 /// `img` blurred along x by a box `k` pixels wide (odd; the edge pixels repeat): the
