@@ -254,15 +254,7 @@ fn analyse(
         .collect();
     let scan = route
         .lpr
-        .then(|| {
-            let whole = zone.unwrap_or(vigia_core::BBox::new(
-                0.0,
-                0.0,
-                frame.width as f32,
-                frame.height as f32,
-            ));
-            plate_scan(shared, route, (&cam, whole), decision, vehicles)
-        })
+        .then(|| plate_scan(shared, route, &cam, decision, vehicles))
         .flatten();
     let plates = match (models.plates.as_mut(), &timers.plates, scan) {
         (Some(reader), Some(t), Some(vehicles)) => {

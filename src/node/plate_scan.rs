@@ -12,15 +12,15 @@ use super::inference::{Route, Shared};
 /// The vehicles whose plates to read in this frame: `Some(empty)` reads the whole read
 /// zone at the plate detector's full input size, `None` skips the plate reader. With the
 /// vehicle gate on, a frame with no vehicle is read only when the motion gate saw
-/// something move, once in `lpr.scan_without_vehicle_every` such frames, and then as if
-/// the whole read zone (`whole`) were one vehicle, at `lpr.scan_vehicle_width`: this scan
-/// is for a vehicle too close for the object detector (its front filling the picture),
-/// whose plate is large; far vehicles the detector sees. With vehicles see
-/// [`settled_scan`].
+/// something move, once in `lpr.scan_without_vehicle_every` such frames: this scan is for
+/// a vehicle too close for the object detector (its front filling the picture). It reads
+/// the whole zone at full size, not as one vehicle at `scan_vehicle_width`: at that scale
+/// the plate detector lost a plate a quarter of the frame wide (`QIL001` in the rendered
+/// co_cars scenario, docs/accuracy.md). With vehicles see [`settled_scan`].
 pub(super) fn plate_scan(
     shared: &Shared,
     route: &Route,
-    (cam, whole): (&CameraId, BBox),
+    cam: &CameraId,
     decision: Decision,
     vehicles: Vec<BBox>,
 ) -> Option<Vec<BBox>> {
@@ -34,7 +34,7 @@ pub(super) fn plate_scan(
     }
     let moved = matches!(decision, Decision::Motion);
     (moved && one_in(&route.without_vehicle, routing.scan_without_vehicle_every))
-        .then(|| vec![whole])
+        .then_some(vehicles)
 }
 
 /// Counts a call on `counter`; true on the first and then on one in `every` (never when
