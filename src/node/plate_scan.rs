@@ -12,11 +12,12 @@ use super::inference::{Route, Shared};
 /// The vehicles whose plates to read in this frame: `Some(empty)` reads the whole read
 /// zone at the plate detector's full input size, `None` skips the plate reader. With the
 /// vehicle gate on, a frame with no vehicle is read only when the motion gate saw
-/// something move, once in `lpr.scan_without_vehicle_every` such frames: this scan is for
-/// a vehicle too close for the object detector (its front filling the picture). It reads
-/// the whole zone at full size, not as one vehicle at `scan_vehicle_width`: at that scale
-/// the plate detector lost a plate a quarter of the frame wide (`QIL001` in the rendered
-/// co_cars scenario, docs/accuracy.md). With vehicles see [`settled_scan`].
+/// something move, on every `lpr.scan_without_vehicle_every`-th such frame in a row (see
+/// [`one_in`]): this scan is for a vehicle too close for the object detector (its front
+/// filling the picture). It reads the whole zone at full size, not as one vehicle at
+/// `scan_vehicle_width`: at that scale the plate detector lost a plate a quarter of the
+/// frame wide (`QIL001` in the rendered co_cars scenario, docs/accuracy.md). With vehicles
+/// see [`settled_scan`].
 pub(super) fn plate_scan(
     shared: &Shared,
     route: &Route,
@@ -32,20 +33,20 @@ pub(super) fn plate_scan(
     if !routing.vehicle_gate {
         return Some(vehicles);
     }
-    let moved = matches!(decision, Decision::Motion);
-    (moved && one_in(&route.without_vehicle, routing.scan_without_vehicle_every))
-        .then_some(vehicles)
+    if !matches!(decision, Decision::Motion) {
+        // Nothing moved: the next frame with motion starts a new run.
+        route.without_vehicle.store(0, Ordering::Relaxed);
+        return None;
+    }
+    one_in(&route.without_vehicle, routing.scan_without_vehicle_every).then_some(vehicles)
 }
 
-/// Counts a call on `counter`; true on the first and then on one in `every` (never when
-/// `every` is 0).
+/// Counts a call on `counter`; true on the `every`-th call and each `every` after (2: the
+/// second, fourth, ...; 1: every call; 0: never). Not on the first with the default 2: the
+/// frame right after a vehicle left shows motion and no vehicle, and is one on its own; a
+/// vehicle too close for the object detector gives one such frame after another.
 fn one_in(counter: &AtomicU32, every: u32) -> bool {
-    if every == 0 {
-        return false;
-    }
-    counter
-        .fetch_add(1, Ordering::Relaxed)
-        .is_multiple_of(every)
+    every > 0 && (counter.fetch_add(1, Ordering::Relaxed) + 1).is_multiple_of(every)
 }
 
 /// The vehicles whose plates to read in this frame (`None`: none, skip the plate reader).
@@ -89,13 +90,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames_without_a_vehicle_are_scanned_on_the_first_and_then_one_in_every() {
+    fn frames_without_a_vehicle_are_scanned_from_the_second_in_a_row_then_one_in_every() {
+        let c = AtomicU32::new(0);
+        let got: Vec<bool> = (0..7).map(|_| one_in(&c, 2)).collect();
+        assert_eq!(got, [false, true, false, true, false, true, false]);
         let c = AtomicU32::new(0);
         let got: Vec<bool> = (0..7).map(|_| one_in(&c, 3)).collect();
-        assert_eq!(got, [true, false, false, true, false, false, true]);
-        // A vehicle seen resets the count: the next frame without one is scanned.
+        assert_eq!(got, [false, false, true, false, false, true, false]);
+        // A vehicle seen (or a frame without motion) resets the count.
         c.store(0, Ordering::Relaxed);
-        assert!(one_in(&c, 3));
+        assert!(!one_in(&c, 2));
+        assert!(one_in(&c, 2));
         let c = AtomicU32::new(0);
         assert!((0..5).all(|_| one_in(&c, 1)));
         assert!((0..5).all(|_| !one_in(&c, 0)));

@@ -38,11 +38,12 @@ pub struct LprConfig {
     pub grammar_files: Vec<PathBuf>,
     /// Run plate detection only on frames where the detector found a vehicle. Default true.
     pub vehicle_gate: bool,
-    /// With the vehicle gate on, a frame where something moved but the detector found no
-    /// vehicle in the read zone still has its plates looked for (the whole zone at the
-    /// plate detector's full input size) once in this many such frames, the first one
-    /// included: a vehicle too close to the camera for the object detector (its front
-    /// filling the picture) still gets its plate read. 0 = never. Default 2.
+    /// With the vehicle gate on, frames where something moved but the detector found no
+    /// vehicle in the read zone still have their plates looked for (the whole zone at the
+    /// plate detector's full input size) on every this-many-th such frame in a row (2: the
+    /// second, fourth, ...; the lone frame after a vehicle left is not read): a vehicle too
+    /// close to the camera for the object detector (its front filling the picture) still
+    /// gets its plate read. 1 = each such frame, 0 = never. Default 2.
     pub scan_without_vehicle_every: u32,
     /// Plates are looked for on the vehicles in view only, read so the widest vehicle is
     /// at most this many pixels wide (never enlarged); 0 = the whole frame (or read zone)
