@@ -41,7 +41,7 @@ pub struct Route {
     counters: Arc<Counters>,
     /// Analysed frames in a row whose plate reading was skipped (settled vehicles).
     pub(super) plates_skipped: AtomicU32,
-    /// Analysed frames with motion but no vehicle since one was last seen.
+    /// Analysed frames in a row with motion but no vehicle.
     pub(super) without_vehicle: AtomicU32,
     /// The camera's LPR read zone (fractions of the picture), if any.
     pub read_zone: Option<[f32; 4]>,
@@ -70,7 +70,7 @@ pub struct Routing {
     pub cameras: RwLock<HashMap<CameraId, Arc<Route>>>,
     /// Plates are read only in frames with a vehicle ...
     pub vehicle_gate: bool,
-    /// ... and in one in this many frames with motion but none (0: never).
+    /// ... and on every this-many-th frame in a row with motion but none (0: never).
     pub scan_without_vehicle_every: u32,
     /// Vehicles whose pass is settled (analytics keeps it up to date) ...
     pub settled: Arc<vigia_core::SettledVehicles>,

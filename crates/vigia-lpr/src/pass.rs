@@ -15,8 +15,11 @@
 //! `min_reads` of them agree the pass ends and they open the next pass. Vehicles queueing
 //! at the same spot thus give one pass each even when the tracker sees one long track.
 //!
-//! A pass whose number equals an active pass's, or a pass that ended less than
-//! `dedup_window_secs` ago on this camera, is suppressed: no second event for the same plate.
+//! A pass whose number is an active pass's, or that of a pass that ended less than
+//! `dedup_window_secs` ago on this camera, or either cut short (`W4X4WP` for `VW4X4WP`: a
+//! plate filling the picture, its first character outside the box), is suppressed: no
+//! second event for the same plate. A reading one character off is *not* suppressed:
+//! fleets register plates in sequence (`EMK001`, `EMK002` may pass within a minute).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -49,8 +52,8 @@ pub struct PassConfig {
     /// Reads kept per pass for voting (the most likely ones). Default 64.
     pub max_reads_per_pass: usize,
     /// A pass is *settled* once it has `settled_min_reads` reads voting every character
-    /// at least `settled_likelihood` and no disagreeing read held aside; while every vehicle in view
-    /// has a settled pass, the plate reader runs on one analysed frame in
+    /// at least `settled_likelihood` and no disagreeing read held aside; while every
+    /// vehicle in view has a settled pass, the plate reader runs on one analysed frame in
     /// `settled_read_every` (a check read: one that disagrees unsettles the pass). 1 reads
     /// every frame. Defaults 4, 3, 0.9.
     pub settled_read_every: u32,
@@ -409,13 +412,14 @@ impl<M: Clone> PassTracker<M> {
 
     fn is_duplicate(&self, key: u64, number: &str, now: Duration) -> bool {
         let window = Duration::from_secs(self.cfg.dedup_window_secs);
+        let same = |n: &str| same_or_cut_short(n, number);
         self.passes
             .iter()
-            .any(|(k, p)| *k != key && !p.suppressed && p.announced.as_deref() == Some(number))
+            .any(|(k, p)| *k != key && !p.suppressed && p.announced.as_deref().is_some_and(same))
             || self
                 .recent
                 .iter()
-                .any(|(n, t)| n == number && now.saturating_sub(*t) <= window)
+                .any(|(n, t)| same(n) && now.saturating_sub(*t) <= window)
     }
 
     /// The events of a pass that is over (already removed from `passes`).
@@ -494,6 +498,13 @@ impl<M: Clone> PassTracker<M> {
 /// [`vigia_core::text::different_plates`]).
 pub fn disagree(a: &str, b: &str) -> bool {
     vigia_core::text::different_plates(a, b)
+}
+
+/// Whether `a` and `b` are one reading, or one is the other with one or two characters cut
+/// off its ends (at least 4 left): a second track of the same plate read partly.
+fn same_or_cut_short(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short == long || (short.len() >= 4 && long.len() - short.len() <= 2 && long.contains(short))
 }
 
 fn event<M: Clone>(pass: &Pass<M>, lifecycle: Lifecycle, read: ConsolidatedRead) -> PassEvent<M> {
@@ -776,11 +787,21 @@ mod tests {
             ev.extend(t.observe(2, obs(15_000 + i * 200, "EMK001", 0.9)));
         }
         ev.extend(t.tick(Duration::from_millis(20_000)));
+        // It cut short on another track (the first character outside the box): no event.
+        for i in 0..3 {
+            ev.extend(t.observe(4, obs(25_000 + i * 200, "MK001", 0.9)));
+        }
+        ev.extend(t.tick(Duration::from_millis(30_000)));
         // And again after the window: reported.
         for i in 0..3 {
             ev.extend(t.observe(3, obs(60_000 + i * 200, "EMK001", 0.9)));
         }
         ev.extend(t.tick(Duration::from_millis(70_000)));
+        // The next plate of a fleet registered in sequence, within the window: reported.
+        for i in 0..3 {
+            ev.extend(t.observe(5, obs(71_000 + i * 200, "EMK002", 0.9)));
+        }
+        ev.extend(t.tick(Duration::from_millis(75_000)));
         let n: Vec<_> = kinds(&ev).into_iter().map(|k| k.0).collect();
         assert_eq!(
             n,
@@ -788,9 +809,22 @@ mod tests {
                 Lifecycle::New,
                 Lifecycle::End,
                 Lifecycle::New,
+                Lifecycle::End,
+                Lifecycle::New,
                 Lifecycle::End
             ]
         );
+    }
+
+    #[test]
+    fn a_reading_cut_short_is_the_same_plate_one_off_is_not() {
+        assert!(same_or_cut_short("VW4X4WP", "W4X4WP"));
+        assert!(same_or_cut_short("MK00", "EMK001"));
+        assert!(same_or_cut_short("EMK001", "EMK001"));
+        assert!(!same_or_cut_short("EMK001", "EMK002"));
+        assert!(!same_or_cut_short("BSE5579", "SES579"));
+        assert!(!same_or_cut_short("EMK001", "K00"), "too little left");
+        assert!(!same_or_cut_short("EMK001XY", "K001X"), "three cut off");
     }
 
     #[test]
