@@ -312,8 +312,7 @@ fn draw(frame: &mut RgbImage, s: &Subject, pl: &Placement, blur: u32) {
     let scale = pl.height / s.image.height() as f32;
     let pcx = (s.plate[0] + s.plate[2] / 2.0) * scale;
     let pcy = (s.plate[1] + s.plate[3] / 2.0) * scale;
-    let (fw, fh) = (i64::from(frame.width()), i64::from(frame.height()));
-    if pl.height > 2.0 * fh as f32 {
+    if pl.height > 2.0 * frame.height() as f32 {
         // A close-up many times the frame: only the part in view is resized (the whole
         // photo at that size took seconds a frame). Smaller subjects are drawn whole, so
         // the other scenarios' videos stay as they were.
@@ -328,18 +327,7 @@ fn draw(frame: &mut RgbImage, s: &Subject, pl: &Placement, blur: u32) {
     }
     let x0 = (pl.plate_at.0 - pcx).round() as i64;
     let y0 = (pl.plate_at.1 - pcy).round() as i64;
-    for y in 0..i64::from(sh) {
-        let fy = y0 + y;
-        if fy < 0 || fy >= fh {
-            continue;
-        }
-        for x in 0..i64::from(sw) {
-            let fx = x0 + x;
-            if fx >= 0 && fx < fw {
-                frame.put_pixel(fx as u32, fy as u32, *img.get_pixel(x as u32, y as u32));
-            }
-        }
-    }
+    image::imageops::replace(frame, &img, x0, y0);
 }
 
 /// Draws the part of `s` that falls inside `frame` when `s` is scaled by `scale` and its
@@ -374,7 +362,7 @@ fn draw_part(frame: &mut RgbImage, s: &Subject, (scale, blur): (f32, u32), origi
     }
     let x0 = (origin.0 + sx0 * scale).round() as i64;
     let y0 = (origin.1 + sy0 * scale).round() as i64;
-    image::imageops::overlay(frame, &img, x0, y0);
+    image::imageops::replace(frame, &img, x0, y0);
 }
 
 /// `img` blurred along x by a box `k` pixels wide (odd; the edge pixels repeat): the
