@@ -18,6 +18,19 @@ cd "$ROOT"
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }
 
+# --- 0. /dev/null ---------------------------------------------------------------------
+# A /dev/null that some program (run as root) replaced by a regular file fills up with
+# whatever is written to it; cargo then feeds that text to rustc as the source of its
+# target probe and stops with "failed to run rustc to learn about target-specific
+# information" (seen on a CI machine). Put the device back when we can, say so either way.
+if [ ! -c /dev/null ]; then
+  if [ "$(id -u)" -eq 0 ] && rm -f /dev/null && mknod -m 0666 /dev/null c 1 3; then
+    say "WARNING: /dev/null was not the null device (something replaced it); recreated it"
+  else
+    die "/dev/null is not the null device (something replaced it with a file); as root: rm -f /dev/null && mknod -m 0666 /dev/null c 1 3"
+  fi
+fi
+
 # --- 1. Debian packages -------------------------------------------------------------
 PACKAGES=(
   pkg-config build-essential python3 python3-pip
