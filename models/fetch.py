@@ -12,7 +12,8 @@ by git). Sources are tried in order until one gives a file with the manifest's s
   5. a manifest with [build] (a model the project makes, e.g. an int8 quantisation) is made
      by its script from the model named in `from`, in a virtual environment with the
      script's pinned REQUIREMENTS (.vigia/venv-<script>, or .vigia/venv-<venv> when the
-     manifest names one), calibrated on ../shared data.
+     manifest names one), calibrated on ../shared data or, when the manifest's [build] says
+     `calibration = "synthetic"`, on scenes models/synthetic_scenes.py renders (any machine).
 
 Exit status 0 when every model is present and verified, 1 otherwise (with a message
 naming each missing model and where it looked); a model that must be built ([build]) is
@@ -96,9 +97,10 @@ def from_url(url: str, dest: Path, want: str) -> bool:
 def build(m: dict, manifest: Path, dest: Path, want: str, tried: list) -> bool:
     script = ROOT / m["build"]["script"]
     source = DEST / m["build"]["from"]
-    calib = ROOT.parent / "shared" / "data" / "plates" / "eu"
+    synthetic = m["build"].get("calibration") == "synthetic"
+    calib = "synthetic" if synthetic else ROOT.parent / "shared" / "data" / "plates" / "eu"
     tried.append(f"built by {m['build']['script']} from {source.name} (calibration {calib})")
-    if not source.is_file() or not calib.is_dir():
+    if not source.is_file() or not (synthetic or Path(calib).is_dir()):
         return False
     # A build may share another script's environment (`venv = "quantize"`) when its pinned
     # packages are a subset of that one's.

@@ -2,14 +2,17 @@
 """Quantise a detector to int8 with ONNX Runtime's quantisation tools
 (models/platedet_int8.toml, models/yolox_nano_int8.toml).
 
-    python models/quantize.py SRC.onnx OUT.onnx CALIBRATION_DIR [MANIFEST.toml]
+    python models/quantize.py SRC.onnx OUT.onnx CALIBRATION [MANIFEST.toml]
+
+CALIBRATION is a folder of photos (every third *.jpg, sorted by name, is used) or
+`synthetic` (48 street scenes with Colombian plates from models/synthetic_scenes.py, seed
+11: buildable on any machine, and leaves the labelled photos to evaluation).
 
 1. float16 → float32 (the quantiser works on float32 graphs): initialisers, constants,
    casts and declared types; opsets before 13 converted to 13 (per-channel dequantisation
    needs it);
 2. static QDQ quantisation of the convolutions only (per-channel int8 weights, uint8
-   activations calibrated by min/max on every third photo of CALIBRATION_DIR, sorted by
-   name, preprocessed as vigia does for the model: the [input] table of MANIFEST — size,
+   activations calibrated by min/max on the CALIBRATION pictures, preprocessed as vigia does for the model: the [input] table of MANIFEST — size,
    colour order, letterbox padding and position, scale; without a manifest, platedet's
    640x640 centred RGB 0-1); what follows the last convolutions stays in float, as an
    output tensor that mixes pixel coordinates and 0-1 scores cannot share one int8 scale.
@@ -53,13 +56,14 @@ PLATEDET = {"width": 640, "height": 640, "color": "rgb", "pad_position": "center
             "pad_value": 114, "scale": 1 / 255}
 
 
-def letterbox(path, spec=None):
+def letterbox(picture, spec=None):
+    """A photo's path or a PIL image, preprocessed as vigia does for the model."""
     import numpy as np
     from PIL import Image
 
     spec = spec or PLATEDET
     width, height = spec["width"], spec["height"]
-    im = Image.open(path).convert("RGB")
+    im = picture.convert("RGB") if isinstance(picture, Image.Image) else Image.open(picture).convert("RGB")
     w, h = im.size
     s = min(width / w, height / h)
     im = im.resize((round(w * s), round(h * s)))
@@ -91,8 +95,14 @@ def main(argv):
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
 
-    src, out, calib = Path(argv[1]), Path(argv[2]), Path(argv[3])
-    images = sorted(calib.glob("*.jpg"))[::3]
+    src, out, calib = Path(argv[1]), Path(argv[2]), argv[3]
+    if calib == "synthetic":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from synthetic_scenes import scenes
+
+        images = scenes(48, seed=11)
+    else:
+        images = sorted(Path(calib).glob("*.jpg"))[::3]
     if not images:
         print(f"quantize: no calibration photos (*.jpg) in {calib}", file=sys.stderr)
         return 1
@@ -118,7 +128,7 @@ def main(argv):
         quantize_static(str(f32), str(out), Reader(), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         per_channel=True, op_types_to_quantize=["Conv"])
-    print(f"quantize: {src.name} → {out} ({len(images)} calibration photos)")
+    print(f"quantize: {src.name} → {out} ({len(images)} calibration pictures, {calib})")
     return 0
 
 

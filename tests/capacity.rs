@@ -171,7 +171,7 @@ fn run_vigia(rt: &tokio::runtime::Runtime, fleet: &Fleet, warmup: u64, secs: u64
     let root = vigia_testkit::paths::project_root();
     let lpr_table = format!(
         "[lpr]\nplate_detector = \"{root}/models/{}\"\nocr = \"{root}/models/cct_xs_v1_global.toml\"\nlook_alike_ocr = \"{root}/models/ppocr_v4_rec.toml\"\n{}\n",
-        env_or("VIGIA_CAPACITY_PLATE_DETECTOR", "platedet_fit.toml"),
+        env_or("VIGIA_CAPACITY_PLATE_DETECTOR", "platedet_fit_int8.toml"),
         env_or("VIGIA_CAPACITY_LPR_EXTRA", ""),
         root = root.display()
     );

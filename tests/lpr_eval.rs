@@ -23,7 +23,7 @@ fn default_chain() -> Config {
     let root = paths::project_root();
     let mut cfg = Config::tool_defaults();
     cfg.inference.detector.manifest = root.join("models/yolox_nano_fit.toml");
-    cfg.lpr.plate_detector = root.join("models/platedet_fit.toml");
+    cfg.lpr.plate_detector = root.join("models/platedet_fit_int8.toml");
     cfg.lpr.ocr = root.join("models/cct_xs_v1_global.toml");
     cfg.lpr.look_alike_ocr = root.join("models/ppocr_v4_rec.toml");
     cfg.inference.ort_library = Some(root.join(".vigia/onnxruntime/libonnxruntime.so.1.31.1"));

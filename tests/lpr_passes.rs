@@ -175,7 +175,7 @@ analysis_fps = 5.0
 lpr = true
 "#,
         root = root.display(),
-        detector = env_or("VIGIA_LPR_BENCH_PLATE_DETECTOR", "platedet_fit.toml"),
+        detector = env_or("VIGIA_LPR_BENCH_PLATE_DETECTOR", "platedet_fit_int8.toml"),
         broker = broker.port(),
         url = server.url("cam"),
     );

@@ -79,7 +79,7 @@ async fn each_passing_vehicle_gives_one_read_with_the_right_plate() {
     let text = format!(
         r#"{head}
 [lpr]
-plate_detector = "{root}/models/platedet_fit.toml"
+plate_detector = "{root}/models/platedet_fit_int8.toml"
 ocr = "{root}/models/cct_xs_v1_global.toml"
 look_alike_ocr = "{root}/models/ppocr_v4_rec.toml"
 hotlists = [{{ path = "{hot}", list = "stolen" }}]

@@ -340,7 +340,7 @@ impl Config {
     pub fn tool_defaults() -> Self {
         let mut cfg = Self::defaults(Path::new("(defaults)"));
         cfg.inference.detector.manifest = vigia_plates::default_manifest("yolox_nano_fit.toml");
-        cfg.lpr.plate_detector = vigia_plates::default_manifest("platedet_fit.toml");
+        cfg.lpr.plate_detector = vigia_plates::default_manifest("platedet_fit_int8.toml");
         cfg.lpr.ocr = vigia_plates::default_manifest("cct_xs_v1_global.toml");
         cfg.lpr.look_alike_ocr = vigia_plates::default_manifest("ppocr_v4_rec.toml");
         cfg

@@ -252,6 +252,11 @@ pub struct BuildSource {
     /// otherwise a model that cannot be built is skipped with a note.
     #[serde(default)]
     pub required: bool,
+    /// What an int8 quantisation is calibrated on: `"synthetic"` (scenes
+    /// models/synthetic_scenes.py renders, so any machine can build it); absent, the
+    /// labelled photos in `../shared`.
+    #[serde(default)]
+    pub calibration: Option<String>,
 }
 
 /// What the model is for.

@@ -12,7 +12,7 @@ use crate::pass::PassConfig;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LprConfig {
-    /// Plate detector manifest. Default `models/platedet_fit.toml`.
+    /// Plate detector manifest. Default `models/platedet_fit_int8.toml`.
     pub plate_detector: PathBuf,
     /// Plate OCR manifest. Default `models/cct_xs_v1_global.toml`.
     pub ocr: PathBuf,
@@ -48,7 +48,7 @@ pub struct LprConfig {
     /// Plates are looked for on the vehicles in view only, read so the widest vehicle is
     /// at most this many pixels wide (never enlarged); 0 = the whole frame (or read zone)
     /// at the plate detector's full input size. Needs a plate detector with a free input
-    /// size (`fit = "aspect"`, as models/platedet_fit.toml); a fixed-size one reads the
+    /// size (`fit = "aspect"`, as models/platedet_fit_int8.toml); a fixed-size one reads the
     /// vehicles' part of the frame at its input size. Default 320.
     pub scan_vehicle_width: u32,
     /// OCR crops per model call. Default 16.
@@ -73,7 +73,7 @@ pub struct LprConfig {
 impl Default for LprConfig {
     fn default() -> Self {
         Self {
-            plate_detector: PathBuf::from("models/platedet_fit.toml"),
+            plate_detector: PathBuf::from("models/platedet_fit_int8.toml"),
             ocr: PathBuf::from("models/cct_xs_v1_global.toml"),
             look_alike_ocr: PathBuf::from("models/ppocr_v4_rec.toml"),
             plate_score_threshold: 0.01,
