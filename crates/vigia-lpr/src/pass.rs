@@ -19,7 +19,11 @@
 //! `dedup_window_secs` ago on this camera, or either cut short (`W4X4WP` for `VW4X4WP`: a
 //! plate filling the picture, its first character outside the box), is suppressed: no
 //! second event for the same plate. A reading one character off is *not* suppressed:
-//! fleets register plates in sequence (`EMK001`, `EMK002` may pass within a minute).
+//! fleets register plates in sequence (`EMK001`, `EMK002` may pass within a minute). But a
+//! pass whose reading is unsure (none of its reads of that number reaches
+//! `single_read_min_likelihood`) and could be a misread of such a pass's ([`disagree`]
+//! says no) is held: announced once a read of it is sure, dropped at its end if none is (a blurred second track of the same vehicle read
+//! `RK841AL` at 0.62 beside `RK891AU` at 0.98).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -391,10 +395,19 @@ impl<M: Clone> PassTracker<M> {
         match pass.announced.clone() {
             None if pass.obs.len() as u32 >= self.cfg.min_reads => {
                 let duplicate = self.is_duplicate(key, &read.number, now);
+                // Sure: one of its reads of this number is (the vote's likelihood is pulled
+                // down by the reads from afar).
+                let sure = self.passes[&key].obs.iter().any(|o| {
+                    o.plate.number == read.number
+                        && o.plate.likelihood >= self.cfg.single_read_min_likelihood
+                });
+                let doubtful = !sure && self.misread_of_another(key, &read.number, now);
                 let pass = self.passes.get_mut(&key).expect("present");
                 if duplicate {
                     tracing::debug!(number = %read.number, "plate pass suppressed as a duplicate");
                     pass.suppressed = true;
+                } else if doubtful {
+                    tracing::debug!(number = %read.number, "plate pass held: unsure, near another");
                 } else {
                     pass.announced = Some(read.number.clone());
                     events.push(event(pass, Lifecycle::New, read));
@@ -420,6 +433,20 @@ impl<M: Clone> PassTracker<M> {
                 .recent
                 .iter()
                 .any(|(n, t)| same(n) && now.saturating_sub(*t) <= window)
+    }
+
+    /// Whether `number` could be a misread of an active pass's announced reading or of a
+    /// reading that ended within `dedup_window_secs`.
+    fn misread_of_another(&self, key: u64, number: &str, now: Duration) -> bool {
+        let window = Duration::from_secs(self.cfg.dedup_window_secs);
+        let near = |n: &str| !disagree(n, number);
+        self.passes
+            .iter()
+            .any(|(k, p)| *k != key && !p.suppressed && p.announced.as_deref().is_some_and(near))
+            || self
+                .recent
+                .iter()
+                .any(|(n, t)| near(n) && now.saturating_sub(*t) <= window)
     }
 
     /// The events of a pass that is over (already removed from `passes`).
@@ -825,6 +852,49 @@ mod tests {
         assert!(!same_or_cut_short("BSE5579", "SES579"));
         assert!(!same_or_cut_short("EMK001", "K00"), "too little left");
         assert!(!same_or_cut_short("EMK001XY", "K001X"), "three cut off");
+    }
+
+    #[test]
+    fn an_unsure_reading_near_another_pass_waits_until_sure() {
+        // A second track of the same vehicle, blurred: two unsure reads two characters off
+        // the first pass's reading give no pass at all.
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        let mut ev = Vec::new();
+        for i in 0..3 {
+            ev.extend(t.observe(1, obs(i * 200, "RK891AU", 0.98)));
+        }
+        ev.extend(t.observe(2, obs(700, "RK841AL", 0.6)));
+        ev.extend(t.observe(2, obs(900, "RK841AL", 0.6)));
+        ev.extend(t.tick(Duration::from_millis(10_000)));
+        assert_eq!(
+            kinds(&ev),
+            vec![
+                (Lifecycle::New, "RK891AU".to_string()),
+                (Lifecycle::End, "RK891AU".to_string())
+            ]
+        );
+        // The next vehicle of a fleet (`EMK002` after `EMK001`), unsure while far, is
+        // announced as soon as its reading is sure; a sure reading is announced at once.
+        let mut t = PassTracker::new(PassConfig::default(), grammar());
+        let mut ev = Vec::new();
+        for i in 0..3 {
+            ev.extend(t.observe(1, obs(i * 200, "EMK001", 0.98)));
+        }
+        ev.extend(t.observe(2, obs(700, "EMK002", 0.6)));
+        ev.extend(t.observe(2, obs(900, "EMK002", 0.6)));
+        assert_eq!(kinds(&ev), vec![(Lifecycle::New, "EMK001".to_string())]);
+        for i in 0..4 {
+            ev.extend(t.observe(2, obs(1100 + i * 200, "EMK002", 0.99)));
+        }
+        ev.extend(t.observe(3, obs(2000, "EMK003", 0.97)));
+        ev.extend(t.observe(3, obs(2200, "EMK003", 0.97)));
+        ev.extend(t.tick(Duration::from_millis(10_000)));
+        let news: Vec<_> = kinds(&ev)
+            .into_iter()
+            .filter(|(l, _)| *l == Lifecycle::New)
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(news, ["EMK001", "EMK002", "EMK003"]);
     }
 
     #[test]
