@@ -12,9 +12,10 @@ CALIBRATION is a folder of photos (every third *.jpg, sorted by name, is used) o
    casts and declared types; opsets before 13 converted to 13 (per-channel dequantisation
    needs it);
 2. static QDQ quantisation of the convolutions only (per-channel int8 weights, uint8
-   activations calibrated by min/max on the CALIBRATION pictures, preprocessed as vigia does for the model: the [input] table of MANIFEST — size,
-   colour order, letterbox padding and position, scale; without a manifest, platedet's
-   640x640 centred RGB 0-1); what follows the last convolutions stays in float, as an
+   activations calibrated by min/max on the CALIBRATION pictures, preprocessed as vigia
+   does for the model: the [input] table of MANIFEST — size, colour order, letterbox
+   padding and position, scale; without a manifest, platedet's 640x640 centred RGB 0-1);
+   what follows the last convolutions stays in float, as an
    output tensor that mixes pixel coordinates and 0-1 scores cannot share one int8 scale.
 
 Deterministic: the same inputs and the pinned packages (REQUIREMENTS) give the same bytes,
@@ -63,7 +64,8 @@ def letterbox(picture, spec=None):
 
     spec = spec or PLATEDET
     width, height = spec["width"], spec["height"]
-    im = picture.convert("RGB") if isinstance(picture, Image.Image) else Image.open(picture).convert("RGB")
+    im = picture if isinstance(picture, Image.Image) else Image.open(picture)
+    im = im.convert("RGB")
     w, h = im.size
     s = min(width / w, height / h)
     im = im.resize((round(w * s), round(h * s)))

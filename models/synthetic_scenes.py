@@ -101,7 +101,7 @@ def scene(rng, font_path=FONT):
         y1 = int(rng.integers(h // 5, h // 2))
         d.rectangle([x0, y1, x0 + bw, h // 2 + h // 8],
                     fill=tuple(int(c) for c in rng.integers(40, 200, 3)))
-    for i in range(int(rng.integers(0, 5))):
+    for _ in range(int(rng.integers(0, 5))):
         x = int(rng.integers(0, w))
         d.rectangle([x, int(h * 0.9), x + w // 12, int(h * 0.92)], fill=(230, 230, 230))
     boxes = []

@@ -22,8 +22,9 @@
 //! fleets register plates in sequence (`EMK001`, `EMK002` may pass within a minute). But a
 //! pass whose reading is unsure (none of its reads of that number reaches
 //! `single_read_min_likelihood`) and could be a misread of such a pass's ([`disagree`]
-//! says no) is held: announced once a read of it is sure, dropped at its end if none is (a blurred second track of the same vehicle read
-//! `RK841AL` at 0.62 beside `RK891AU` at 0.98).
+//! says no) is held: announced once a read of it is sure, dropped at its end if none is
+//! (a blurred second track of the same vehicle read `RK841AL` at 0.62 beside `RK891AU` at
+//! 0.98).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
