@@ -189,9 +189,12 @@ fn analyse(
     };
     let metrics = &shared.metrics;
     let (decision, region, scale) = gate(route, &models.detector, frame)?;
-    if !decision.run_detector() {
-        // Nothing moved: a run of frames with motion but no vehicle is over.
+    if !matches!(decision, Decision::Motion) {
+        // Nothing moved (the detector may still run on cadence): a run of frames with
+        // motion but no vehicle is over.
         route.without_vehicle.store(0, Ordering::Relaxed);
+    }
+    if !decision.run_detector() {
         metrics
             .frames_skipped
             .with_label_values(&[cam.as_str(), "no_motion"])

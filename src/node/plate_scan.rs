@@ -33,12 +33,10 @@ pub(super) fn plate_scan(
     if !routing.vehicle_gate {
         return Some(vehicles);
     }
-    if !matches!(decision, Decision::Motion) {
-        // Nothing moved: the next frame with motion starts a new run.
-        route.without_vehicle.store(0, Ordering::Relaxed);
-        return None;
-    }
-    one_in(&route.without_vehicle, routing.scan_without_vehicle_every).then_some(vehicles)
+    // Only frames where something moved count (the worker resets the run on the others).
+    let moved = matches!(decision, Decision::Motion);
+    (moved && one_in(&route.without_vehicle, routing.scan_without_vehicle_every))
+        .then_some(vehicles)
 }
 
 /// Counts a call on `counter`; true on the `every`-th call and each `every` after (2: the

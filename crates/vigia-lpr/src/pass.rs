@@ -396,13 +396,7 @@ impl<M: Clone> PassTracker<M> {
         match pass.announced.clone() {
             None if pass.obs.len() as u32 >= self.cfg.min_reads => {
                 let duplicate = self.is_duplicate(key, &read.number, now);
-                // Sure: one of its reads of this number is (the vote's likelihood is pulled
-                // down by the reads from afar).
-                let sure = self.passes[&key].obs.iter().any(|o| {
-                    o.plate.number == read.number
-                        && o.plate.likelihood >= self.cfg.single_read_min_likelihood
-                });
-                let doubtful = !sure && self.misread_of_another(key, &read.number, now);
+                let doubtful = !duplicate && self.unsure_near_another(key, &read.number, now);
                 let pass = self.passes.get_mut(&key).expect("present");
                 if duplicate {
                     tracing::debug!(number = %read.number, "plate pass suppressed as a duplicate");
@@ -425,29 +419,29 @@ impl<M: Clone> PassTracker<M> {
     }
 
     fn is_duplicate(&self, key: u64, number: &str, now: Duration) -> bool {
-        let window = Duration::from_secs(self.cfg.dedup_window_secs);
-        let same = |n: &str| same_or_cut_short(n, number);
-        self.passes
-            .iter()
-            .any(|(k, p)| *k != key && !p.suppressed && p.announced.as_deref().is_some_and(same))
-            || self
-                .recent
-                .iter()
-                .any(|(n, t)| same(n) && now.saturating_sub(*t) <= window)
+        self.another_reading(key, now, |n| same_or_cut_short(n, number))
     }
 
-    /// Whether `number` could be a misread of an active pass's announced reading or of a
-    /// reading that ended within `dedup_window_secs`.
-    fn misread_of_another(&self, key: u64, number: &str, now: Duration) -> bool {
+    /// Whether pass `key` has no sure read of `number` (the vote's likelihood is pulled
+    /// down by the reads from afar, so each read is asked) and `number` could be a misread
+    /// of another pass's reading.
+    fn unsure_near_another(&self, key: u64, number: &str, now: Duration) -> bool {
+        let sure = self.passes[&key].obs.iter().any(|o| {
+            o.plate.number == number && o.plate.likelihood >= self.cfg.single_read_min_likelihood
+        });
+        !sure && self.another_reading(key, now, |n| !disagree(n, number))
+    }
+
+    /// Whether `matches` holds for the announced reading of an active pass other than `key`
+    /// or for one that ended within `dedup_window_secs`.
+    fn another_reading(&self, key: u64, now: Duration, matches: impl Fn(&str) -> bool) -> bool {
         let window = Duration::from_secs(self.cfg.dedup_window_secs);
-        let near = |n: &str| !disagree(n, number);
-        self.passes
+        self.passes.iter().any(|(k, p)| {
+            *k != key && !p.suppressed && p.announced.as_deref().is_some_and(&matches)
+        }) || self
+            .recent
             .iter()
-            .any(|(k, p)| *k != key && !p.suppressed && p.announced.as_deref().is_some_and(near))
-            || self
-                .recent
-                .iter()
-                .any(|(n, t)| near(n) && now.saturating_sub(*t) <= window)
+            .any(|(n, t)| matches(n) && now.saturating_sub(*t) <= window)
     }
 
     /// The events of a pass that is over (already removed from `passes`).
@@ -682,6 +676,14 @@ mod tests {
         }
     }
 
+    /// The events of one pass of `number`: new, then end.
+    fn one_pass(number: &str) -> Vec<(Lifecycle, String)> {
+        vec![
+            (Lifecycle::New, number.to_string()),
+            (Lifecycle::End, number.to_string()),
+        ]
+    }
+
     fn kinds(ev: &[PassEvent<u32>]) -> Vec<(Lifecycle, String)> {
         ev.iter()
             .map(|e| (e.lifecycle, e.read.number.clone()))
@@ -867,13 +869,7 @@ mod tests {
         ev.extend(t.observe(2, obs(700, "RK841AL", 0.6)));
         ev.extend(t.observe(2, obs(900, "RK841AL", 0.6)));
         ev.extend(t.tick(Duration::from_millis(10_000)));
-        assert_eq!(
-            kinds(&ev),
-            vec![
-                (Lifecycle::New, "RK891AU".to_string()),
-                (Lifecycle::End, "RK891AU".to_string())
-            ]
-        );
+        assert_eq!(kinds(&ev), one_pass("RK891AU"));
         // The next vehicle of a fleet (`EMK002` after `EMK001`), unsure while far, is
         // announced as soon as its reading is sure; a sure reading is announced at once.
         let mut t = PassTracker::new(PassConfig::default(), grammar());
@@ -907,13 +903,7 @@ mod tests {
             ev.extend(t.observe(2, obs(i * 200 + 100, "EMK001", 0.9)));
         }
         ev.extend(t.tick(Duration::from_millis(10_000)));
-        assert_eq!(
-            kinds(&ev),
-            vec![
-                (Lifecycle::New, "EMK001".to_string()),
-                (Lifecycle::End, "EMK001".to_string())
-            ]
-        );
+        assert_eq!(kinds(&ev), one_pass("EMK001"));
     }
 
     #[test]
@@ -922,13 +912,7 @@ mod tests {
         assert!(t.observe(1, obs(0, "EMK001", 0.95)).is_empty());
         assert!(t.observe(2, obs(0, "XYZ987", 0.5)).is_empty());
         let ev = t.tick(Duration::from_millis(5000));
-        assert_eq!(
-            kinds(&ev),
-            vec![
-                (Lifecycle::New, "EMK001".to_string()),
-                (Lifecycle::End, "EMK001".to_string())
-            ]
-        );
+        assert_eq!(kinds(&ev), one_pass("EMK001"));
     }
 
     #[test]
